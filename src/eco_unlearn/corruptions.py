@@ -1,0 +1,203 @@
+"""Corruption functions: the only place where prompt embeddings are changed.
+
+Every function has the same signature ``fn(embeds, mask, strength, dims, generator) -> embeds``:
+
+- ``embeds``: ``[B, T, d]`` token embeddings (the embedding layer's output, so Gemma's ``sqrt(d)`` scaling is
+  already applied);
+- ``mask``: ``[B, T]`` bool, True where a token must be corrupted. Rows of unflagged prompts are all False,
+  so the functions need no separate "flagged" argument;
+- ``strength``: σ (noise std or additive offset); ignored by functions that have none;
+- ``dims``: n (first-n / random-n) or k (top-k); ``None`` means all ``d`` dimensions;
+- ``generator``: the only source of randomness, so that a fixed seed gives fixed noise. The σ search relies
+  on this (common random numbers: the same standard-normal draw scaled by σ+μ and by σ−μ).
+
+The functions are pure (they return a new tensor), keep the dtype, and leave every unmasked position
+bit-identical. Unlike the reference code, ``reverse`` and ``shuffle`` permute only the masked positions of
+each row, never padding or other sequences of the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+
+
+class CorruptionFn(Protocol):
+    def __call__(
+        self,
+        embeds: torch.Tensor,
+        mask: torch.Tensor,
+        strength: float,
+        dims: int | None,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class Corruption:
+    """A registered corruption: the function and which of (strength, dims) it reads."""
+
+    name: str
+    fn: CorruptionFn
+    uses_strength: bool
+    uses_dims: bool
+    doc: str
+
+
+CORRUPTIONS: dict[str, Corruption] = {}
+
+
+def register(name: str, *, uses_strength: bool, uses_dims: bool):
+    def wrap(fn: CorruptionFn) -> CorruptionFn:
+        doc = (fn.__doc__ or "").strip().splitlines()[0]
+        CORRUPTIONS[name] = Corruption(name, fn, uses_strength, uses_dims, doc)
+        return fn
+
+    return wrap
+
+
+def get_corruption(name: str) -> Corruption:
+    try:
+        return CORRUPTIONS[name]
+    except KeyError:
+        known = ", ".join(sorted(CORRUPTIONS))
+        raise ValueError(f"unknown corruption {name!r}; known: {known}") from None
+
+
+def apply_corruption(
+    name: str,
+    embeds: torch.Tensor,
+    mask: torch.Tensor,
+    strength: float = 0.0,
+    dims: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Validate the arguments at the boundary, then run the named corruption."""
+    spec = get_corruption(name)
+    if embeds.dim() != 3 or mask.shape != embeds.shape[:2]:
+        raise ValueError(f"expected embeds [B,T,d] and mask [B,T], got {tuple(embeds.shape)} and {tuple(mask.shape)}")
+    if not (strength >= 0.0):  # also rejects NaN
+        raise ValueError(f"corruption strength must be >= 0, got {strength}")
+    if dims is not None and not (1 <= dims <= embeds.shape[-1]):
+        raise ValueError(f"dims must be in [1, {embeds.shape[-1]}] or None (all), got {dims}")
+    return spec.fn(embeds, mask.bool(), float(strength), dims, generator)
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def _n(dims: int | None, d: int) -> int:
+    return d if dims is None else dims
+
+
+def _first_n_mask(embeds: torch.Tensor, mask: torch.Tensor, dims: int | None) -> torch.Tensor:
+    """[B,T,d] bool: masked tokens × their first n dims."""
+    dim_sel = torch.zeros(embeds.shape[-1], dtype=torch.bool, device=embeds.device)
+    dim_sel[: _n(dims, embeds.shape[-1])] = True
+    return mask[..., None] & dim_sel
+
+
+def _top_k_mask(values: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """[B,T,d] bool: masked tokens × the k dims where ``values`` is largest (per token)."""
+    idx = values.topk(k, dim=-1).indices
+    sel = torch.zeros_like(values, dtype=torch.bool).scatter_(-1, idx, True)
+    return mask[..., None] & sel
+
+
+def _noise_like(embeds: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    # Drawn in fp32 on the CPU generator's device, then cast: same numbers whatever the model's dtype.
+    z = torch.randn(embeds.shape, generator=generator, dtype=torch.float32, device=embeds.device)
+    return z
+
+
+def _add_where(embeds: torch.Tensor, where: torch.Tensor, delta: torch.Tensor | float) -> torch.Tensor:
+    out = embeds.clone()
+    added = (embeds.float() + delta).to(embeds.dtype)
+    out[where] = added[where]
+    return out
+
+
+# --- corruptions ---------------------------------------------------------------------------------------
+
+
+@register("rand_noise_first_n", uses_strength=True, uses_dims=True)
+def rand_noise_first_n(embeds, mask, strength, dims, generator):
+    """Add N(0, σ²) noise to the first n dims (the paper's main ECO corruption)."""
+    return _add_where(embeds, _first_n_mask(embeds, mask, dims), strength * _noise_like(embeds, generator))
+
+
+@register("rand_noise_rand_n", uses_strength=True, uses_dims=True)
+def rand_noise_rand_n(embeds, mask, strength, dims, generator):
+    """Add N(0, σ²) noise to n random dims, drawn once per call and shared by all tokens."""
+    d = embeds.shape[-1]
+    perm = torch.randperm(d, generator=generator, device=embeds.device)[: _n(dims, d)]
+    dim_sel = torch.zeros(d, dtype=torch.bool, device=embeds.device)
+    dim_sel[perm] = True
+    return _add_where(embeds, mask[..., None] & dim_sel, strength * _noise_like(embeds, generator))
+
+
+@register("rand_noise_top_k", uses_strength=True, uses_dims=True)
+def rand_noise_top_k(embeds, mask, strength, dims, generator):
+    """Add N(0, σ²) noise to each token's k dims of largest magnitude."""
+    where = _top_k_mask(embeds.abs(), mask, _n(dims, embeds.shape[-1]))
+    return _add_where(embeds, where, strength * _noise_like(embeds, generator))
+
+
+@register("zero_out_first_n", uses_strength=False, uses_dims=True)
+def zero_out_first_n(embeds, mask, strength, dims, generator):
+    """Set the first n dims to zero."""
+    return embeds.masked_fill(_first_n_mask(embeds, mask, dims), 0.0)
+
+
+@register("zero_out_top_k", uses_strength=False, uses_dims=True)
+def zero_out_top_k(embeds, mask, strength, dims, generator):
+    """Set each token's k dims of largest magnitude to zero."""
+    return embeds.masked_fill(_top_k_mask(embeds.abs(), mask, _n(dims, embeds.shape[-1])), 0.0)
+
+
+@register("flip_sign_first_n", uses_strength=False, uses_dims=True)
+def flip_sign_first_n(embeds, mask, strength, dims, generator):
+    """Negate the first n dims (n = d negates the whole vector)."""
+    return torch.where(_first_n_mask(embeds, mask, dims), -embeds, embeds)
+
+
+@register("flip_sign_top_k", uses_strength=False, uses_dims=True)
+def flip_sign_top_k(embeds, mask, strength, dims, generator):
+    """Negate each token's k dims of largest magnitude (the paper's TOFU Sign-Flip with k = d)."""
+    return torch.where(_top_k_mask(embeds.abs(), mask, _n(dims, embeds.shape[-1])), -embeds, embeds)
+
+
+@register("add_value_first_n", uses_strength=True, uses_dims=True)
+def add_value_first_n(embeds, mask, strength, dims, generator):
+    """Add the constant σ to the first n dims."""
+    return _add_where(embeds, _first_n_mask(embeds, mask, dims), strength)
+
+
+@register("sub_value_top_k", uses_strength=True, uses_dims=True)
+def sub_value_top_k(embeds, mask, strength, dims, generator):
+    """Subtract the constant σ from each token's k largest (signed) values."""
+    where = _top_k_mask(embeds, mask, _n(dims, embeds.shape[-1]))
+    return _add_where(embeds, where, -strength)
+
+
+def _permute_masked(embeds: torch.Tensor, mask: torch.Tensor, order_fn) -> torch.Tensor:
+    out = embeds.clone()
+    for b in range(embeds.shape[0]):
+        pos = mask[b].nonzero().squeeze(-1)
+        if pos.numel() > 1:
+            out[b, pos] = embeds[b, pos[order_fn(pos.numel())]]
+    return out
+
+
+@register("reverse", uses_strength=False, uses_dims=False)
+def reverse(embeds, mask, strength, dims, generator):
+    """Reverse the order of the masked tokens within each sequence (padding and other rows untouched)."""
+    return _permute_masked(embeds, mask, lambda n: torch.arange(n - 1, -1, -1, device=embeds.device))
+
+
+@register("shuffle", uses_strength=False, uses_dims=False)
+def shuffle(embeds, mask, strength, dims, generator):
+    """Randomly permute the masked tokens within each sequence (padding and other rows untouched)."""
+    return _permute_masked(embeds, mask, lambda n: torch.randperm(n, generator=generator, device=embeds.device))

