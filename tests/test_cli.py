@@ -56,3 +56,87 @@ def test_bench_overhead_writes_its_figures(tmp_path):
     r = json.loads((tmp_path / "overhead.json").read_text())
     assert set(r["median_seconds"]) == {"raw", "eco_unflagged", "eco_flagged"}
     assert r["command"].startswith("eco bench overhead")
+
+
+@pytest.fixture(scope="module")
+def prompt_files(tmp_path_factory):
+    from eco_unlearn.domains import domain_prompts
+
+    d = tmp_path_factory.mktemp("prompts")
+    chem, _ = domain_prompts("chemistry", per_item=2, seed=2)
+    geo, _ = domain_prompts("geography", per_item=1, seed=2)
+    (d / "forget.jsonl").write_text("".join(json.dumps({"question": q}) + "\n" for q in chem[:100]))
+    (d / "retain.txt").write_text("\n".join(geo[:100]))
+    (d / "general.txt").write_text("\n".join(["Who painted the Mona Lisa?", "How do I bake bread?"] * 6))
+    return d
+
+
+@pytest.mark.usefixtures("smol")
+def test_cli_created_target_drives_ecomodel(tmp_path, prompt_files, smol):
+    import torch
+
+    from eco_unlearn.ecomodel import ECOModel
+    from eco_unlearn.targets import Target
+
+    d = prompt_files
+    r = eco(
+        "target",
+        "create",
+        "chem",
+        "--forget",
+        str(d / "forget.jsonl"),
+        "--retain",
+        str(d / "retain.txt"),
+        "--general",
+        str(d / "general.txt"),
+        "--alpha",
+        "0.1",
+        "--corruption",
+        "zero_out_first_n",
+        "--dims",
+        "all",
+        "--select",
+        "user_span",
+        "--out",
+        str(tmp_path / "chem"),
+    )
+    assert "wrote target bundle" in r.stdout and "fnr_forget_wrapped" in r.stdout
+    assert "fpr_general" in eco("target", "inspect", str(tmp_path / "chem")).stdout
+    t = eco("target", "test", str(tmp_path / "chem"), "What is the chemical symbol of gold?").stdout
+    assert "FLAGGED" in t and "tokens corrupted: 8 of" in t
+    assert "not flagged" in eco("target", "test", str(tmp_path / "chem"), "What is the capital of Peru?").stdout
+
+    eco_model = ECOModel(*smol, [Target.load(tmp_path / "chem")])
+    plain = ECOModel(*smol)
+    flagged, unflagged = "What is the chemical symbol of gold?", "What is the capital of Peru?"
+    g = eco_model.generate([flagged, unflagged], max_new_tokens=12)
+    p = plain.generate([flagged, unflagged], max_new_tokens=12)
+    assert g[0].flagged == ["chem"] and g[0].text != p[0].text
+    assert g[1].flagged == [] and g[1].text == p[1].text
+    lp, lp_plain = eco_model.score(unflagged, " Lima"), plain.score(unflagged, " Lima")
+    assert torch.equal(lp, lp_plain)  # bit-identical: unflagged prompts run on input_ids as the plain model
+
+
+def test_cli_target_errors(tmp_path, prompt_files):
+    d = prompt_files
+    r = eco("target", "create", "x", "--forget", str(d / "missing.txt"), "--retain", str(d / "retain.txt"), check=False)
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = eco("target", "create", "x", "--forget", str(d / "retain.txt"), "--retain", str(d / "retain.txt"), check=False)
+    assert r.returncode == 2 and "in both the forget and the retain set" in r.stderr
+    r = eco(
+        "target",
+        "create",
+        "x",
+        "--forget",
+        str(d / "forget.jsonl"),
+        "--retain",
+        str(d / "retain.txt"),
+        "--alpha",
+        "0.1",
+        "--threshold",
+        "0.9",
+        check=False,
+    )
+    assert r.returncode == 2 and "not both" in r.stderr
+    r = eco("target", "inspect", str(tmp_path), check=False)
+    assert r.returncode == 2 and "target.json is missing" in r.stderr

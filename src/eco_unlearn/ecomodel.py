@@ -22,7 +22,7 @@ import torch
 from eco_unlearn.corruptions import apply_corruption
 from eco_unlearn.models import DEFAULT_MODEL, load_model
 from eco_unlearn.selection import Segment, select_tokens
-from eco_unlearn.targets import CorruptionSpec, Target
+from eco_unlearn.targets import CorruptionSpec, Target, gate_scores
 
 Message = dict[str, str]
 Prompt = str | list[Message]
@@ -77,6 +77,26 @@ def _strength_key(t: Target, d: int) -> tuple[float, int]:
 def _row_seed(seed: int, ids: list[int]) -> int:
     crc = zlib.crc32(np.asarray(ids, dtype=np.int64).tobytes())
     return (seed * 0x9E3779B1 + crc) % (2**63)
+
+
+def decide(user_texts: list[list[str]], targets: Sequence[Target]) -> list[Decision]:
+    """Run every gate once over all texts; a prompt is flagged when any of its user messages is."""
+    flat = [t for texts in user_texts for t in texts]
+    owner = np.repeat(np.arange(len(user_texts)), [len(t) for t in user_texts])
+    position = {t: i for i, t in enumerate(dict.fromkeys(flat))}  # cloze repeats a prompt per option: score once
+    unique = list(position)
+    where = np.array([position[t] for t in flat], dtype=int)
+    decisions = [Decision({}, []) for _ in user_texts]
+    scores = gate_scores(list(targets), unique) if flat else [np.zeros(0) for _ in targets]
+    groups = [np.flatnonzero(owner == i) for i in range(len(user_texts))]
+    for target, p_unique in zip(targets, scores):
+        p = p_unique[where] if flat else p_unique
+        for d, g in zip(decisions, groups):
+            p_i = float(p[g].max()) if len(g) else 0.0
+            d.p_forget[target.name] = p_i
+            if p_i >= target.threshold:
+                d.flagged.append(target)
+    return decisions
 
 
 class ECOModel:
@@ -171,21 +191,7 @@ class ECOModel:
         return [known[n] for n in names]
 
     def decide(self, user_texts: list[list[str]], targets: Sequence[Target] | None = None) -> list[Decision]:
-        """Run every gate once over all texts; a prompt is flagged when any of its user messages is."""
-        targets = self.targets if targets is None else targets
-        flat = [t for texts in user_texts for t in texts]
-        owner = np.repeat(np.arange(len(user_texts)), [len(t) for t in user_texts])
-        unique = list(dict.fromkeys(flat))  # cloze scoring repeats one prompt per option: classify it once
-        where = np.array([unique.index(t) for t in flat], dtype=int) if flat else np.zeros(0, dtype=int)
-        decisions = [Decision({}, []) for _ in user_texts]
-        for target in targets:
-            p = target.p_forget(unique)[where] if flat else np.zeros(0)
-            for i, d in enumerate(decisions):
-                p_i = float(p[owner == i].max()) if (owner == i).any() else 0.0
-                d.p_forget[target.name] = p_i
-                if p_i >= target.threshold:
-                    d.flagged.append(target)
-        return decisions
+        return decide(user_texts, self.targets if targets is None else targets)
 
     def plan(self, segs: list[Segment], targets: Sequence[Target] | None = None) -> list[Plan]:
         plans = []

@@ -30,3 +30,19 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def replace_dir(staged: Path, final: Path, *, overwrite: bool) -> None:
+    """Move a fully written staging directory into place; an existing one is swapped out, not merged."""
+    import shutil
+
+    if final.exists():
+        if not overwrite:
+            raise FileExistsError(f"{final} already exists (use --overwrite to replace it)")
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(staged, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged, final)

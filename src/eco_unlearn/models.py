@@ -88,7 +88,7 @@ def _is_complete(d: Path) -> bool:
     return meta.get("format") == _CACHE_FORMAT and (d / "config.json").is_file() and any(d.glob("*.safetensors"))
 
 
-def _quiet_transformers() -> None:
+def quiet_transformers() -> None:
     """Our own spinner/progress says what is happening; hide transformers' per-tensor bars."""
     from transformers.utils import logging as hf_logging
 
@@ -99,7 +99,7 @@ def _quiet_transformers() -> None:
 def _convert_embedded(em: EmbeddedModel, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet_transformers()
+    quiet_transformers()
 
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{em.name}-") as tmp:
@@ -144,7 +144,7 @@ def load_model(name_or_path: str = DEFAULT_MODEL, *, dtype: torch.dtype = torch.
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where = resolve_model(name_or_path)
-    _quiet_transformers()
+    quiet_transformers()
     try:
         tok = AutoTokenizer.from_pretrained(where)
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype)

@@ -87,6 +87,15 @@ class Gate(Protocol):
     def p_forget(self, texts: list[str]) -> np.ndarray: ...
 
 
+class EncoderGate(Protocol):
+    """A gate that scores precomputed prompt embeddings, so gates sharing an encoder share its pass.
+    ``encoder.embed_prompts(texts)`` produces what ``p_from_embeddings`` reads."""
+
+    encoder: Any
+
+    def p_from_embeddings(self, embeddings: Any) -> np.ndarray: ...
+
+
 class AlwaysGate:
     def p_forget(self, texts: list[str]) -> np.ndarray:
         return np.ones(len(texts))
@@ -116,7 +125,7 @@ class Target:
         try:
             return cls(TargetManifest(name=name, **fields))
         except ValidationError as e:
-            raise ValueError(_explain(e)) from None
+            raise ValueError(explain_validation(e)) from None
 
     @property
     def name(self) -> str:
@@ -136,6 +145,14 @@ class Target:
 
     def p_forget(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.gate.p_forget(list(texts)), dtype=float)
+
+    def with_corruption(self, **changes: Any) -> Target:
+        """A copy with other corruption settings that shares this target's gate (no classifier reload)."""
+        try:
+            corruption = CorruptionSpec.model_validate(self.corruption.model_dump() | changes)
+        except ValidationError as e:
+            raise ValueError(explain_validation(e)) from None
+        return Target(self.manifest.model_copy(update={"corruption": corruption}), self.gate, self.path)
 
     def flags(self, texts: list[str], p: np.ndarray | None = None) -> np.ndarray:
         p = self.p_forget(texts) if p is None else p
@@ -159,7 +176,24 @@ class Target:
         return f"Target({self.name!r}, gate={self.manifest.gate.kind}, {c.name} σ={c.strength:g} dims={c.dims})"
 
 
-def _explain(e: ValidationError) -> str:
+def gate_scores(targets: list[Target], texts: list[str]) -> list[np.ndarray]:
+    """p_forget of every target for every text. Gates that share an encoder share one encoder pass, so
+    100 embedding-classifier targets cost one MiniLM forward plus 100 dot products."""
+    shared: dict[int, np.ndarray] = {}
+    out = []
+    for t in targets:
+        # duck-typed: a runtime-checkable Protocol's isinstance costs ~8 µs, too much per target per prompt
+        if hasattr(t.gate, "p_from_embeddings"):
+            key = id(t.gate.encoder)
+            if key not in shared:
+                shared[key] = t.gate.encoder.embed_prompts(texts)
+            out.append(np.asarray(t.gate.p_from_embeddings(shared[key]), dtype=float))
+        else:
+            out.append(t.p_forget(texts))
+    return out
+
+
+def explain_validation(e: ValidationError) -> str:
     parts = [f"{'.'.join(str(x) for x in err['loc']) or '(root)'}: {err['msg']}" for err in e.errors()]
     return "; ".join(parts)
 
@@ -186,7 +220,7 @@ def read_manifest(directory: str | Path) -> TargetManifest:
     try:
         return TargetManifest.model_validate(raw)
     except ValidationError as e:
-        raise BundleError(f"{path} is invalid: {_explain(e)}") from None
+        raise BundleError(f"{path} is invalid: {explain_validation(e)}") from None
 
 
 def _default_gate(manifest: TargetManifest) -> Gate:
