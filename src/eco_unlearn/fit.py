@@ -6,15 +6,17 @@ same standard-normal draws), so differences between evaluations come from σ, no
 
 The search, step by step:
 1. **bracketing**: corruption moves the metric from its clean value toward (and past) the surrogate as σ
-   grows, so bisection of log σ on the *sign* of metric − surrogate over [σ_min, σ_max] finds the crossing
-   in a few evaluations; a flat region (σ too small to matter, or saturated) cannot trap it, because only
-   the sign is read;
+   grows, so a bracket on log σ is narrowed by false position on metric − surrogate over [σ_min, σ_max]
+   (each new point kept inside the middle 80% of the bracket); a flat region (σ too small to matter, or
+   saturated) cannot trap it, because the ends are fixed by the sign of metric − surrogate;
 2. **two-point ZO**: probe f(x ± μ·u) along a direction u (±1 for the scalar case, a random unit vector for
    the vector case) and estimate the directional derivative;
 3. **step-size control**: try x − η·sign(g)·u; accept the best of {probes, trial} if it improves f and grow
    η, else halve η; when both probes are equal (flat), double μ instead, so the probe widens until it sees
    the slope;
 4. **stop** at f ≤ tol, when η falls below ``min_step``, or when the budget of LLM forward passes is spent.
+On a monotone metric the bracket usually reaches the tolerance alone; the ZO steps matter when noise or a
+non-monotone metric (e.g. accuracy dipping below chance, then recovering) leaves it short.
 """
 
 from __future__ import annotations
@@ -160,8 +162,9 @@ def fit_sigma(
         a, b = lo, hi
         va = f_at(point(a), "bracket")[1] - objective.surrogate()
         vb = f_at(point(b), "bracket")[1] - objective.surrogate()
-        while va * vb < 0 and b - a > 2 * mu and best[0] > cfg.tol and F.affordable():
-            m = (a + b) / 2
+        while va * vb < 0 and b - a > cfg.min_step and best[0] > cfg.tol and F.affordable():
+            # false position in log σ, kept inside the middle 80% so a skewed curve still halves the bracket
+            m = a + (b - a) * min(0.9, max(0.1, va / (va - vb)))
             vm = f_at(point(m), "bracket")[1] - objective.surrogate()
             a, va, b, vb = (m, vm, b, vb) if vm * va > 0 else (a, va, m, vm)
     else:
