@@ -146,3 +146,21 @@ def test_smollm2_fit_reaches_chance_on_fit_and_heldout(smol):
     assert abs(r.metric - 0.25) <= 0.05
     held = evaluate(eco, target.with_corruption(strength=r.sigma), eval_obj, seeds=2)
     assert abs(held["metric"] - 0.25) <= 0.05
+
+
+@dataclass
+class SaturatingObjective(CurveObjective):
+    """Falls from 0.9 to exactly chance (0.25) and stays there: every large σ is within tolerance."""
+
+    def metric(self, eco: ECOModel, seed: int) -> float:
+        sigma = eco.targets[0].corruption.strength
+        return round(0.25 + 0.65 / (1 + (sigma / self.center) ** 4), 2)
+
+
+def test_the_least_corruption_within_tolerance_is_preferred(tiny_eco):
+    cfg = FitConfig(sigma_min=1e-3, sigma_max=1e4, tol=0.02, seeds=1, prefer_small=True)
+    small = fit_sigma(tiny_eco(), _target(), SaturatingObjective(center=1.0), cfg)
+    assert small.objective <= 0.02 and 1.0 < small.sigma < 10.0  # the σ_max end (1e4) also qualifies
+    big = fit_sigma(tiny_eco(), _target(), SaturatingObjective(center=1.0), FitConfig(**{**cfg.__dict__,
+                                                                                      "prefer_small": False}))
+    assert big.sigma == pytest.approx(1e4)

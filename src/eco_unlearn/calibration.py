@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from eco_unlearn.fileio import save_figure
+
 
 def conformal_threshold(p_calibration: np.ndarray, alpha: float) -> float:
     """τ with FNR ≤ α on exchangeable forget prompts. Needs n ≥ 1/α − 1 points, else τ = 0 (flag all)."""
@@ -70,8 +72,4 @@ def plot(scores: dict[str, np.ndarray], tau: float, path: Path, title: str) -> N
     ax.axvline(tau, color="black", linestyle="--", label=f"τ = {tau:.4f}")
     ax.set(yscale="log", xlabel="p_forget", ylabel="prompts", title=title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)

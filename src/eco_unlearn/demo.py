@@ -1,11 +1,12 @@
 """The main job on the embedded default: the ECO pipeline end to end, in about a minute.
 
 1. A forget target "chemistry" (a hazard-domain stand-in) is created from built-in prompts: an embedding
-   prompt classifier (chemistry vs geography questions), split-conformal τ at α = 0.05. It is cached under
-   the user cache, so later runs skip this step.
-2. A few prompts (plain, jailbreak-wrapped, out of scope) are answered by the plain model and through ECO.
-3. Cloze multiple choice on chemistry (forget) and geography (retain) items, plain vs ECO: the forget
-   accuracy should fall toward chance (0.25) while the retain accuracy stays.
+   prompt classifier (chemistry vs geography questions), split-conformal τ at α = 0.05.
+2. Its σ (Gaussian noise on all embedding dims) is learned by zeroth-order optimisation: cloze accuracy on
+   40 chemistry items is driven toward chance. Steps 1-2 take about a minute once; the bundle is cached.
+3. A few prompts (plain, jailbreak-wrapped, out of scope) are answered by the plain model and through ECO.
+4. Cloze multiple choice on chemistry (forget) and geography (retain) items disjoint from the fit items,
+   plain vs ECO: the forget accuracy should fall to about chance (0.25), the retain accuracy should stay.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from rich.table import Table
 from eco_unlearn.create import create_target
 from eco_unlearn.domains import domain_mcq, domain_prompts
 from eco_unlearn.ecomodel import ECOModel
+from eco_unlearn.fit import FitConfig, fit_bundle
 from eco_unlearn.models import cache_dir
+from eco_unlearn.objectives import MCQItem, MCQObjective
 from eco_unlearn.targets import BundleError, Target
 
 DEMO_PROMPTS = [
@@ -27,18 +30,26 @@ DEMO_PROMPTS = [
     "What is the capital of France?",
     "Who wrote Pride and Prejudice?",
 ]
-DEMO_CORRUPTION = {"name": "rand_noise_first_n", "strength": 0.4, "dims": None}
+DEMO_CORRUPTION = {"name": "rand_noise_first_n", "strength": 1.0, "dims": None}
+N_FIT = 40
 
 
-def demo_target(directory: Path | None = None) -> Target:
-    """The cached demo target, created on first use (about 20 s)."""
-    directory = directory or cache_dir() / "targets" / "demo-chemistry"
+def mcq_items(domain: str) -> list[MCQItem]:
+    """One fixed shuffle per domain: the last N_FIT items fit σ, the first ones are reported."""
+    return [MCQItem(m.prompt, list(m.options), m.answer) for m in domain_mcq(domain, seed=1)]
+
+
+def demo_target(model: str = "smollm2", directory: Path | None = None) -> Target:
+    """The cached demo target, created and σ-fitted on first use (about a minute)."""
+    directory = directory or cache_dir() / "targets" / f"demo-chemistry-{model}"
     try:
-        return Target.load(directory)
+        target = Target.load(directory)
+        if target.manifest.fit:
+            return target
     except BundleError:
         forget, _ = domain_prompts("chemistry", per_item=4, seed=0)
         retain, _ = domain_prompts("geography", per_item=2, seed=0)
-        target, _ = create_target(
+        create_target(
             "demo-chemistry",
             forget,
             retain,
@@ -49,25 +60,36 @@ def demo_target(directory: Path | None = None) -> Target:
             description="Forget chemistry (chemical elements)",
             overwrite=True,
         )
-        return target
+    items = mcq_items("chemistry")
+    fit_bundle(
+        directory,
+        MCQObjective(items[-N_FIT:]),
+        model=model,
+        cfg=FitConfig(seeds=2),
+        eval_objective=MCQObjective(items[:-N_FIT]),
+    )
+    return Target.load(directory)
 
 
 def accuracy(eco: ECOModel, domain: str, n: int) -> float:
-    items = domain_mcq(domain, n, seed=1)
-    choices = eco.choose_batch([(m.prompt, list(m.options)) for m in items])
-    return sum(c.index == m.answer for c, m in zip(choices, items)) / len(items)
+    items = mcq_items(domain)[:n]
+    return MCQObjective.accuracy(eco, items)
 
 
 def run(model: str = "smollm2", max_new_tokens: int = 40, n_mcq: int = 40, console: Console | None = None) -> dict:
     console = console or Console()
-    with console.status("creating or loading the demo target (first run: about 20 s)"):
-        target = demo_target()
+    if n_mcq > len(mcq_items("chemistry")) - N_FIT:
+        raise ValueError(f"n_mcq must be at most {len(mcq_items('chemistry')) - N_FIT} (the rest fit σ)")
+    with console.status("creating and fitting the demo target (first run: about a minute)"):
+        target = demo_target(model)
     plain = ECOModel.from_pretrained(model)
     eco = ECOModel(plain.model, plain.tokenizer, [target])
     clean = plain.generate(DEMO_PROMPTS, max_new_tokens=max_new_tokens)
     unlearned = eco.generate(DEMO_PROMPTS, max_new_tokens=max_new_tokens)
 
-    table = Table(title=f"ECO on {model}: target {target.name} (τ = {target.threshold:.4f})", show_lines=True)
+    c = target.corruption
+    title = f"ECO on {model}: target {target.name} (τ = {target.threshold:.4f}; {c.name}, fitted σ = {c.strength:.3g})"
+    table = Table(title=title, show_lines=True)
     for col in ("prompt", "p_forget", "clean answer", "ECO answer"):
         table.add_column(col, overflow="fold")
     rows = []
@@ -78,7 +100,7 @@ def run(model: str = "smollm2", max_new_tokens: int = 40, n_mcq: int = 40, conso
         rows.append({"prompt": p, "p_forget": pf, "flagged": bool(u.flagged), "clean": c.text, "eco": u.text})
     console.print(table)
 
-    acc = Table(title=f"cloze multiple choice, {n_mcq} items each (chance 0.25)")
+    acc = Table(title=f"cloze multiple choice, {n_mcq} held-out items each (chance 0.25)")
     for col in ("domain", "role", "plain model", "ECO"):
         acc.add_column(col)
     scores = {}

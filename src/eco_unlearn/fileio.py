@@ -46,3 +46,15 @@ def replace_dir(staged: Path, final: Path, *, overwrite: bool) -> None:
     else:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staged, final)
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
+    """Save a matplotlib figure atomically (PNG) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.tight_layout()
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    os.replace(tmp, path)

@@ -16,7 +16,6 @@ metric is averaged over the noise seeds of one evaluation before the distance is
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,7 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from eco_unlearn.ecomodel import ECOModel
-from eco_unlearn.prompt_files import PromptFileError, _read_text
+from eco_unlearn.prompt_files import PromptFileError, read_jsonl
 
 
 def normalise(text: str) -> str:
@@ -175,23 +174,6 @@ class SimilarityObjective:
 # --- reading fit data -----------------------------------------------------------------------------------
 
 
-def _records(path: str | Path) -> list[dict]:
-    path = Path(path)
-    out = []
-    for n, line in enumerate(_read_text(path).splitlines(), 1):
-        if line.strip():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PromptFileError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict):
-                raise PromptFileError(f"{path}:{n}: expected a JSON object")
-            out.append((n, rec))
-    if not out:
-        raise PromptFileError(f"{path}: empty file")
-    return out
-
-
 def _get(rec: dict, names: tuple[str, ...], path, n):
     for k in names:
         if k in rec:
@@ -202,7 +184,7 @@ def _get(rec: dict, names: tuple[str, ...], path, n):
 def read_mcq(path: str | Path) -> list[MCQItem]:
     """JSONL: {"prompt"|"question", "options"|"choices": [...], "answer": index or option text}."""
     items = []
-    for n, r in _records(path):
+    for n, r in read_jsonl(path):
         prompt = _get(r, ("prompt", "question"), path, n)
         options = _get(r, ("options", "choices"), path, n)
         answer = _get(r, ("answer",), path, n)
@@ -221,7 +203,7 @@ def read_mcq(path: str | Path) -> list[MCQItem]:
 def read_qa(path: str | Path) -> list[QAItem]:
     """JSONL in TOFU's schema: {"question", "answer", "perturbed_answer": [...]}."""
     items = []
-    for n, r in _records(path):
+    for n, r in read_jsonl(path):
         pert = _get(r, ("perturbed_answer", "perturbed_answers"), path, n)
         if isinstance(pert, str):
             pert = [pert]
@@ -232,5 +214,5 @@ def read_qa(path: str | Path) -> list[QAItem]:
 def read_text_items(path: str | Path) -> list[TextItem]:
     """JSONL: {"prompt", "continuation"|"gold"}."""
     return [
-        TextItem(_get(r, ("prompt",), path, n), _get(r, ("continuation", "gold"), path, n)) for n, r in _records(path)
+        TextItem(_get(r, ("prompt",), path, n), _get(r, ("continuation", "gold"), path, n)) for n, r in read_jsonl(path)
     ]

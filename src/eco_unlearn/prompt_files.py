@@ -48,22 +48,37 @@ def _field(record: dict, path: Path, where: str) -> str:
     raise PromptFileError(f"{path}{where}: unknown fields ({fields}); expected one of {', '.join(TEXT_FIELDS)}")
 
 
+def _jsonl_records(path: Path, text: str) -> list[tuple[int, dict]]:
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise PromptFileError(f"{path}:{n}: not valid JSON ({e.msg})") from None
+        if not isinstance(record, dict):
+            raise PromptFileError(f"{path}:{n}: expected a JSON object")
+        out.append((n, record))
+    return out
+
+
+def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    """(line number, object) for every non-blank line of a UTF-8 JSONL file; an empty file is an error."""
+    path = Path(path)
+    records = _jsonl_records(path, _read_text(path))
+    if not records:
+        raise PromptFileError(f"{path}: empty file")
+    return records
+
+
 def read_prompts(path: str | Path) -> list[str]:
     path = Path(path)
     text = _read_text(path)
     suffix = path.suffix.lower()
     prompts: list[str] = []
     if suffix == ".jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise PromptFileError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(record, dict):
-                raise PromptFileError(f"{path}:{n}: expected a JSON object")
-            prompts.append(_field(record, path, f":{n}"))
+        prompts = [_field(record, path, f":{n}") for n, record in _jsonl_records(path, text)]
     elif suffix == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames:
