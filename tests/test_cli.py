@@ -140,3 +140,65 @@ def test_cli_target_errors(tmp_path, prompt_files):
     assert r.returncode == 2 and "not both" in r.stderr
     r = eco("target", "inspect", str(tmp_path), check=False)
     assert r.returncode == 2 and "target.json is missing" in r.stderr
+
+
+def test_cli_fit_updates_sigma_and_refuses_overlap(tmp_path, tokenizer):
+    from conftest import make_tiny
+    from eco_unlearn.domains import domain_mcq
+    from eco_unlearn.targets import Target
+
+    make_tiny("llama", tokenizer).save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    items = [
+        {"prompt": m.prompt, "options": list(m.options), "answer": m.answer}
+        for m in domain_mcq("chemistry", 16, seed=2)
+    ]
+    (tmp_path / "fit.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items[:8]))
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items[8:]))
+    (tmp_path / "bad.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items[4:12]))
+    Target.create("t", corruption={"name": "rand_noise_first_n", "strength": 1.0, "dims": None}).save(tmp_path / "t")
+
+    r = eco(
+        "target",
+        "fit",
+        str(tmp_path / "t"),
+        "--data",
+        str(tmp_path / "bad.jsonl"),
+        "--eval",
+        str(tmp_path / "fit.jsonl"),
+        "--model",
+        str(tmp_path / "tiny"),
+        check=False,
+    )
+    assert r.returncode == 2 and "in both the fit and the evaluation data" in r.stderr
+    r = eco(
+        "target",
+        "fit",
+        str(tmp_path / "t"),
+        "--data",
+        str(tmp_path / "fit.jsonl"),
+        "--eval",
+        str(tmp_path / "eval.jsonl"),
+        "--model",
+        str(tmp_path / "tiny"),
+        "--seeds",
+        "1",
+        "--budget",
+        "200",
+    )
+    assert "before" in r.stdout and "after" in r.stdout and "held-out" in r.stdout
+    fit = Target.load(tmp_path / "t").manifest.fit
+    assert fit["forward_passes"] <= 200 and fit["after"]["sigma"] == Target.load(tmp_path / "t").corruption.strength
+    r = eco(
+        "target",
+        "fit",
+        str(tmp_path / "t"),
+        "--data",
+        str(tmp_path / "fit.jsonl"),
+        "--objective",
+        "magic",
+        "--model",
+        str(tmp_path / "tiny"),
+        check=False,
+    )
+    assert r.returncode == 2 and "unknown objective" in r.stderr

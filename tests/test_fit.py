@@ -161,6 +161,7 @@ def test_the_least_corruption_within_tolerance_is_preferred(tiny_eco):
     cfg = FitConfig(sigma_min=1e-3, sigma_max=1e4, tol=0.02, seeds=1, prefer_small=True)
     small = fit_sigma(tiny_eco(), _target(), SaturatingObjective(center=1.0), cfg)
     assert small.objective <= 0.02 and 1.0 < small.sigma < 10.0  # the σ_max end (1e4) also qualifies
-    big = fit_sigma(tiny_eco(), _target(), SaturatingObjective(center=1.0), FitConfig(**{**cfg.__dict__,
-                                                                                      "prefer_small": False}))
+    big = fit_sigma(
+        tiny_eco(), _target(), SaturatingObjective(center=1.0), FitConfig(**{**cfg.__dict__, "prefer_small": False})
+    )
     assert big.sigma == pytest.approx(1e4)
