@@ -85,9 +85,6 @@ class FitResult:
     stopped: str
     trajectory: list[dict] = field(default_factory=list)
 
-    def to_json(self) -> dict:
-        return asdict(self)
-
 
 class _Evaluator:
     """f(x) with a cache, a forward-pass counter and the trajectory."""
