@@ -24,7 +24,8 @@ def keyword_target(*words, name="kw", corruption=NOISE):
 # --- tiny random-weight models (Llama, Gemma-3, Qwen2) -----------------------------------------------------
 
 
-def test_unflagged_scores_equal_the_plain_model_exactly(tiny_eco, tokenizer):
+def test_unflagged_scores_equal_the_plain_model(tiny_eco, tokenizer):
+    """Scoring keeps only the needed logits (a smaller lm_head matmul), so equality is to fp32 rounding."""
     eco = tiny_eco([keyword_target("zebra")])
     prompt, cont = "The capital of France is", " Paris"
     lp = eco.score(prompt, cont)
@@ -32,7 +33,7 @@ def test_unflagged_scores_equal_the_plain_model_exactly(tiny_eco, tokenizer):
     k = eco.encode(prompt, chat=False).prompt_len
     logits = eco.model(input_ids=torch.tensor([ids])).logits[0]
     ref = torch.log_softmax(logits[k - 1 : -1].float(), -1).gather(-1, torch.tensor(ids[k:])[:, None]).squeeze(-1)
-    assert torch.equal(lp, ref)
+    torch.testing.assert_close(lp, ref.detach(), rtol=0, atol=1e-5)
 
 
 def test_inputs_embeds_path_matches_input_ids(tiny_eco):

@@ -4,7 +4,8 @@ For every prompt, each active target's gate decides whether it is in scope. For 
 embeddings picked by the targets' selections are corrupted, and the model runs on ``inputs_embeds``;
 only the prefill is corrupted (tokens generated afterwards go through the embedding table as usual).
 A batch in which nothing is flagged runs on ``input_ids`` exactly as the plain model would, so unflagged
-traffic is bit-identical to the model without ECO and pays no embedding overhead.
+generation is bit-identical to the model without ECO and pays no embedding overhead (scoring keeps only the
+logits it needs, which matches the full computation to fp32 rounding).
 
 Noise is seeded per sequence from ``(seed, token ids)``: a prompt gets the same corruption whatever batch
 it is in, and two σ values see the same standard-normal draw (common random numbers for the σ search).
@@ -325,13 +326,18 @@ class ECOModel:
         for i in range(0, len(plans), batch_size):
             chunk = plans[i : i + batch_size]
             ids, attn, starts = self._pad(chunk, left=False)  # right padding: positions start at 0 for all rows
+            # Only the positions that predict a continuation token need logits: with a 262k vocabulary
+            # (Gemma 3) the full (batch, seq, vocab) tensor dominates the cost of scoring.
+            first = min(p.seg.prompt_len for p in chunk) - 1
+            keep = torch.arange(first, max(len(p.seg.ids) for p in chunk) - 1, device=ids.device)
             if any(p.corrupted for p in chunk):
-                logits = self.model(inputs_embeds=self._embeds(ids, chunk, starts, seed), attention_mask=attn).logits
+                embeds = self._embeds(ids, chunk, starts, seed)
+                logits = self.model(inputs_embeds=embeds, attention_mask=attn, logits_to_keep=keep).logits
             else:
-                logits = self.model(input_ids=ids, attention_mask=attn).logits
+                logits = self.model(input_ids=ids, attention_mask=attn, logits_to_keep=keep).logits
             for b, p in enumerate(chunk):
                 n, k = len(p.seg.ids), p.seg.prompt_len
-                lp = torch.log_softmax(logits[b, k - 1 : n - 1].float(), dim=-1)
+                lp = torch.log_softmax(logits[b, k - 1 - first : n - 1 - first].float(), dim=-1)
                 out.append(lp.gather(-1, ids[b, k:n, None]).squeeze(-1).cpu())
         return out, plans
 
