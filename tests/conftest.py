@@ -62,3 +62,40 @@ def tiny_eco(tiny, tokenizer):
         return ECOModel(tiny[1], tokenizer, targets, seed=seed)
 
     return build
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, tokenizer):
+    """A saved tiny Llama (head_dim 32, which vLLM's CPU attention needs) with SmolLM2's tokenizer."""
+    cfg = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        head_dim=32,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(cfg).eval()
+    out = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def gateway():
+    """Serve a real gateway on loopback: ``with gateway(backend, registry, **config) as url``."""
+    from eco_unlearn.server import ServerConfig, create_app
+    from eco_unlearn.server.runner import serve_in_thread
+
+    def start(backend, registry, model_name: str = "tiny", **config):
+        app = create_app(backend, registry, ServerConfig(model_name=model_name, **config))
+        return serve_in_thread(app)
+
+    return start

@@ -100,28 +100,54 @@ def decide(user_texts: list[list[str]], targets: Sequence[Target]) -> list[Decis
     return decisions
 
 
-class ECOModel:
-    """Wraps a Hugging Face causal LM, its (fast) tokenizer and a list of forget targets."""
+class PromptEncoder:
+    """Tokenizer, input-embedding table and forget targets: everything ECO does before the LM runs.
 
-    def __init__(self, model, tokenizer, targets: Sequence[Target] = (), *, seed: int = 0):
+    The vLLM gateway uses it on its own (the LM runs in another process; only the embedding table is kept
+    here), and :class:`ECOModel` adds a local LM on top.
+    """
+
+    def __init__(
+        self,
+        tokenizer,
+        embedding: torch.nn.Module,
+        targets: Sequence[Target] = (),
+        *,
+        seed: int = 0,
+        eos_ids: Sequence[int] = (),
+        max_context: int | None = None,
+    ):
         if not getattr(tokenizer, "is_fast", False):
-            raise ValueError("ECOModel needs a fast tokenizer (character offsets are used to select tokens)")
-        self.model = model.eval()
+            raise ValueError("ECO needs a fast tokenizer (character offsets are used to select tokens)")
         self.tokenizer = tokenizer
+        self.embedding = embedding
         self.targets: list[Target] = list(targets)
         self.seed = seed
-        eos = model.generation_config.eos_token_id if model.generation_config else None
-        eos = tokenizer.eos_token_id if eos is None else eos
-        self.eos_ids: set[int] = set(eos if isinstance(eos, list) else [eos]) - {None}
+        self.eos_ids: set[int] = set(eos_ids or [tokenizer.eos_token_id]) - {None}
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else min(self.eos_ids, default=0)
-        self.max_context: int | None = getattr(model.config, "max_position_embeddings", None)
-        self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
+        self.max_context = max_context
+        self.hidden_size: int = embedding.weight.shape[1]
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, targets: Sequence[Target] = (), **kw) -> ECOModel:
-        model, tok = load_model(name_or_path)
-        return cls(model, tok, targets, **kw)
+    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, targets: Sequence[Target] = (), **kw) -> PromptEncoder:
+        """Tokenizer and embedding table only (a few MB), read from the model's safetensors files."""
+        from eco_unlearn.models import load_embedding
+
+        tok, embedding, config = load_embedding(name_or_path)
+        eos = config.get("eos_token_id")
+        return cls(
+            tok,
+            embedding,
+            targets,
+            eos_ids=eos if isinstance(eos, list) else [eos] if eos is not None else (),
+            max_context=config.get("max_position_embeddings"),
+            **kw,
+        )
+
+    @property
+    def device(self) -> torch.device:
+        return self.embedding.weight.device
 
     @property
     def has_chat_template(self) -> bool:
@@ -218,10 +244,10 @@ class ECOModel:
             ids[b, s : s + n] = torch.tensor(p.seg.ids)
             attn[b, s : s + n] = 1
             starts.append(s)
-        return ids.to(self.model.device), attn.to(self.model.device), starts
+        return ids.to(self.device), attn.to(self.device), starts
 
     def _embeds(self, ids: torch.Tensor, plans: list[Plan], starts: list[int], seed: int) -> torch.Tensor:
-        embeds = self.model.get_input_embeddings()(ids)
+        embeds = self.embedding(ids)
         for b, p in enumerate(plans):
             if not p.corrupted:
                 continue
@@ -232,11 +258,59 @@ class ECOModel:
             embeds[b, s : s + n] = row[0]
         return embeds
 
-    def _check_length(self, n_tokens: int, extra: int = 0) -> None:
+    def prepare(
+        self,
+        prompts: Prompt | Sequence[Prompt],
+        *,
+        chat: bool | None = None,
+        max_new_tokens: int = 64,
+        targets: Sequence[str] | Sequence[Target] | None = None,
+    ) -> list[Plan]:
+        """Encode, length-check and plan one prompt or a list (``targets``: names, or Target objects)."""
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        batch = [prompts] if isinstance(prompts, str) or _is_messages(prompts) else list(prompts)
+        segs = [self.encode(p, chat=chat) for p in batch]
+        for s in segs:
+            self.check_length(len(s.ids), max_new_tokens)
+        if targets is not None and all(isinstance(t, Target) for t in targets):
+            active = list(targets)
+        else:
+            active = self.active_targets(targets)
+        return self.plan(segs, active) if segs else []
+
+    @torch.no_grad()
+    def prompt_embeds(self, plan: Plan, seed: int | None = None) -> torch.Tensor:
+        """The (seq, hidden) input embeddings of one planned prompt, corrupted where the plan says."""
+        ids, _, starts = self._pad([plan], left=True)
+        return self._embeds(ids, [plan], starts, self.seed if seed is None else seed)[0]
+
+    def check_length(self, n_tokens: int, extra: int = 0) -> None:
         if self.max_context is not None and n_tokens + extra > self.max_context:
             raise ValueError(
                 f"prompt of {n_tokens} tokens + {extra} new tokens exceeds the model's context of {self.max_context}"
             )
+
+
+class ECOModel(PromptEncoder):
+    """Wraps a Hugging Face causal LM, its (fast) tokenizer and a list of forget targets."""
+
+    def __init__(self, model, tokenizer, targets: Sequence[Target] = (), *, seed: int = 0):
+        eos = model.generation_config.eos_token_id if model.generation_config else None
+        super().__init__(
+            tokenizer,
+            model.get_input_embeddings(),
+            targets,
+            seed=seed,
+            eos_ids=eos if isinstance(eos, list) else [eos] if eos is not None else (),
+            max_context=getattr(model.config, "max_position_embeddings", None),
+        )
+        self.model = model.eval()
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, targets: Sequence[Target] = (), **kw) -> ECOModel:
+        model, tok = load_model(name_or_path)
+        return cls(model, tok, targets, **kw)
 
     # --- public API ------------------------------------------------------------------------------------
 
@@ -258,32 +332,34 @@ class ECOModel:
         or a list of ``{"role", "content"}`` messages. ``targets`` narrows the active targets by name.
         Extra keyword arguments go to ``model.generate`` (e.g. ``do_sample=True, temperature=0.7``).
         """
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        batch = [prompts] if isinstance(prompts, str) or _is_messages(prompts) else list(prompts)
-        if not batch:
-            return []
-        segs = [self.encode(p, chat=chat) for p in batch]
-        for s in segs:
-            self._check_length(len(s.ids), max_new_tokens)
-        plans = self.plan(segs, self.active_targets(targets))
-        seed = self.seed if seed is None else seed
-        kwargs = {"do_sample": False, "pad_token_id": self.pad_id, **generate_kwargs}
+        plans = self.prepare(prompts, chat=chat, max_new_tokens=max_new_tokens, targets=targets)
         out: list[Generation] = []
         for i in range(0, len(plans), batch_size):
             chunk = plans[i : i + batch_size]
-            ids, attn, starts = self._pad(chunk, left=True)
-            if any(p.corrupted for p in chunk):
-                embeds = self._embeds(ids, chunk, starts, seed)
-                new = self.model.generate(
-                    inputs_embeds=embeds, attention_mask=attn, max_new_tokens=max_new_tokens, **kwargs
-                )
-            else:
-                new = self.model.generate(input_ids=ids, attention_mask=attn, max_new_tokens=max_new_tokens, **kwargs)[
-                    :, ids.shape[1] :
-                ]
-            out += [self._finish(p, row.tolist()) for p, row in zip(chunk, new)]
+            rows = self.generate_plans(chunk, max_new_tokens=max_new_tokens, seed=seed, **generate_kwargs)
+            out += [self._finish(p, row) for p, row in zip(chunk, rows)]
         return out
+
+    @torch.no_grad()
+    def generate_plans(
+        self, plans: list[Plan], *, max_new_tokens: int, seed: int | None = None, **generate_kwargs
+    ) -> list[list[int]]:
+        """The new token ids of each planned prompt, run as one batch (the gateway's batcher calls this).
+
+        Finished rows are padded by ``model.generate``; :meth:`_finish` cuts them at the first EOS.
+        """
+        seed = self.seed if seed is None else seed
+        kwargs = {"do_sample": False, "pad_token_id": self.pad_id, **generate_kwargs}
+        ids, attn, starts = self._pad(plans, left=True)
+        if any(p.corrupted for p in plans):
+            embeds = self._embeds(ids, plans, starts, seed)
+            new = self.model.generate(
+                inputs_embeds=embeds, attention_mask=attn, max_new_tokens=max_new_tokens, **kwargs
+            )
+        else:
+            new = self.model.generate(input_ids=ids, attention_mask=attn, max_new_tokens=max_new_tokens, **kwargs)
+            new = new[:, ids.shape[1] :]
+        return new.tolist()
 
     def _finish(self, plan: Plan, tokens: list[int]) -> Generation:
         stop = next((j for j, t in enumerate(tokens) if t in self.eos_ids), None)
@@ -319,7 +395,7 @@ class ECOModel:
     ) -> tuple[list[torch.Tensor], list[Plan]]:
         segs = [self.encode_pair(p, c, chat=chat) for p, c in pairs]
         for s in segs:
-            self._check_length(len(s.ids))
+            self.check_length(len(s.ids))
         plans = self.plan(segs, self.active_targets(targets))
         seed = self.seed if seed is None else seed
         out: list[torch.Tensor] = []

@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -154,3 +155,45 @@ def load_model(name_or_path: str = DEFAULT_MODEL, *, dtype: torch.dtype = torch.
         raise ModelNotAvailable(f"{name_or_path!r} has no fast tokenizer; ECO needs character offsets")
     model.eval()
     return model, tok
+
+
+# Model types whose input embedding is a plain table lookup. Gemma scales it by sqrt(hidden) inside the
+# model, and what a remote server expects in ``prompt_embeds`` for those is not the table row.
+_PLAIN_EMBEDDING_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "granite", "smollm3")
+
+
+def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Embedding, dict]:
+    """``(tokenizer, embedding, config)`` without loading the LM: only the embedding tensor is read.
+
+    This is what a gateway in front of a remote server (vLLM) needs to corrupt prompts: a few MB instead
+    of the whole model, whatever the model's size.
+    """
+    from safetensors import safe_open
+    from transformers import AutoTokenizer
+
+    where = Path(resolve_model(name_or_path))
+    if not where.is_dir():
+        raise ModelNotAvailable(f"{name_or_path!r} must be a local model directory (or an embedded model)")
+    config = json.loads((where / "config.json").read_text())
+    kind = config.get("model_type", "?")
+    if kind not in _PLAIN_EMBEDDING_TYPES:
+        raise ModelNotAvailable(
+            f"model type {kind!r} is not supported without the full model"
+            f" (supported: {', '.join(_PLAIN_EMBEDDING_TYPES)})"
+        )
+    files = sorted(where.glob("*.safetensors"))
+    if not files:
+        raise ModelNotAvailable(f"{where} has no .safetensors files")
+    for f in files:
+        with safe_open(str(f), framework="pt") as st:
+            key = next((k for k in st.keys() if k.endswith("embed_tokens.weight")), None)
+            if key is not None:
+                weight = st.get_tensor(key).float()
+                break
+    else:
+        raise ModelNotAvailable(f"no *embed_tokens.weight tensor in {where}")
+    quiet_transformers()
+    tok = AutoTokenizer.from_pretrained(str(where))
+    if not getattr(tok, "is_fast", False):
+        raise ModelNotAvailable(f"{name_or_path!r} has no fast tokenizer; ECO needs character offsets")
+    return tok, torch.nn.Embedding.from_pretrained(weight, freeze=True), config

@@ -1,0 +1,174 @@
+"""The ``hf`` backend: a local ECOModel behind a dynamic batcher.
+
+Requests that arrive within ``window`` seconds of each other (up to ``max_batch``) and share sampling
+settings run as one ``model.generate`` call, so throughput grows with concurrency. One worker thread owns
+the model; the event loop only queues jobs and relays tokens. Per-row stopping (EOS, stop strings,
+``max_tokens``, a client that went away) is tracked by a stopping criterion that also streams each new
+token to its request, so a batch ends as soon as all of its rows are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from eco_unlearn.ecomodel import ECOModel
+from eco_unlearn.server.backends import Delta, GenParams, Job, StopScanner
+
+
+@dataclass
+class _Row:
+    job: Job
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue
+    tokens: list[int] = field(default_factory=list)
+    emitted: int = 0
+    done: bool = False
+    cancelled: bool = False
+
+    def send(self, delta: Delta) -> None:
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, delta)
+
+    def finish(self, reason: str, text: str) -> None:
+        self.done = True
+        self.send(Delta(text[self.emitted :], reason, len(self.tokens)))
+
+    def push(self, token: int, eco: ECOModel) -> None:
+        """One new token (worker thread): emit what is safe, finish on EOS / stop string / max_tokens."""
+        if self.done:
+            return
+        if self.cancelled:
+            self.done = True
+            return
+        params = self.job.params
+        if token in eco.eos_ids:
+            self.finish("stop", eco.tokenizer.decode(self.tokens, skip_special_tokens=True))
+            return
+        self.tokens.append(token)
+        text = eco.tokenizer.decode(self.tokens, skip_special_tokens=True)
+        scanner = StopScanner(params.stop)
+        cut = scanner.cut(text) if params.stop else None
+        if cut is not None:
+            self.finish("stop", text[:cut])
+        elif len(self.tokens) >= params.max_tokens:
+            self.finish("length", text)
+        else:
+            end = scanner.safe_end(text)
+            if end > self.emitted:
+                self.send(Delta(text[self.emitted : end]))
+                self.emitted = end
+
+
+class _Tracker(StoppingCriteria):
+    """Called by ``generate`` after every step with the tokens so far: relays the newest, says which rows stop."""
+
+    def __init__(self, rows: list[_Row], eco: ECOModel):
+        self.rows, self.eco = rows, eco
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        last = input_ids[:, -1].tolist()
+        for row, token in zip(self.rows, last):
+            row.push(token, self.eco)
+        return torch.tensor([r.done for r in self.rows], dtype=torch.bool, device=input_ids.device)
+
+
+def _batch_key(p: GenParams) -> tuple:
+    return (True, 0.0, 1.0, None) if p.greedy else (False, p.temperature, p.top_p, p.seed)
+
+
+class HFBackend:
+    name = "hf"
+
+    def __init__(self, eco: ECOModel, *, max_batch: int = 16, window: float = 0.01):
+        self.eco = eco
+        self.encoder = eco
+        self.max_batch, self.window = max_batch, window
+        self._queue: asyncio.Queue[_Row] | None = None
+        self._task: asyncio.Task | None = None
+        self._lock = threading.Lock()  # one generate() at a time on the model
+        self.batches: list[int] = []
+        """Sizes of the batches run so far (observability and tests)."""
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._batcher())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def ready(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def stream(self, job: Job) -> AsyncIterator[Delta]:
+        assert self._queue is not None, "backend not started"
+        row = _Row(job, asyncio.get_running_loop(), asyncio.Queue())
+        await self._queue.put(row)
+        try:
+            while True:
+                delta = await row.queue.get()
+                if isinstance(delta, BaseException):
+                    raise delta
+                yield delta
+                if delta.finish_reason is not None:
+                    return
+        finally:
+            row.cancelled = True  # a client that disconnects stops costing compute at the next step
+
+    async def _batcher(self) -> None:
+        assert self._queue is not None
+        while True:
+            first = await self._queue.get()
+            rows = [first]
+            deadline = asyncio.get_running_loop().time() + self.window
+            while len(rows) < self.max_batch:
+                timeout = deadline - asyncio.get_running_loop().time()
+                if timeout <= 0:
+                    break
+                try:
+                    rows.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except TimeoutError:
+                    break
+            groups: dict[tuple, list[_Row]] = {}
+            for r in rows:
+                groups.setdefault(_batch_key(r.job.params), []).append(r)
+            for group in groups.values():
+                await asyncio.to_thread(self._run, group)
+
+    def _run(self, rows: list[_Row]) -> None:
+        rows = [r for r in rows if not r.cancelled]
+        if not rows:
+            return
+        params = rows[0].job.params
+        kwargs: dict = {"stopping_criteria": StoppingCriteriaList([_Tracker(rows, self.eco)])}
+        if not params.greedy:
+            kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
+            if params.seed is not None:
+                torch.manual_seed(params.seed)
+        try:
+            with self._lock:
+                self.batches.append(len(rows))
+                self.eco.generate_plans(
+                    [r.job.plan for r in rows], max_new_tokens=max(r.job.params.max_tokens for r in rows), **kwargs
+                )
+        except Exception as e:  # reported to each waiting request, never kills the batcher
+            for r in rows:
+                if not r.done:
+                    r.done = True
+                    r.send(RuntimeError(f"generation failed: {e}"))
+            return
+        for r in rows:  # generate() stopped on its own (all rows at EOS): close any row still open
+            if not r.done and not r.cancelled:
+                r.finish(
+                    "length" if len(r.tokens) >= r.job.params.max_tokens else "stop",
+                    self.eco.tokenizer.decode(r.tokens, skip_special_tokens=True),
+                )

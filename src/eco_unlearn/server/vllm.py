@@ -1,0 +1,128 @@
+"""The ``vllm`` backend: forward to a vLLM server started with ``--enable-prompt-embeds``.
+
+Unflagged prompts go as they came (text completion, or chat messages). A flagged prompt is tokenised and
+corrupted here and sent as ``prompt_embeds`` (base64 of ``torch.save`` of a (seq, hidden) tensor) to
+``/v1/completions``; for chat requests the gateway has rendered the chat template itself. A request never
+carries ``prompt`` and ``prompt_embeds`` together (vLLM would serve both), and every tensor is checked to
+be finite and bounded first: vLLM 0.32 accepts a NaN with HTTP 200 and then corrupts the *next* request.
+This is the scale-out path: tensor/pipeline parallelism and Ray sit behind the vLLM URL, unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from collections.abc import AsyncIterator
+
+import httpx
+import torch
+
+from eco_unlearn.ecomodel import PromptEncoder
+from eco_unlearn.server.backends import BackendError, Delta, Job
+
+MAX_ABS_EMBED = 1e4
+"""Largest magnitude forwarded: far above any embedding row, far below where bf16/fp16 arithmetic breaks."""
+
+
+def encode_embeds(t: torch.Tensor, max_abs: float = MAX_ABS_EMBED) -> str:
+    """base64 of ``torch.save`` of a finite, bounded (seq, hidden) float tensor, as vLLM reads it."""
+    if t.ndim != 2 or not t.is_floating_point() or t.shape[0] == 0:
+        raise BackendError(
+            500, f"prompt embeddings must be a non-empty (seq, hidden) float tensor, got {tuple(t.shape)}"
+        )
+    if not bool(torch.isfinite(t).all()):
+        raise BackendError(500, "refused to forward non-finite prompt embeddings (check the target's corruption)")
+    peak = float(t.abs().max())
+    if peak > max_abs:
+        raise BackendError(500, f"refused to forward prompt embeddings with magnitude {peak:.3g} > {max_abs:g}")
+    buf = io.BytesIO()
+    torch.save(t.detach().to("cpu", torch.float32).contiguous(), buf)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+class VLLMBackend:
+    name = "vllm"
+
+    def __init__(self, encoder: PromptEncoder, url: str, *, model: str | None = None, timeout: float = 600.0):
+        self.encoder = encoder
+        self.url = url.rstrip("/")
+        self.served_model = model
+        self._client = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+
+    async def start(self) -> None:
+        if self.served_model is None:
+            try:
+                r = await self._client.get("/v1/models")
+                r.raise_for_status()
+                self.served_model = r.json()["data"][0]["id"]
+            except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
+                raise RuntimeError(f"cannot reach a vLLM server at {self.url} (/v1/models): {e}") from e
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def ready(self) -> bool:
+        try:
+            return (await self._client.get("/health", timeout=5.0)).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def request_for(self, job: Job) -> tuple[str, dict]:
+        """The upstream endpoint and JSON body for a job (exposed for tests and debugging)."""
+        p = job.params
+        body: dict = {
+            "model": self.served_model,
+            "max_tokens": p.max_tokens,
+            "temperature": p.temperature,
+            "top_p": p.top_p,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if p.seed is not None:
+            body["seed"] = p.seed
+        if p.stop:
+            body["stop"] = list(p.stop)
+        if job.plan.corrupted:
+            body["prompt_embeds"] = encode_embeds(self.encoder.prompt_embeds(job.plan))
+            return "/v1/completions", body
+        if job.messages is not None:
+            body["messages"] = job.messages
+            return "/v1/chat/completions", body
+        body["prompt"] = job.prompt
+        return "/v1/completions", body
+
+    async def stream(self, job: Job) -> AsyncIterator[Delta]:
+        path, body = self.request_for(job)
+        finish, tokens = None, 0
+        try:
+            async with self._client.stream("POST", path, json=body) as r:
+                if r.status_code >= 400:
+                    raise _upstream_error(r.status_code, await r.aread())
+                async for line in r.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    if chunk.get("usage"):
+                        tokens = chunk["usage"].get("completion_tokens", tokens)
+                    for choice in chunk.get("choices", []):
+                        text = choice.get("text")
+                        if text is None:
+                            text = (choice.get("delta") or {}).get("content") or ""
+                        finish = choice.get("finish_reason") or finish
+                        if text:
+                            yield Delta(text)
+        except httpx.HTTPError as e:
+            raise BackendError(502, f"vLLM at {self.url} failed: {e}") from e
+        yield Delta("", finish or "stop", tokens)
+
+
+def _upstream_error(status: int, raw: bytes) -> BackendError:
+    try:
+        message = json.loads(raw)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = raw.decode("utf-8", "replace")[:500]
+    return BackendError(400 if status < 500 else 502, f"vLLM: {message}")
