@@ -133,7 +133,7 @@ def test_per_request_narrowing_cannot_disable_a_mandatory_target(client, eco):
         ),
         (
             "/v1/chat/completions",
-            b'{"model": "tiny", "messages": [{"role": "user", "content": [{"type": "prompt_embeds", "data": "AAAA"}]}]}',
+            b'{"model": "tiny", "messages": [{"role": "user", "content": [{"type": "prompt_embeds", "data": "A"}]}]}',
             400,
             "text content",
         ),

@@ -135,6 +135,9 @@ def serve(
     ] = None,
     reveal_targets: Annotated[bool, typer.Option(help="Debugging: say in responses which targets fired.")] = False,
     max_batch: Annotated[int, typer.Option(help="hf backend: largest dynamic batch.")] = 16,
+    threads: Annotated[
+        int | None, typer.Option(help="torch threads in the gateway (default: all for hf, 1 for vllm).")
+    ] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
@@ -150,7 +153,7 @@ def serve(
     try:
         api = build_app(
             targets, model=model, backend=backend, vllm_url=vllm_url, api_key=api_key, admin_token=admin_token,
-            reveal_targets=reveal_targets, max_batch=max_batch,
+            reveal_targets=reveal_targets, max_batch=max_batch, threads=threads,
         )  # fmt: skip
     except (ValueError, BundleError, ModelNotAvailable) as e:
         raise _fail(str(e)) from None
@@ -299,6 +302,36 @@ def bench_hazard(
             t.add_row(model, name, f"{a['forget']:.3f}", f"{a['retain']:.3f}", f"{a['general']:.3f}")
     out.print(t)
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+@bench_app.command("serve")
+def bench_serve(
+    backend: Annotated[str, typer.Option(help="hf (16 vs 1 clients) or vllm (gateway vs vLLM direct).")] = "hf",
+    model: ModelOpt = "smollm2",
+    seconds: Annotated[float, typer.Option(help="Load duration per cell.")] = 20.0,
+    max_tokens: Annotated[int, typer.Option()] = 16,
+    clients: Annotated[str, typer.Option(help="Comma-separated concurrency levels.")] = "1,4,16",
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/serve"),
+) -> None:
+    """Gateway throughput and latency under closed-loop load, ten classifier-gated targets loaded."""
+    from eco_unlearn.bench.serve import run
+    from eco_unlearn.models import ModelNotAvailable
+
+    try:
+        levels = tuple(int(c) for c in clients.split(","))
+        r = run(backend, model, levels, seconds, max_tokens, out_dir=out_dir)
+    except (ValueError, ModelNotAvailable, FileNotFoundError, RuntimeError) as e:
+        raise _fail(str(e)) from None
+    t = Table("arm", "clients", "requests", "errors", "req/s", "tokens/s", "p50 ms", "p99 ms", title="serve")
+    for c in r["cells"]:
+        t.add_row(
+            c["arm"], str(c["clients"]), str(c["requests"]), str(c["errors"]), f"{c['rps']:.2f}",
+            f"{c['tokens_per_s']:.1f}", f"{c['p50_ms']:.0f}", f"{c['p99_ms']:.0f}",
+        )  # fmt: skip
+    out.print(t)
+    for k, v in r["ratios"].items():
+        out.print(f"{k}: {v:.2f}")
+    out.print(f"wrote {out_dir / 'results.json'}")
 
 
 @target_app.command("create")

@@ -7,13 +7,11 @@ in OpenAI's error shape, and the server goes on serving the next request.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -24,9 +22,9 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from eco_unlearn.ecomodel import Plan
 from eco_unlearn.server.backends import Backend, BackendError, Delta, GenParams, Job
 from eco_unlearn.server.errors import APIError
+from eco_unlearn.server.gate import Gate, GateRequest
 from eco_unlearn.server.metrics import Metrics
 from eco_unlearn.server.registry import TargetRegistry, UnknownTarget
 from eco_unlearn.server.schemas import ChatRequest, CompletionRequest
@@ -69,15 +67,23 @@ def _target_info(t: Target) -> dict:
 
 def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig) -> FastAPI:
     metrics = Metrics()
-    gate_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="eco-gate")
-    encoder = backend.encoder
+
+    def gate_batch(size: int, seconds: float) -> None:
+        for _ in range(size):
+            metrics.classifier_seconds.observe(seconds / size)
+
+    gate = Gate(backend.encoder, config.default_max_tokens, on_batch=gate_batch)
+    admitted = [0]  # requests past parsing and not yet handed to the backend
+    if hasattr(backend, "pending"):
+        backend.pending = lambda: admitted[0]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        await gate.start()
         await backend.start()
         yield
         await backend.close()
-        gate_pool.shutdown(wait=False, cancel_futures=True)
+        await gate.close()
 
     app = FastAPI(title="eco-unlearn gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.metrics, app.state.backend, app.state.registry = metrics, backend, registry
@@ -154,17 +160,8 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
 
     # --- gating and generation -------------------------------------------------------------------------
 
-    def plan_one(prompt, chat: bool, requested: int | None, targets: list[Target]) -> tuple[Plan, int]:
-        t0 = time.perf_counter()
-        seg = encoder.encode(prompt, chat=chat)
-        room = (encoder.max_context or 10**9) - len(seg.ids)
-        max_tokens = requested if requested is not None else min(config.default_max_tokens, max(room, 1))
-        encoder.check_length(len(seg.ids), max_tokens)
-        plan = encoder.plan([seg], targets)[0]
-        metrics.classifier_seconds.observe(time.perf_counter() - t0)
-        return plan, max_tokens
-
-    async def make_job(req, prompt, chat: bool) -> Job:
+    async def start(req, prompt, chat: bool) -> tuple[Job, AsyncIterator[Delta]]:
+        """Gate and plan the request, then hand it to the backend at once (the batcher counts on that)."""
         try:
             targets = registry.active(req.eco.targets if req.eco else None)
         except UnknownTarget as e:
@@ -173,12 +170,11 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
                 f"unknown target(s): {e.args[0]}; loaded: {', '.join(registry.names()) or 'none'}",
                 param="eco.targets",
             ) from None
-        loop = asyncio.get_running_loop()
+        admitted[0] += 1
         try:
-            plan, max_tokens = await loop.run_in_executor(
-                gate_pool, plan_one, prompt, chat, req.requested_tokens(), targets
-            )
+            plan, max_tokens = await gate.plan(GateRequest(prompt, chat, req.requested_tokens(), targets))
         except ValueError as e:
+            admitted[0] -= 1
             raise APIError(400, str(e), param="messages" if chat else "prompt") from None
         metrics.gated.inc()
         for t in plan.decision.flagged:
@@ -187,7 +183,11 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
             metrics.corrupted.inc()
         metrics.tokens.labels("prompt").inc(len(plan.seg.ids))
         params = GenParams(max_tokens, req.temperature, req.top_p, req.seed, tuple(req.stop or ()))
-        return Job(plan, params, messages=prompt if chat else None, prompt=None if chat else prompt)
+        job = Job(plan, params, messages=prompt if chat else None, prompt=None if chat else prompt)
+        try:
+            return job, backend.stream(job)
+        finally:
+            admitted[0] -= 1
 
     def eco_info(job: Job) -> dict:
         d = job.plan.decision
@@ -203,11 +203,11 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
         prompt = len(job.plan.seg.ids)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
-    async def collect(job: Job) -> tuple[str, str, int]:
+    async def collect(deltas: AsyncIterator[Delta]) -> tuple[str, str, int]:
         t0 = time.perf_counter()
         parts, finish, n = [], "stop", 0
         try:
-            async for d in backend.stream(job):
+            async for d in deltas:
                 parts.append(d.text)
                 if d.finish_reason:
                     finish, n = d.finish_reason, d.completion_tokens
@@ -217,7 +217,9 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
         metrics.tokens.labels("completion").inc(n)
         return "".join(parts), finish, n
 
-    def sse(job: Job, chat: bool, include_usage: bool, rid: str, created: int) -> StreamingResponse:
+    def sse(
+        job: Job, deltas: AsyncIterator[Delta], chat: bool, include_usage: bool, rid: str, created: int
+    ) -> StreamingResponse:
         kind = "chat.completion.chunk" if chat else "text_completion"
 
         def chunk(delta: Delta | None, first: bool = False) -> str:
@@ -241,7 +243,7 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
             try:
                 if chat:
                     yield chunk(None, first=True)
-                async for d in backend.stream(job):
+                async for d in deltas:
                     if d.finish_reason:
                         n = d.completion_tokens
                     if d.text or d.finish_reason:
@@ -275,11 +277,11 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
             messages = req.chat_messages()
         except ValueError as e:
             raise APIError(400, str(e), param="messages") from None
-        job = await make_job(req, messages, chat=True)
+        job, deltas = await start(req, messages, chat=True)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if req.stream:
-            return sse(job, True, req.include_usage, rid, created)
-        text, finish, n = await collect(job)
+            return sse(job, deltas, True, req.include_usage, rid, created)
+        text, finish, n = await collect(deltas)
         body = {
             "id": rid,
             "object": "chat.completion",
@@ -303,11 +305,11 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
     async def completions(request: Request):
         check_client(request)
         req = parse(CompletionRequest, await read_json(request))
-        job = await make_job(req, req.prompt, chat=False)
+        job, deltas = await start(req, req.prompt, chat=False)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         if req.stream:
-            return sse(job, False, req.include_usage, rid, created)
-        text, finish, n = await collect(job)
+            return sse(job, deltas, False, req.include_usage, rid, created)
+        text, finish, n = await collect(deltas)
         body = {
             "id": rid,
             "object": "text_completion",

@@ -1,7 +1,8 @@
 """The ``hf`` backend: a local ECOModel behind a dynamic batcher.
 
-Requests that arrive within ``window`` seconds of each other (up to ``max_batch``) and share sampling
-settings run as one ``model.generate`` call, so throughput grows with concurrency. One worker thread owns
+Requests that arrive within ``window`` seconds of each other (longer while the gateway is still gating
+more of them, up to ``max_wait``), up to ``max_batch`` and sharing sampling settings, run as one
+``model.generate`` call, so throughput grows with concurrency. One worker thread owns
 the model; the event loop only queues jobs and relays tokens. Per-row stopping (EOS, stop strings,
 ``max_tokens``, a client that went away) is tracked by a stopping criterion that also streams each new
 token to its request, so a batch ends as soon as all of its rows are done.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -84,10 +85,12 @@ def _batch_key(p: GenParams) -> tuple:
 class HFBackend:
     name = "hf"
 
-    def __init__(self, eco: ECOModel, *, max_batch: int = 16, window: float = 0.01):
+    def __init__(self, eco: ECOModel, *, max_batch: int = 16, window: float = 0.005, max_wait: float = 0.25):
         self.eco = eco
         self.encoder = eco
-        self.max_batch, self.window = max_batch, window
+        self.max_batch, self.window, self.max_wait = max_batch, window, max_wait
+        self.pending: Callable[[], int] = lambda: 0
+        """How many admitted requests are still being gated (set by the app): worth waiting for, up to max_wait."""
         self._queue: asyncio.Queue[_Row] | None = None
         self._task: asyncio.Task | None = None
         self._lock = threading.Lock()  # one generate() at a time on the model
@@ -109,10 +112,14 @@ class HFBackend:
     async def ready(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def stream(self, job: Job) -> AsyncIterator[Delta]:
+    def stream(self, job: Job) -> AsyncIterator[Delta]:
+        """Queue the job now (so the batcher sees it at once) and return its deltas."""
         assert self._queue is not None, "backend not started"
         row = _Row(job, asyncio.get_running_loop(), asyncio.Queue())
-        await self._queue.put(row)
+        self._queue.put_nowait(row)
+        return self._relay(row)
+
+    async def _relay(self, row: _Row) -> AsyncIterator[Delta]:
         try:
             while True:
                 delta = await row.queue.get()
@@ -127,17 +134,23 @@ class HFBackend:
     async def _batcher(self) -> None:
         assert self._queue is not None
         while True:
-            first = await self._queue.get()
-            rows = [first]
-            deadline = asyncio.get_running_loop().time() + self.window
+            rows = [await self._queue.get()]
+            clock = asyncio.get_running_loop().time
+            start = clock()
+            # Wait `window` for company; longer (up to max_wait) while requests are still in the gate, which
+            # is what keeps closed-loop clients from splitting into batches that take turns.
             while len(rows) < self.max_batch:
-                timeout = deadline - asyncio.get_running_loop().time()
-                if timeout <= 0:
+                while not self._queue.empty() and len(rows) < self.max_batch:
+                    rows.append(self._queue.get_nowait())
+                waited = clock() - start
+                if len(rows) >= self.max_batch or waited >= self.max_wait:
+                    break
+                if waited >= self.window and self.pending() == 0:
                     break
                 try:
-                    rows.append(await asyncio.wait_for(self._queue.get(), timeout))
+                    rows.append(await asyncio.wait_for(self._queue.get(), self.window))
                 except TimeoutError:
-                    break
+                    pass
             groups: dict[tuple, list[_Row]] = {}
             for r in rows:
                 groups.setdefault(_batch_key(r.job.params), []).append(r)

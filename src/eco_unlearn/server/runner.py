@@ -43,8 +43,15 @@ def build_app(
     admin_token: str | None = None,
     reveal_targets: bool = False,
     max_batch: int = 16,
+    threads: int | None = None,
 ) -> FastAPI:
     registry = TargetRegistry(targets)  # first: a bad targets directory fails before the model loads
+    if threads is None and backend == "vllm":
+        threads = 1  # the gateway only runs classifiers; leave the cores to vLLM when they share a machine
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     be = build_backend(backend, model, vllm_url=vllm_url, max_batch=max_batch)
     config = ServerConfig(model_name=model, api_key=api_key, admin_token=admin_token, reveal_targets=reveal_targets)
     return create_app(be, registry, config)
