@@ -202,3 +202,47 @@ def test_cli_fit_updates_sigma_and_refuses_overlap(tmp_path, tokenizer):
         check=False,
     )
     assert r.returncode == 2 and "unknown objective" in r.stderr
+
+
+def test_serve_refuses_bad_options_clearly(tmp_path):
+    r = eco("serve", "--targets", str(tmp_path / "missing"), check=False)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = eco("serve", "--targets", str(tmp_path), "--backend", "vllm", check=False)
+    assert r.returncode == 2 and "--vllm-url" in r.stderr
+    r = eco("serve", "--targets", str(tmp_path), "--backend", "triton", check=False)
+    assert r.returncode == 2 and "unknown backend" in r.stderr
+
+
+@pytest.mark.usefixtures("smol")
+def test_serve_answers_over_http(tmp_path):
+    """`eco serve` as a process: ready, then a chat completion from SmolLM2, then a clean stop."""
+    import signal
+    import time
+
+    import httpx
+
+    from eco_unlearn.server.runner import free_port
+
+    Target.create("kw", gate={"kind": "keyword", "keywords": ["zebra"]}).save(tmp_path / "kw")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eco_unlearn.cli", "serve", "--targets", str(tmp_path), "--port", str(port),
+         "--api-key", "k"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        body = {"model": "smollm2", "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4}
+        r = httpx.post(url + "/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}, timeout=60)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] >= 1
+        assert httpx.post(url + "/v1/chat/completions", json=body).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
