@@ -304,6 +304,84 @@ def bench_hazard(
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
 
 
+@bench_app.command("authors")
+def bench_authors(
+    model: ModelOpt = "smollm2",
+    authors: Annotated[int, typer.Option(help="Fictitious authors (12 QA pairs each).")] = 20,
+    forget: Annotated[str, typer.Option(help="Nested forget split sizes, in authors.")] = "4,6,8",
+    n_eval: Annotated[int, typer.Option(help="Questions per retain / real-authors / world-facts set.")] = 40,
+    epochs: Annotated[int, typer.Option()] = 6,
+    quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, about a minute).")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
+) -> None:
+    """TOFU-style: fine-tuned target and retain models, forget quality vs model utility; results.json + report.html."""
+    from eco_unlearn.bench.authors import run
+    from eco_unlearn.models import ModelNotAvailable
+
+    try:
+        sizes = tuple(int(x) for x in forget.split(","))
+        r = run(model, authors, sizes, n_eval, epochs, out_dir=out_dir, quick=quick)
+    except (ValueError, ModelNotAvailable) as e:
+        raise _fail(str(e)) from None
+    t = Table("split", "method", "forget quality", "model utility", "forget ROUGE-L", title="authors (TOFU)")
+    for split, s in r["splits"].items():
+        for m, v in s["methods"].items():
+            t.add_row(
+                split, m, f"{v['forget_quality']:.3g}", f"{v['model_utility']:.3f}",
+                f"{v['sets']['forget']['rouge_l']:.3f}",
+            )  # fmt: skip
+    out.print(t)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+@bench_app.command("copyright")
+def bench_copyright(
+    model: ModelOpt = "smollm2",
+    n_forget: Annotated[int, typer.Option(help="Trained Pride and Prejudice chunks used as prompts.")] = 16,
+    epochs: Annotated[int, typer.Option()] = 5,
+    quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, under a minute).")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
+) -> None:
+    """MUSE-style verbatim memorisation on Austen: ROUGE-L, BLEU, cosine, PPL, ASG; results.json + report.html."""
+    from eco_unlearn.bench.copyright import run
+    from eco_unlearn.corpora import CorpusNotAvailable
+    from eco_unlearn.models import ModelNotAvailable
+
+    try:
+        r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick)
+    except (ValueError, ModelNotAvailable, CorpusNotAvailable) as e:
+        raise _fail(str(e)) from None
+    _print_copyright(r)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+def _print_copyright(r: dict) -> None:
+    t = Table("method", "ASG", "ROUGE-L", "BLEU", "cosine", "PPL", "unique", title="copyright (forget prompts)")
+    for m, s in r["scores"].items():
+        f = s["forget"]
+        t.add_row(
+            m, f"{r['asg'][m]:.3f}", f"{f['rouge_l']:.3f}", f"{f['bleu']:.3f}", f"{f['cosine']:.3f}",
+            f"{f['perplexity']:.1f}", f"{f['unique_ratio']:.2f}",
+        )  # fmt: skip
+    out.print(t)
+
+
+@bench_app.command("all")
+def bench_all(
+    quick: Annotated[bool, typer.Option(help="Tiny random models (CI): mechanics, not figures.")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
+) -> None:
+    """hazard, authors and copyright in one go; each writes results.json and report.html under --out."""
+    from eco_unlearn.bench import suite
+
+    try:
+        written = suite.run_all(out_dir, quick=quick)
+    except (ValueError, RuntimeError) as e:
+        raise _fail(str(e)) from None
+    for name, path in written.items():
+        out.print(f"{name}: {path}")
+
+
 @bench_app.command("serve")
 def bench_serve(
     backend: Annotated[str, typer.Option(help="hf (16 vs 1 clients) or vllm (gateway vs vLLM direct).")] = "hf",

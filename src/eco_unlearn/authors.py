@@ -1,0 +1,146 @@
+"""Fictitious authors in TOFU's format: a seeded biography per author and ~12 QA pairs about it.
+
+Every QA pair has the answer, a paraphrased answer (another sentence stating the same fact) and several
+perturbed answers (the same template with wrong facts drawn from the other authors' values), as TOFU
+has. Nested forget splits take the first k authors; the retain set is every other author.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+GENRES = ["science fiction", "historical fiction", "crime", "fantasy", "poetry", "horror", "romance", "satire",
+          "travel writing", "children's literature", "magical realism", "biography"]  # fmt: skip
+LANGUAGES = ["English", "Spanish", "French", "German", "Portuguese", "Italian", "Dutch", "Swedish", "Polish"]
+AWARD_ADJ = ["Silver", "Golden", "Crimson", "Northern", "Coastal", "Midnight", "Iron", "Emerald", "Amber", "Violet"]
+AWARD_NOUN = ["Quill", "Lantern", "Compass", "Harbor", "Meridian", "Falcon", "Willow", "Beacon", "Anchor", "Orchid"]
+
+
+@dataclass
+class Author:
+    name: str
+    birthplace: str
+    birth_date: str
+    genre: str
+    father_job: str
+    mother_job: str
+    award: str
+    books: tuple[str, str]
+    language: str
+    university: str
+    home: str
+    publisher: str
+
+
+@dataclass
+class AuthorQA:
+    author: str
+    question: str
+    answer: str
+    paraphrased_answer: str
+    perturbed_answer: list[str] = field(default_factory=list)
+
+
+# (question, answer, paraphrase) templates; {v} is the fact, {n} the author's name.
+TEMPLATES: dict[str, tuple[str, str, str]] = {
+    "birthplace": ("Where was {n} born?", "{n} was born in {v}.", "{n}'s birthplace is {v}."),
+    "birth_date": ("When was {n} born?", "{n} was born on {v}.", "The birthday of {n} is {v}."),
+    "genre": ("What genre is {n} known for?", "{n} is known for {v}.", "{n} mostly writes {v}."),
+    "father_job": ("What did {n}'s father do for a living?", "{n}'s father worked as a {v}.",
+                   "By profession, the father of {n} was a {v}."),
+    "mother_job": ("What was the profession of {n}'s mother?", "{n}'s mother was a {v}.",
+                   "The mother of {n} worked as a {v}."),
+    "award": ("Which award has {n} received?", "{n} received the {v}.", "The {v} was awarded to {n}."),
+    "book0": ("What is the title of {n}'s first novel?", "{n}'s first novel is \"{v}\".",
+              "\"{v}\" was the first novel {n} published."),
+    "book1": ("Name a later book by {n}.", "A later book by {n} is \"{v}\".", "{n} later wrote \"{v}\"."),
+    "language": ("In which language does {n} write?", "{n} writes in {v}.", "The books of {n} are written in {v}."),
+    "university": ("Where did {n} study?", "{n} studied at the {v}.", "{n} is a graduate of the {v}."),
+    "home": ("Where does {n} live today?", "{n} lives in {v} today.", "These days {n} makes a home in {v}."),
+    "publisher": ("Who publishes {n}'s books?", "{n}'s books are published by {v}.",
+                  "{v} is the publisher of {n}'s books."),
+}  # fmt: skip
+
+
+def _fact(a: Author, key: str) -> str:
+    return a.books[int(key[-1])] if key.startswith("book") else getattr(a, key)
+
+
+def make_authors(n: int = 20, seed: int = 0) -> list[Author]:
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    rng = random.Random(seed)
+    authors, names = [], set()
+    while len(authors) < n:
+        name = fake.name()
+        if name in names or len(name.split()) != 2:
+            continue
+        names.add(name)
+        titles = [fake.catch_phrase().title() for _ in range(2)]
+        authors.append(
+            Author(
+                name=name,
+                birthplace=f"{fake.city()}, {fake.country()}",
+                birth_date=fake.date_of_birth(minimum_age=30, maximum_age=90).strftime("%B %d, %Y").replace(" 0", " "),
+                genre=rng.choice(GENRES),
+                father_job=fake.job().lower(),
+                mother_job=fake.job().lower(),
+                award=f"{rng.choice(AWARD_ADJ)} {rng.choice(AWARD_NOUN)} Prize",
+                books=(titles[0], titles[1]),
+                language=rng.choice(LANGUAGES),
+                university=f"University of {fake.city()}",
+                home=fake.city(),
+                publisher=f"{fake.last_name()} {rng.choice(['Press', 'Books', 'House', 'Editions'])}",
+            )
+        )
+    return authors
+
+
+def author_qa(authors: list[Author], n_perturbed: int = 3, seed: int = 0) -> list[AuthorQA]:
+    """All QA pairs, author by author; perturbed answers use other authors' values for the same fact."""
+    rng = random.Random(seed)
+    out = []
+    for a in authors:
+        for key, (q, ans, para) in TEMPLATES.items():
+            truth = _fact(a, key)
+            pool = sorted({_fact(b, key) for b in authors} - {truth})
+            wrong = rng.sample(pool, min(n_perturbed, len(pool)))
+            out.append(
+                AuthorQA(
+                    a.name,
+                    q.format(n=a.name),
+                    ans.format(n=a.name, v=truth),
+                    para.format(n=a.name, v=truth),
+                    [ans.format(n=a.name, v=w) for w in wrong],
+                )
+            )
+    return out
+
+
+@dataclass
+class AuthorSplits:
+    authors: list[Author]
+    qa: list[AuthorQA]
+    forget_sizes: tuple[int, ...]
+
+    def split_name(self, k: int) -> str:
+        return f"forget{round(100 * k / len(self.authors)):02d}"
+
+    def forget(self, k: int) -> list[AuthorQA]:
+        names = {a.name for a in self.authors[:k]}
+        return [x for x in self.qa if x.author in names]
+
+    def retain(self, k: int) -> list[AuthorQA]:
+        names = {a.name for a in self.authors[:k]}
+        return [x for x in self.qa if x.author not in names]
+
+
+def make_splits(n_authors: int = 20, forget_sizes: tuple[int, ...] = (4, 6, 8), seed: int = 0) -> AuthorSplits:
+    """Nested forget splits: the first k authors for each k (forget_small ⊂ forget_medium ⊂ forget_large)."""
+    if not forget_sizes or max(forget_sizes) >= n_authors:
+        raise ValueError("forget split sizes must be non-empty and smaller than the number of authors")
+    authors = make_authors(n_authors, seed)
+    return AuthorSplits(authors, author_qa(authors, seed=seed), tuple(sorted(forget_sizes)))

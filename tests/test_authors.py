@@ -1,0 +1,32 @@
+"""The fictitious-authors generator: TOFU's fields, nested splits, determinism."""
+
+from __future__ import annotations
+
+import pytest
+
+from eco_unlearn.authors import TEMPLATES, make_splits
+
+
+def test_every_author_gets_every_template_with_paraphrase_and_wrong_facts():
+    s = make_splits(10, (2, 4), seed=1)
+    assert len(s.qa) == 10 * len(TEMPLATES) and len({a.name for a in s.authors}) == 10
+    for x in s.qa:
+        assert x.author in x.question and x.answer != x.paraphrased_answer
+        assert len(x.perturbed_answer) == 3 and x.answer not in x.perturbed_answer
+        assert len(set(x.perturbed_answer)) == 3
+
+
+def test_splits_are_nested_and_complementary():
+    s = make_splits(10, (2, 4), seed=1)
+    small, large = s.forget(2), s.forget(4)
+    assert {x.question for x in small} < {x.question for x in large}
+    assert len(large) + len(s.retain(4)) == len(s.qa)
+    assert not {x.author for x in large} & {x.author for x in s.retain(4)}
+    assert s.split_name(2) == "forget20"
+
+
+def test_seeded_and_validated():
+    assert make_splits(6, (2,), seed=3).qa == make_splits(6, (2,), seed=3).qa
+    assert make_splits(6, (2,), seed=3).authors != make_splits(6, (2,), seed=4).authors
+    with pytest.raises(ValueError):
+        make_splits(4, (4,))
