@@ -165,11 +165,12 @@ def demo(
     model: ModelOpt = "smollm2",
     max_new_tokens: Annotated[int, typer.Option()] = 40,
     n_mcq: Annotated[int, typer.Option(help="Cloze items per domain.")] = 40,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/demo"),
 ) -> None:
-    """The main job: create a classifier-gated target, then plain vs ECO answers and cloze accuracy."""
+    """The main job: create and fit a chemistry target, evaluate before/after, print the table, write the report."""
     from eco_unlearn.demo import run
 
-    run(model, max_new_tokens, n_mcq, out)
+    run(model, max_new_tokens, n_mcq, out, out_dir)
 
 
 @bench_app.command("overhead")

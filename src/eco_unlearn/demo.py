@@ -5,8 +5,9 @@
 2. Its σ (Gaussian noise on all embedding dims) is learned by zeroth-order optimisation: cloze accuracy on
    40 chemistry items is driven toward chance. Steps 1-2 take about a minute once; the bundle is cached.
 3. A few prompts (plain, jailbreak-wrapped, out of scope) are answered by the plain model and through ECO.
-4. Cloze multiple choice on chemistry (forget) and geography (retain) items disjoint from the fit items,
-   plain vs ECO: the forget accuracy should fall to about chance (0.25), the retain accuracy should stay.
+4. Cloze multiple choice on chemistry (forget), geography (retain) and TOFU world facts (general) items
+   disjoint from the fit items, plain vs ECO: forget accuracy should fall to about chance (0.25), the
+   others should stay. The table goes to the terminal, ``results.json`` and ``report.html`` to ``out_dir``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from eco_unlearn.bench.hazard import general_items
 from eco_unlearn.create import create_target
 from eco_unlearn.domains import domain_mcq, domain_prompts
 from eco_unlearn.ecomodel import ECOModel
+from eco_unlearn.fileio import atomic_write_json, atomic_write_text
 from eco_unlearn.fit import FitConfig, fit_bundle
 from eco_unlearn.models import cache_dir
 from eco_unlearn.objectives import MCQItem, MCQObjective
@@ -71,12 +74,13 @@ def demo_target(model: str = "smollm2", directory: Path | None = None) -> Target
     return Target.load(directory)
 
 
-def accuracy(eco: ECOModel, domain: str, n: int) -> float:
-    items = mcq_items(domain)[:n]
-    return MCQObjective.accuracy(eco, items)
-
-
-def run(model: str = "smollm2", max_new_tokens: int = 40, n_mcq: int = 40, console: Console | None = None) -> dict:
+def run(
+    model: str = "smollm2",
+    max_new_tokens: int = 40,
+    n_mcq: int = 40,
+    console: Console | None = None,
+    out_dir: Path = Path("runs/demo"),
+) -> dict:
     console = console or Console()
     if n_mcq > len(mcq_items("chemistry")) - N_FIT:
         raise ValueError(f"n_mcq must be at most {len(mcq_items('chemistry')) - N_FIT} (the rest fit σ)")
@@ -104,8 +108,53 @@ def run(model: str = "smollm2", max_new_tokens: int = 40, n_mcq: int = 40, conso
     for col in ("domain", "role", "plain model", "ECO"):
         acc.add_column(col)
     scores = {}
-    for domain, role in (("chemistry", "forget"), ("geography", "retain")):
-        scores[domain] = {"plain": accuracy(plain, domain, n_mcq), "eco": accuracy(eco, domain, n_mcq)}
-        acc.add_row(domain, role, f"{scores[domain]['plain']:.2f}", f"{scores[domain]['eco']:.2f}")
+    general = general_items()[:n_mcq]
+    for domain, role in (("chemistry", "forget"), ("geography", "retain"), ("world facts (TOFU)", "general")):
+        items = general if role == "general" else mcq_items(domain)[:n_mcq]
+        scores[role] = {"plain": MCQObjective.accuracy(plain, items), "eco": MCQObjective.accuracy(eco, items)}
+        acc.add_row(domain, role, f"{scores[role]['plain']:.2f}", f"{scores[role]['eco']:.2f}")
     console.print(acc)
-    return {"prompts": rows, "accuracy": scores}
+    result = {"prompts": rows, "accuracy": scores}
+    report = _write_report(out_dir, model, target, rows, scores, n_mcq)
+    console.print(f"wrote {report} and {out_dir / 'results.json'}")
+    atomic_write_json(out_dir / "results.json", result | {"model": model, "sigma": target.corruption.strength})
+    return result
+
+
+def _write_report(out_dir: Path, model: str, target: Target, rows: list[dict], scores: dict, n: int) -> Path:
+    """The hazard report's page, for the demo's two methods, plus the sample answers."""
+    from html import escape
+
+    from eco_unlearn.bench.hazard import report_html
+
+    sets = ("forget", "retain", "general")
+    shaped = {
+        "command": f"eco demo --model {model} --n-mcq {n}",
+        "n": {k: n for k in sets},
+        "classifier": {
+            k: v for k, v in (target.manifest.gate.calibration or {}).items() if k.startswith(("fnr", "fpr"))
+        },
+        "models": {
+            model: {
+                "accuracy": {
+                    "original": {k: scores[k]["plain"] for k in sets},
+                    "eco": {k: scores[k]["eco"] for k in sets},
+                },
+                "flag_rate": {k: float("nan") for k in sets},
+                "fitted_sigma": target.corruption.strength,
+            }
+        },
+    }
+    answers = "".join(
+        f"<tr><td>{escape(r['prompt'])}</td><td>{r['p_forget']:.3f}</td><td>{escape(r['clean'])}</td>"
+        f"<td>{escape(r['eco'])}</td></tr>"
+        for r in rows
+    )
+    html = report_html(shaped).replace(
+        "</body>",
+        "<h2>Answers</h2><table><tr><th>prompt</th><th>p_forget</th><th>clean</th><th>ECO</th></tr>"
+        f"{answers}</table></body>",
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out_dir / "report.html", html)
+    return out_dir / "report.html"
