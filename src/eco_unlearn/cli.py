@@ -18,6 +18,8 @@ bench_app = typer.Typer(help="Benchmarks (commands, not tests); each writes JSON
 app.add_typer(bench_app, name="bench")
 target_app = typer.Typer(help="Create, inspect and test forget targets.", no_args_is_help=True)
 app.add_typer(target_app, name="target")
+baseline_app = typer.Typer(help="Weight-editing unlearning baselines (GA, GD, KL, NPO, NPO-RT).", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
 out = Console()
 
 
@@ -313,6 +315,7 @@ def bench_authors(
     n_eval: Annotated[int, typer.Option(help="Questions per retain / real-authors / world-facts set.")] = 40,
     epochs: Annotated[int, typer.Option()] = 6,
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, about a minute).")] = False,
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
 ) -> None:
     """TOFU-style: fine-tuned target and retain models, forget quality vs model utility; results.json + report.html."""
@@ -320,8 +323,14 @@ def bench_authors(
     from eco_unlearn.models import ModelNotAvailable
 
     try:
+        from eco_unlearn.baselines import METHODS
+
         sizes = tuple(int(x) for x in forget.split(","))
-        r = run(model, authors, sizes, n_eval, epochs, out_dir=out_dir, quick=quick)
+        chosen = tuple(METHODS) if baselines == "all" else tuple(b for b in baselines.split(",") if b)
+        unknown = [b for b in chosen if b not in METHODS]
+        if unknown:
+            raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        r = run(model, authors, sizes, n_eval, epochs, out_dir=out_dir, quick=quick, baselines=chosen)
     except (ValueError, ModelNotAvailable) as e:
         raise _fail(str(e)) from None
     t = Table("split", "method", "forget quality", "model utility", "forget ROUGE-L", title="authors (TOFU)")
@@ -332,7 +341,49 @@ def bench_authors(
                 f"{v['sets']['forget']['rouge_l']:.3f}",
             )  # fmt: skip
     out.print(t)
+    for split, s in r["splits"].items():
+        c = s.get("cost_ratio")
+        if c:
+            reach = c.get("cheapest_comparable")
+            comparable = (
+                f"; cheapest reaching ECO's forget quality: {reach} {c['comparable_ratio']:.1f}x"
+                if reach
+                else "; no baseline reaches ECO's forget quality"
+            )
+            out.print(
+                f"{split}: setup cost vs ECO ({c['eco_seconds']:.0f} s): cheapest baseline {c['cheapest']} "
+                f"{c['cheapest_ratio']:.1f}x{comparable}"
+            )
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+@baseline_app.command("run")
+def baseline_run(
+    method: Annotated[str, typer.Argument(help="ga, gd, kl, npo or npo_rt.")],
+    task: Annotated[str, typer.Option(help="Benchmark task (authors).")] = "authors",
+    split: Annotated[str, typer.Option(help="Forget split, e.g. forget20.")] = "forget20",
+    epochs: Annotated[int, typer.Option(help="Unlearning epochs (TOFU: 5).")] = 5,
+    lr: Annotated[float, typer.Option(help="Learning rate (TOFU: 1e-5).")] = 1e-5,
+    quick: Annotated[bool, typer.Option(help="The tiny random model of --quick benchmarks.")] = False,
+) -> None:
+    """Unlearn one split with one baseline; print forget quality, model utility and the cost."""
+    from eco_unlearn.baselines import METHODS, UnlearnConfig
+    from eco_unlearn.bench.authors import run_baseline
+
+    if task != "authors":
+        raise _fail(f"baselines run on the authors task for now, not {task!r}")
+    if method not in METHODS:
+        raise _fail(f"unknown baseline {method!r}; choose one of {', '.join(METHODS)}")
+    try:
+        r = run_baseline(method, split, quick=quick, unlearn_cfg=UnlearnConfig(epochs=epochs, lr=lr))
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    c = r["cost"]
+    out.print(
+        f"{method} on {split}: forget quality {r['forget_quality']:.3g}, model utility {r['model_utility']:.3f}, "
+        f"forget ROUGE-L {r['forget_rouge_l']:.3f}\ncost: {c['seconds']:.1f} s, {c['forward_passes']} forward and "
+        f"{c['backward_passes']} backward passes, peak RSS {c['peak_rss_mb']:.0f} MB\ncheckpoint: {r['checkpoint']}"
+    )
 
 
 @bench_app.command("copyright")

@@ -23,13 +23,14 @@ import io
 import json
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 
-from eco_unlearn.authors import make_splits
+from eco_unlearn.authors import AuthorSplits, make_splits
+from eco_unlearn.baselines import UnlearnConfig, unlearn, unlearn_record
 from eco_unlearn.console import status
 from eco_unlearn.create import create_target
 from eco_unlearn.ecomodel import ECOModel
@@ -76,6 +77,66 @@ def quick_base(cache: Path) -> str:
     return str(out)
 
 
+@dataclass
+class Prepared:
+    """Everything the methods share: splits, fine-tuned checkpoints, evaluation sets."""
+
+    splits: AuthorSplits
+    target_ckpt: Path
+    retain_ckpts: dict[int, Path]
+    fixed: dict[str, list[EvalItem]]
+    fit_authors: list[str]
+    gen_tokens: int
+    cache: Path
+    base: str
+    command: str
+
+    def split_k(self, name: str) -> int:
+        known = {self.splits.split_name(k): k for k in self.splits.forget_sizes}
+        if name not in known:
+            raise ValueError(f"unknown split {name!r}; this configuration has {', '.join(known)}")
+        return known[name]
+
+    def forget_items(self, k: int) -> list[EvalItem]:
+        return [EvalItem(x.question, x.answer, x.paraphrased_answer, x.perturbed_answer) for x in self.splits.forget(k)]
+
+
+def pairs(qa) -> list[tuple[str, str]]:
+    return [(x.question, x.answer) for x in qa]
+
+
+def prepare(
+    base: str = "smollm2",
+    n_authors: int = 20,
+    forget_sizes: tuple[int, ...] = (4, 6, 8),
+    n_eval: int = 40,
+    epochs: int = 6,
+    lr: float = 2e-4,
+    quick: bool = False,
+    seed: int = 0,
+) -> Prepared:
+    """Generate the authors, fine-tune (or load cached) target and retain models, draw evaluation sets."""
+    cache = cache_dir() / "finetuned"
+    gen_tokens = 24
+    if quick:
+        base, n_authors, forget_sizes, n_eval, epochs, lr, gen_tokens = quick_base(cache), 8, (2, 3), 12, 3, 3e-3, 8
+    splits = make_splits(n_authors, forget_sizes, seed)
+    cfg = FinetuneConfig(epochs=epochs, lr=lr, seed=seed)
+    target_ckpt = finetune(base, pairs(splits.qa), cache, "authors-target", cfg)
+    retain_ckpts = {k: finetune(base, pairs(splits.retain(k)), cache, f"authors-retain{k}", cfg) for k in forget_sizes}
+    k_max = max(forget_sizes)
+    fit_authors = [a.name for a in splits.authors[k_max : k_max + 2]]
+    retain_pool = [x for x in splits.retain(k_max) if x.author not in fit_authors]
+    retain_eval = random.Random(seed).sample(retain_pool, min(n_eval, len(retain_pool)))
+    fixed = {
+        "retain": [EvalItem(x.question, x.answer, x.paraphrased_answer, x.perturbed_answer) for x in retain_eval],
+        "real_authors": tofu_set("real_authors", n_eval, seed),
+        "world_facts": tofu_set("world_facts", n_eval, seed),
+    }
+    command = "eco bench authors" + (" --quick" if quick else f" --authors {n_authors} --epochs {epochs}")
+    return Prepared(splits, target_ckpt, retain_ckpts, fixed, fit_authors, gen_tokens, cache, base, command)
+
+
 def run(
     base: str = "smollm2",
     n_authors: int = 20,
@@ -86,27 +147,14 @@ def run(
     out_dir: Path = Path("runs/bench/authors"),
     quick: bool = False,
     seed: int = 0,
+    baselines: tuple[str, ...] = (),
+    unlearn_cfg: UnlearnConfig | None = None,
 ) -> dict:
-    cache = cache_dir() / "finetuned"
-    gen_tokens = 24
-    if quick:
-        base, n_authors, forget_sizes, n_eval, epochs, lr, gen_tokens = quick_base(cache), 8, (2, 3), 12, 3, 3e-3, 8
     t_start = time.perf_counter()
-    splits = make_splits(n_authors, forget_sizes, seed)
-    cfg = FinetuneConfig(epochs=epochs, lr=lr, seed=seed)
-    pairs = lambda qa: [(x.question, x.answer) for x in qa]  # noqa: E731
-    target_ckpt = finetune(base, pairs(splits.qa), cache, "authors-target", cfg)
-    retain_ckpts = {k: finetune(base, pairs(splits.retain(k)), cache, f"authors-retain{k}", cfg) for k in forget_sizes}
-
-    k_max = max(forget_sizes)
-    fit_authors = [a.name for a in splits.authors[k_max : k_max + 2]]
-    retain_pool = [x for x in splits.retain(k_max) if x.author not in fit_authors]
-    retain_eval = random.Random(seed).sample(retain_pool, min(n_eval, len(retain_pool)))
-    fixed = {
-        "retain": [EvalItem(x.question, x.answer, x.paraphrased_answer, x.perturbed_answer) for x in retain_eval],
-        "real_authors": tofu_set("real_authors", n_eval, seed),
-        "world_facts": tofu_set("world_facts", n_eval, seed),
-    }
+    prep = prepare(base, n_authors, forget_sizes, n_eval, epochs, lr, quick, seed)
+    splits, target_ckpt, retain_ckpts, fixed = prep.splits, prep.target_ckpt, prep.retain_ckpts, prep.fixed
+    fit_authors, gen_tokens, cache = prep.fit_authors, prep.gen_tokens, prep.cache
+    forget_sizes = splits.forget_sizes
     target = ECOModel.from_pretrained(str(target_ckpt))
 
     # σ for random noise (first dim), fitted on held-aside authors that no evaluation set contains.
@@ -132,9 +180,9 @@ def run(
 
     result: dict = {
         "benchmark": "authors",
-        "command": "eco bench authors" + (" --quick" if quick else f" --authors {n_authors} --epochs {epochs}"),
-        "base": base,
-        "authors": n_authors,
+        "command": prep.command + (f" --baselines {','.join(baselines)}" if baselines else ""),
+        "base": prep.base,
+        "authors": len(splits.authors),
         "qa_per_author": len(splits.qa) // n_authors,
         "n_eval": {k: len(v) for k, v in fixed.items()},
         "finetune": {"target": _cost(target_ckpt)} | {f"retain{k}": _cost(c) for k, c in retain_ckpts.items()},
@@ -152,7 +200,7 @@ def run(
         split = splits.split_name(k)
         names = [a.name for a in splits.authors[:k]]
         forget_qa = splits.forget(k)
-        forget_items = [EvalItem(x.question, x.answer, x.paraphrased_answer, x.perturbed_answer) for x in forget_qa]
+        forget_items = prep.forget_items(k)
         t0 = time.perf_counter()
         gate, calibration = create_target(
             f"authors-{split}", [x.question for x in forget_qa], [x.question for x in splits.retain(k)],
@@ -183,6 +231,13 @@ def run(
                     per_method[name][s] = per_method["original"][s]  # nothing flagged: the plain model, exactly
                 else:
                     per_method[name][s] = scores(eco, None, v, s in _OPT)
+        eco_cost = {"seconds": gate_seconds + fit_seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
+        costs = {m: eco_cost for m in ecos}
+        for b in baselines:
+            ckpt = unlearn(b, target_ckpt, pairs(forget_qa), pairs(splits.retain(k)), cache / "unlearned", unlearn_cfg)
+            model = ECOModel.from_pretrained(str(ckpt))
+            per_method[b] = {s: scores(model, None, v, s in _OPT) for s, v in sets.items()}
+            costs[b] = unlearn_record(ckpt)["cost"]
         ref = per_method["retain"]["forget"].ratios
         result["splits"][split] = {
             "forget_authors": k,
@@ -195,15 +250,60 @@ def run(
                     "model_utility": model_utility(ss),
                     "sets": {s: {kk: vv for kk, vv in asdict(x).items() if kk != "answers"} for s, x in ss.items()},
                     "examples": ss["forget"].answers[:3],
+                    "cost": costs.get(m),
                 }
                 for m, ss in per_method.items()
             },
         }  # fmt: skip
+        result["splits"][split]["cost_ratio"] = _cost_ratio(result["splits"][split]["methods"], baselines)
     result["seconds"] = time.perf_counter() - t_start
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "results.json", result)
     atomic_write_text(out_dir / "report.html", report_html(result))
     return result
+
+
+def run_baseline(
+    method: str, split: str, *, quick: bool = False, unlearn_cfg: UnlearnConfig | None = None, **prepare_kw
+) -> dict:
+    """One weight-editing baseline on one split (``eco baseline run``): unlearn, then TOFU's two numbers."""
+    prep = prepare(quick=quick, **prepare_kw)
+    k = prep.split_k(split)
+    forget, retain = pairs(prep.splits.forget(k)), pairs(prep.splits.retain(k))
+    ckpt = unlearn(method, prep.target_ckpt, forget, retain, prep.cache / "unlearned", unlearn_cfg)
+    model = ECOModel.from_pretrained(str(ckpt))
+    sets = {"forget": prep.forget_items(k), **prep.fixed}
+    ss = {
+        s: evaluate_set(model, v, options_normalised=s in _OPT, max_new_tokens=prep.gen_tokens) for s, v in sets.items()
+    }
+    reference = evaluate_set(ECOModel.from_pretrained(str(prep.retain_ckpts[k])), sets["forget"],
+                             options_normalised=False, max_new_tokens=prep.gen_tokens)  # fmt: skip
+    return {
+        "method": method,
+        "split": split,
+        "checkpoint": str(ckpt),
+        "forget_quality": forget_quality(ss["forget"].ratios, reference.ratios),
+        "model_utility": model_utility(ss),
+        "forget_rouge_l": ss["forget"].rouge_l,
+        "cost": unlearn_record(ckpt)["cost"],
+    }
+
+
+def _cost_ratio(methods: dict, baselines: tuple[str, ...]) -> dict | None:
+    """Baseline setup seconds / ECO's (classifier + calibration + σ fit), for the cheapest baseline and for the
+    cheapest one whose forget quality reaches ECO's (random noise)."""
+    if not baselines:
+        return None
+    eco = methods["eco_rand_noise"]
+    secs = {b: methods[b]["cost"]["seconds"] for b in baselines}
+    reaching = [b for b in baselines if methods[b]["forget_quality"] >= eco["forget_quality"]]
+    cheapest = min(secs, key=secs.get)
+    out = {"eco_seconds": eco["cost"]["seconds"], "cheapest": cheapest,
+           "cheapest_ratio": secs[cheapest] / eco["cost"]["seconds"]}  # fmt: skip
+    if reaching:
+        best = min(reaching, key=secs.get)
+        out |= {"cheapest_comparable": best, "comparable_ratio": secs[best] / eco["cost"]["seconds"]}
+    return out
 
 
 _OPT = {"real_authors", "world_facts"}  # option-normalised probability (no paraphrase in those sets)
@@ -253,6 +353,14 @@ def report_html(result: dict) -> str:
     ft = "".join(f"<tr><td>{k}</td><td>{v['examples']}</td><td>{v['tokens']}</td><td>{v['seconds']:.0f}</td>"
                  f"<td>{v['tokens_per_s']:.0f}</td><td>{v['final_loss']:.3f}</td></tr>"
                  for k, v in result["finetune"].items())  # fmt: skip
+    costs = "".join(
+        f"<tr><td>{sp}</td><td>{m}</td><td>{v['cost']['seconds']:.1f}</td><td>{v['cost']['forward_passes']}</td>"
+        f"<td>{v['cost']['backward_passes']}</td></tr>"
+        for sp, r in result["splits"].items()
+        for m, v in r["methods"].items()
+        if v.get("cost")
+    )
+    ratios = {sp: r.get("cost_ratio") for sp, r in result["splits"].items()}
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: authors</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
 td,th{{padding:4px 10px;border-bottom:1px solid #ddd}} table{{border-collapse:collapse;margin:1em 0}}</style>
@@ -264,6 +372,10 @@ Command: <code>{result["command"]}</code>. Evaluation sizes: {result["n_eval"]}.
 <th>forget ROUGE-L</th><th>retain prob</th><th>retain ROUGE-L</th></tr>{"".join(rows)}</table>
 <h2>Fine-tuning</h2><table><tr><th>model</th><th>examples</th><th>tokens</th><th>seconds</th><th>tokens/s</th>
 <th>final loss</th></tr>{ft}</table>
+<h2>Setup cost</h2><table><tr><th>split</th><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>
+{costs}</table>
+<p>ECO's cost is classifier training + calibration + the σ fit; a baseline's is its unlearning run.
+Cost ratios (baseline / ECO): {ratios}</p>
 <p>σ (random noise, first dim): {result["sigma"]["value"]:.4g} after {result["sigma"]["evaluations"]} evaluations
 ({result["sigma"]["forward_passes"]} forward passes) on held-aside authors {result["sigma"]["fit_authors"]}.</p>
 </body></html>"""

@@ -1,0 +1,47 @@
+"""Weight-editing unlearning baselines (GA, GD, KL, NPO, NPO-RT), one small module each, same harness.
+
+``unlearn(method, model_dir, forget, retain, cache)`` returns a cached checkpoint whose ``unlearn.json``
+records the cost (wall time, forward and backward passes, peak memory) and the loss curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from eco_unlearn.baselines import ga, gd, kl, npo
+from eco_unlearn.baselines.common import LossFn, UnlearnConfig, run_unlearning, unlearn_record
+
+
+@dataclass(frozen=True)
+class Method:
+    loss: LossFn
+    needs_reference: bool
+    needs_retain: bool
+
+
+METHODS: dict[str, Method] = {
+    "ga": Method(ga.loss, needs_reference=False, needs_retain=False),
+    "gd": Method(gd.loss, needs_reference=False, needs_retain=True),
+    "kl": Method(kl.loss, needs_reference=True, needs_retain=True),
+    "npo": Method(npo.loss, needs_reference=True, needs_retain=False),
+    "npo_rt": Method(npo.loss_rt, needs_reference=True, needs_retain=True),
+}
+
+
+def unlearn(
+    method: str,
+    model_dir: str | Path,
+    forget: list[tuple[str, str]],
+    retain: list[tuple[str, str]],
+    cache: Path,
+    cfg: UnlearnConfig | None = None,
+) -> Path:
+    if method not in METHODS:
+        raise ValueError(f"unknown baseline {method!r}; choose one of {', '.join(METHODS)}")
+    m = METHODS[method]
+    return run_unlearning(method, m.loss, str(model_dir), forget, retain, cache, cfg or UnlearnConfig(),
+                          needs_reference=m.needs_reference, needs_retain=m.needs_retain)  # fmt: skip
+
+
+__all__ = ["METHODS", "UnlearnConfig", "unlearn", "unlearn_record"]
