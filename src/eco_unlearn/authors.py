@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from datetime import date
 
 GENRES = ["science fiction", "historical fiction", "crime", "fantasy", "poetry", "horror", "romance", "satire",
           "travel writing", "children's literature", "magical realism", "biography"]  # fmt: skip
@@ -84,7 +85,10 @@ def make_authors(n: int = 20, seed: int = 0) -> list[Author]:
             Author(
                 name=name,
                 birthplace=f"{fake.city()}, {fake.country()}",
-                birth_date=fake.date_of_birth(minimum_age=30, maximum_age=90).strftime("%B %d, %Y").replace(" 0", " "),
+                # a fixed range: Faker's date_of_birth is relative to today, which would change the data daily
+                birth_date=fake.date_between_dates(date(1935, 1, 1), date(1995, 12, 31))
+                .strftime("%B %d, %Y")
+                .replace(" 0", " "),
                 genre=rng.choice(GENRES),
                 father_job=fake.job().lower(),
                 mother_job=fake.job().lower(),

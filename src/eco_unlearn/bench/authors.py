@@ -151,6 +151,7 @@ def run(
     unlearn_cfg: UnlearnConfig | None = None,
 ) -> dict:
     t_start = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare(base, n_authors, forget_sizes, n_eval, epochs, lr, quick, seed)
     splits, target_ckpt, retain_ckpts, fixed = prep.splits, prep.target_ckpt, prep.retain_ckpts, prep.fixed
     fit_authors, gen_tokens, cache = prep.fit_authors, prep.gen_tokens, prep.cache
@@ -256,9 +257,10 @@ def run(
             },
         }  # fmt: skip
         result["splits"][split]["cost_ratio"] = _cost_ratio(result["splits"][split]["methods"], baselines)
+        atomic_write_json(out_dir / "results.partial.json", result)  # a long run keeps what it has so far
     result["seconds"] = time.perf_counter() - t_start
-    out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out_dir / "results.json", result)
+    (out_dir / "results.partial.json").unlink(missing_ok=True)
     atomic_write_text(out_dir / "report.html", report_html(result))
     return result
 
