@@ -58,3 +58,17 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
     fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+def png_base64(fig, dpi: int = 100) -> str:
+    """A matplotlib figure as base64 PNG (for self-contained HTML reports), closed afterwards."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()

@@ -129,15 +129,20 @@ def _train(base: str, data_key: dict, encode, cache: Path, name: str, cfg: Finet
         losses.append(loss.item())
         tokens += int(batch["attention_mask"].sum())
     seconds = time.perf_counter() - t0
+    record = {"base": base, "examples": len(data), "config": asdict(cfg), "steps": total, "tokens": tokens,
+              "seconds": seconds, "tokens_per_s": tokens / seconds, "loss": losses}  # fmt: skip
+    return save_checkpoint(model, tok, out, "finetune.json", record)
+
+
+def save_checkpoint(model, tok, out: Path, record_name: str, record: dict) -> Path:
+    """Model, tokenizer and a JSON record, staged and moved into place whole (the record marks completion)."""
     model.eval()
     out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{name}-") as tmp:
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
         staged = Path(tmp) / "model"
         model.save_pretrained(staged)
         tok.save_pretrained(staged)
-        record = {"base": base, "examples": len(data), "config": asdict(cfg), "steps": total, "tokens": tokens,
-                  "seconds": seconds, "tokens_per_s": tokens / seconds, "loss": losses}  # fmt: skip
-        atomic_write_json(staged / "finetune.json", record)
+        atomic_write_json(staged / record_name, record)
         replace_dir(staged, out, overwrite=True)
     return out
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +18,7 @@ from pathlib import Path
 import torch
 
 from eco_unlearn.console import track
-from eco_unlearn.fileio import atomic_write_json, replace_dir
-from eco_unlearn.finetune import collate, encode_qa
+from eco_unlearn.finetune import collate, encode_qa, save_checkpoint
 from eco_unlearn.models import load_model
 
 
@@ -152,16 +150,8 @@ def run_unlearning(
             losses.append(loss.item())
     cost.seconds = time.perf_counter() - t0
     cost.peak_rss_mb = mem.peak / 2**20
-    model.eval()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{name}-") as tmp:
-        staged = Path(tmp) / "model"
-        model.save_pretrained(staged)
-        tok.save_pretrained(staged)
-        atomic_write_json(staged / "unlearn.json", {"method": name, "model": str(model_dir), "config": asdict(cfg),
-                                                    "cost": asdict(cost), "loss": losses})  # fmt: skip
-        replace_dir(staged, out, overwrite=True)
-    return out
+    record = {"method": name, "model": str(model_dir), "config": asdict(cfg), "cost": asdict(cost), "loss": losses}
+    return save_checkpoint(model, tok, out, "unlearn.json", record)
 
 
 def unlearn_record(checkpoint: Path) -> dict:

@@ -18,8 +18,6 @@ prompts each gate flagged.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import random
 import time
@@ -34,7 +32,7 @@ from eco_unlearn.baselines import UnlearnConfig, unlearn, unlearn_record
 from eco_unlearn.console import status
 from eco_unlearn.create import create_target
 from eco_unlearn.ecomodel import ECOModel
-from eco_unlearn.fileio import atomic_write_json, atomic_write_text
+from eco_unlearn.fileio import atomic_write_json, atomic_write_text, png_base64
 from eco_unlearn.finetune import FinetuneConfig, finetune, qa_prompt, training_record
 from eco_unlearn.fit import FitConfig, fit_sigma
 from eco_unlearn.models import cache_dir
@@ -335,11 +333,7 @@ def _scatter_png(result: dict) -> str:
            title="TOFU-style: forget quality vs model utility")  # fmt: skip
     ax.axvline(0.05, color="grey", linestyle=":", linewidth=1)
     ax.legend(fontsize=6, ncol=2, loc="lower left")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def report_html(result: dict) -> str:

@@ -15,8 +15,6 @@ Retain prompts (Persuasion openings) are scored the same way, to show the method
 
 from __future__ import annotations
 
-import base64
-import io
 import random
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from eco_unlearn.console import status
 from eco_unlearn.corpora import austen, chapters
 from eco_unlearn.create import create_target
 from eco_unlearn.ecomodel import ECOModel
-from eco_unlearn.fileio import atomic_write_json, atomic_write_text
+from eco_unlearn.fileio import atomic_write_json, atomic_write_text, png_base64
 from eco_unlearn.finetune import FinetuneConfig, finetune_text, training_record
 from eco_unlearn.fit import FitConfig, fit_sigma
 from eco_unlearn.models import cache_dir, load_model
@@ -209,11 +207,7 @@ def _asg_png(result: dict) -> str:
     axes[1].legend(fontsize=7)
     for ax in axes:
         ax.tick_params(axis="x", labelrotation=20, labelsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def report_html(result: dict) -> str:

@@ -16,8 +16,6 @@ Goal: forget accuracy within 0.05 of chance, retain and general within 0.02 of t
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import random
 from importlib.resources import files
@@ -28,7 +26,7 @@ import numpy as np
 from eco_unlearn.create import create_target
 from eco_unlearn.domains import domain_mcq, domain_prompts
 from eco_unlearn.ecomodel import ECOModel
-from eco_unlearn.fileio import atomic_write_json, atomic_write_text
+from eco_unlearn.fileio import atomic_write_json, atomic_write_text, png_base64
 from eco_unlearn.fit import FitConfig, check_disjoint, fit_sigma
 from eco_unlearn.objectives import MCQItem, MCQObjective, normalise
 
@@ -160,11 +158,7 @@ def _bars_png(result: dict) -> str:
         ax.set_xticks(x, methods, rotation=20, fontsize=8)
         ax.set(ylim=(0, 1), ylabel="cloze accuracy", title=model)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return png_base64(fig)
 
 
 def report_html(result: dict) -> str:

@@ -8,6 +8,7 @@ the prompt was corrupted).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -94,3 +95,14 @@ class StopScanner:
         while end > 0 and text[end - 1] == "\ufffd":  # an incomplete UTF-8 sequence: wait for the next token
             end -= 1
         return max(end - self.hold, 0)
+
+
+async def cancel(task) -> None:
+    """Cancel a background task (batcher, gate loop) and wait for it to finish."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from eco_unlearn.ecomodel import Plan, Prompt, PromptEncoder
 from eco_unlearn.selection import Segment
+from eco_unlearn.server.backends import cancel
 from eco_unlearn.targets import Target
 
 
@@ -42,12 +43,7 @@ class Gate:
         self._task = asyncio.create_task(self._loop())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self._task)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def plan(self, request: GateRequest) -> tuple[Plan, int]:

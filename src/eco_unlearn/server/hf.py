@@ -19,7 +19,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from eco_unlearn.ecomodel import ECOModel
-from eco_unlearn.server.backends import Delta, GenParams, Job, StopScanner
+from eco_unlearn.server.backends import Delta, GenParams, Job, StopScanner, cancel
 
 
 @dataclass
@@ -102,12 +102,7 @@ class HFBackend:
         self._task = asyncio.create_task(self._batcher())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel(self._task)
 
     async def ready(self) -> bool:
         return self._task is not None and not self._task.done()
