@@ -96,8 +96,8 @@ def test_requests_carry_text_or_embeddings_never_both(encoder):
     t = torch.load(io.BytesIO(base64.b64decode(body["prompt_embeds"])), weights_only=True)
     assert t.shape == (len(plan_flagged.seg.ids), encoder.hidden_size)
     assert torch.equal(t, encoder.prompt_embeds(plan_flagged))
-    path, body = backend.request_for(Job(plan_clean, GenParams(4), prompt="hello there"))
-    assert body["prompt"] == "hello there" and "prompt_embeds" not in body
+    path, body = backend.request_for(Job(plan_clean, GenParams(4), prompt="hello there", stream=False))
+    assert body["prompt"] == "hello there" and "prompt_embeds" not in body and "stream" not in body
     chat_plan = encoder.prepare(MSGS, chat=True, targets=list(zebra().snapshot()))[0]
     path, body = backend.request_for(Job(chat_plan, GenParams(4), messages=MSGS))
     assert path == "/v1/completions" and "messages" not in body  # the gateway rendered the template itself

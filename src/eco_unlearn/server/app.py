@@ -183,7 +183,7 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
             metrics.corrupted.inc()
         metrics.tokens.labels("prompt").inc(len(plan.seg.ids))
         params = GenParams(max_tokens, req.temperature, req.top_p, req.seed, tuple(req.stop or ()))
-        job = Job(plan, params, messages=prompt if chat else None, prompt=None if chat else prompt)
+        job = Job(plan, params, messages=prompt if chat else None, prompt=None if chat else prompt, stream=req.stream)
         try:
             return job, backend.stream(job)
         finally:

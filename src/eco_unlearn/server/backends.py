@@ -39,6 +39,8 @@ class Job:
     """The chat messages for chat requests (a backend may forward them as they are when nothing is corrupted)."""
     prompt: str | None = None
     """The prompt text for completion requests."""
+    stream: bool = True
+    """Whether the client streams; a backend may fetch a non-streamed answer in one piece."""
 
 
 @dataclass

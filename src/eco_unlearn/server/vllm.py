@@ -76,9 +76,9 @@ class VLLMBackend:
             "max_tokens": p.max_tokens,
             "temperature": p.temperature,
             "top_p": p.top_p,
-            "stream": True,
-            "stream_options": {"include_usage": True},
         }
+        if job.stream:
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
         if p.seed is not None:
             body["seed"] = p.seed
         if p.stop:
@@ -94,6 +94,20 @@ class VLLMBackend:
 
     async def stream(self, job: Job) -> AsyncIterator[Delta]:
         path, body = self.request_for(job)
+        if not job.stream:  # one JSON answer: no per-token events to produce in vLLM or to relay here
+            try:
+                r = await self._client.post(path, json=body)
+            except httpx.HTTPError as e:
+                raise BackendError(502, f"vLLM at {self.url} failed: {e}") from e
+            if r.status_code >= 400:
+                raise _upstream_error(r.status_code, r.content)
+            data = r.json()
+            choice = data["choices"][0]
+            text = choice.get("text")
+            if text is None:
+                text = (choice.get("message") or {}).get("content") or ""
+            yield Delta(text, choice.get("finish_reason") or "stop", data.get("usage", {}).get("completion_tokens", 0))
+            return
         finish, tokens = None, 0
         try:
             async with self._client.stream("POST", path, json=body) as r:
