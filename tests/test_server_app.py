@@ -248,3 +248,13 @@ def test_admin_api_is_off_without_a_token(eco, gateway):
     with gateway(HFBackend(eco), TargetRegistry(None)) as url:
         r = httpx.get(url + "/admin/targets", headers={"Authorization": "Bearer x"})
         assert r.status_code == 403 and "--admin-token" in r.json()["error"]["message"]
+
+
+def test_a_client_that_leaves_mid_stream_does_not_hurt_the_next(served):
+    url = served[0]
+    body = {"model": "tiny", "prompt": "Once upon a time", "max_tokens": 200, "stream": True, "temperature": 0}
+    with httpx.stream("POST", url + "/v1/completions", json=body, timeout=60) as r:
+        assert r.status_code == 200
+        next(r.iter_lines())  # read one event, then hang up
+    ok = post(served[0], "/v1/completions", json={"model": "tiny", "prompt": "Hello", "max_tokens": 3})
+    assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 3
