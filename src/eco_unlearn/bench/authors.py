@@ -107,15 +107,15 @@ def prepare(
     base: str = "smollm2",
     n_authors: int = 20,
     forget_sizes: tuple[int, ...] = (4, 6, 8),
-    n_eval: int = 40,
-    epochs: int = 6,
-    lr: float = 2e-4,
+    n_eval: int = 20,
+    epochs: int = 4,
+    lr: float = 3e-4,
     quick: bool = False,
     seed: int = 0,
 ) -> Prepared:
     """Generate the authors, fine-tune (or load cached) target and retain models, draw evaluation sets."""
     cache = cache_dir() / "finetuned"
-    gen_tokens = 24
+    gen_tokens = 16
     if quick:
         base, n_authors, forget_sizes, n_eval, epochs, lr, gen_tokens = quick_base(cache), 8, (2, 3), 12, 3, 3e-3, 8
     splits = make_splits(n_authors, forget_sizes, seed)
@@ -139,9 +139,9 @@ def run(
     base: str = "smollm2",
     n_authors: int = 20,
     forget_sizes: tuple[int, ...] = (4, 6, 8),
-    n_eval: int = 40,
-    epochs: int = 6,
-    lr: float = 2e-4,
+    n_eval: int = 20,
+    epochs: int = 4,
+    lr: float = 3e-4,
     out_dir: Path = Path("runs/bench/authors"),
     quick: bool = False,
     seed: int = 0,
