@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from eco_unlearn.authors import TEMPLATES, make_splits
@@ -14,6 +16,12 @@ def test_every_author_gets_every_template_with_paraphrase_and_wrong_facts():
         assert x.author in x.question and x.answer != x.paraphrased_answer
         assert len(x.perturbed_answer) == 3 and x.answer not in x.perturbed_answer
         assert len(set(x.perturbed_answer)) == 3
+        # TOFU's form: the perturbations share the paraphrase's wording, only the fact differs
+        para = x.paraphrased_answer
+        for p in x.perturbed_answer:
+            i = len(os.path.commonprefix([p, para]))
+            j = len(os.path.commonprefix([p[::-1], para[::-1]]))
+            assert para[i : len(para) - j] in x.answer  # what differs is (part of) the fact, nothing else
 
 
 def test_splits_are_nested_and_complementary():

@@ -1,8 +1,9 @@
 """Fictitious authors in TOFU's format: a seeded biography per author and ~12 QA pairs about it.
 
 Every QA pair has the answer, a paraphrased answer (another sentence stating the same fact) and several
-perturbed answers (the same template with wrong facts drawn from the other authors' values), as TOFU
-has. Nested forget splits take the first k authors; the retain set is every other author.
+perturbed answers (the paraphrase's template with wrong facts drawn from the other authors' values), as
+TOFU has: the truth ratio then compares sentences the model was not trained on, right vs wrong fact.
+Nested forget splits take the first k authors; the retain set is every other author.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def author_qa(authors: list[Author], n_perturbed: int = 3, seed: int = 0) -> lis
                     q.format(n=a.name),
                     ans.format(n=a.name, v=truth),
                     para.format(n=a.name, v=truth),
-                    [ans.format(n=a.name, v=w) for w in wrong],
+                    # TOFU perturbs the *paraphrased* answer: the truth ratio compares sentences of one template
+                    [para.format(n=a.name, v=w) for w in wrong],
                 )
             )
     return out
