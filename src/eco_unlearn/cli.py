@@ -330,7 +330,10 @@ def bench_authors(
         unknown = [b for b in chosen if b not in METHODS]
         if unknown:
             raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
-        r = run(model, authors, sizes, n_eval, epochs, out_dir=out_dir, quick=quick, baselines=chosen)
+        r = run(
+            out_dir, baselines=chosen, base=model, n_authors=authors, forget_sizes=sizes, n_eval=n_eval,
+            epochs=epochs, quick=quick,
+        )  # fmt: skip
     except (ValueError, ModelNotAvailable) as e:
         raise _fail(str(e)) from None
     t = Table("split", "method", "forget quality", "model utility", "forget ROUGE-L", title="authors (TOFU)")

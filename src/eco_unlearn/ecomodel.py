@@ -135,12 +135,11 @@ class PromptEncoder:
         from eco_unlearn.models import load_embedding
 
         tok, embedding, config = load_embedding(name_or_path)
-        eos = config.get("eos_token_id")
         return cls(
             tok,
             embedding,
             targets,
-            eos_ids=eos if isinstance(eos, list) else [eos] if eos is not None else (),
+            eos_ids=_id_list(config.get("eos_token_id")),
             max_context=config.get("max_position_embeddings"),
             **kw,
         )
@@ -302,7 +301,7 @@ class ECOModel(PromptEncoder):
             model.get_input_embeddings(),
             targets,
             seed=seed,
-            eos_ids=eos if isinstance(eos, list) else [eos] if eos is not None else (),
+            eos_ids=_id_list(eos),
             max_context=getattr(model.config, "max_position_embeddings", None),
         )
         self.model = model.eval()
@@ -451,6 +450,11 @@ class ECOModel(PromptEncoder):
 
     def choose(self, prompt: Prompt, options: Sequence[str], **kw) -> Choice:
         return self.choose_batch([(prompt, options)], **kw)[0]
+
+
+def _id_list(ids: int | list[int] | None) -> list[int]:
+    """HF configs give EOS as one id, a list of ids, or nothing."""
+    return [] if ids is None else list(ids) if isinstance(ids, list) else [ids]
 
 
 def _is_messages(x) -> bool:

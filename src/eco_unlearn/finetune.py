@@ -56,6 +56,11 @@ def encode_qa(tok, pairs: list[tuple[str, str]]) -> list[tuple[list[int], int]]:
     return out
 
 
+def pad_id(tok) -> int:
+    """The id that pads batches (labels mask it out, so any id works; EOS when there is no pad token)."""
+    return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+
+
 def collate(batch: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded ids, attention mask, and labels that are -100 on prompt and pad positions."""
     width = max(len(ids) for ids, _ in batch)
@@ -112,7 +117,7 @@ def _train(base: str, data_key: dict, encode, cache: Path, name: str, cfg: Finet
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
     )
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    pad = pad_id(tok)
     losses, tokens, t0 = [], 0, time.perf_counter()
     for step in track(range(total), f"fine-tuning {name}"):
         if step % steps_per_epoch == 0:

@@ -151,10 +151,14 @@ def load_model(name_or_path: str = DEFAULT_MODEL, *, dtype: torch.dtype = torch.
         model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype)
     except OSError as e:
         raise ModelNotAvailable(f"could not load {name_or_path!r}: {e}") from e
-    if not getattr(tok, "is_fast", False):
-        raise ModelNotAvailable(f"{name_or_path!r} has no fast tokenizer; ECO needs character offsets")
+    _require_fast(tok, name_or_path)
     model.eval()
     return model, tok
+
+
+def _require_fast(tok, name_or_path: str) -> None:
+    if not getattr(tok, "is_fast", False):
+        raise ModelNotAvailable(f"{name_or_path!r} has no fast tokenizer; ECO needs character offsets")
 
 
 # Model types whose input embedding is a plain table lookup. Gemma scales it by sqrt(hidden) inside the
@@ -194,6 +198,5 @@ def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Emb
         raise ModelNotAvailable(f"no *embed_tokens.weight tensor in {where}")
     quiet_transformers()
     tok = AutoTokenizer.from_pretrained(str(where))
-    if not getattr(tok, "is_fast", False):
-        raise ModelNotAvailable(f"{name_or_path!r} has no fast tokenizer; ECO needs character offsets")
+    _require_fast(tok, name_or_path)
     return tok, torch.nn.Embedding.from_pretrained(weight, freeze=True), config

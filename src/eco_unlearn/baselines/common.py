@@ -6,19 +6,20 @@ so pad tokens never count, in the forget loss or the retain loss (the reference 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from eco_unlearn.console import track
-from eco_unlearn.finetune import collate, encode_qa, save_checkpoint
+from eco_unlearn.finetune import collate, encode_qa, pad_id, save_checkpoint
 from eco_unlearn.models import load_model
 
 
@@ -93,12 +94,6 @@ LossFn = Callable[..., torch.Tensor]
 """loss(model, ref, forget_batch, retain_batch, cfg, cost) -> scalar to minimise."""
 
 
-@dataclass
-class Batches:
-    forget: list[tuple[list[int], int]]
-    retain: list[tuple[list[int], int]] = field(default_factory=list)
-
-
 def run_unlearning(
     name: str,
     loss_fn: LossFn,
@@ -124,23 +119,23 @@ def run_unlearning(
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     model, tok = load_model(model_dir)
-    ref = load_model(model_dir)[0].eval().requires_grad_(False) if needs_reference else None
+    ref = copy.deepcopy(model).eval().requires_grad_(False) if needs_reference else None  # frozen original
     model.train()
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    data = Batches(encode_qa(tok, forget), encode_qa(tok, retain) if needs_retain else [])
-    steps_per_epoch = (len(data.forget) + cfg.batch_size - 1) // cfg.batch_size
+    pad = pad_id(tok)
+    forget_data, retain_data = encode_qa(tok, forget), encode_qa(tok, retain) if needs_retain else []
+    steps_per_epoch = (len(forget_data) + cfg.batch_size - 1) // cfg.batch_size
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cost, losses = Cost(), []
     t0 = time.perf_counter()
     with _PeakRSS() as mem:
         for step in track(range(steps_per_epoch * cfg.epochs), f"unlearning ({name})"):
             if step % steps_per_epoch == 0:
-                order = rng.sample(range(len(data.forget)), len(data.forget))
+                order = rng.sample(range(len(forget_data)), len(forget_data))
             i = step % steps_per_epoch
-            fb = collate([data.forget[j] for j in order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], pad)
+            fb = collate([forget_data[j] for j in order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], pad)
             rb = None
             if needs_retain:
-                rb = collate(rng.sample(data.retain, min(cfg.batch_size, len(data.retain))), pad)
+                rb = collate(rng.sample(retain_data, min(cfg.batch_size, len(retain_data))), pad)
             loss = loss_fn(model, ref, fb, rb, cfg, cost)
             loss.backward()
             cost.add(backward=1)

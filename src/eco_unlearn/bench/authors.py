@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eco_unlearn.authors import AuthorSplits, make_splits
+from eco_unlearn.authors import AuthorQA, AuthorSplits, make_splits
 from eco_unlearn.baselines import UnlearnConfig, unlearn, unlearn_record
 from eco_unlearn.console import status
 from eco_unlearn.create import create_target
@@ -97,11 +97,15 @@ class Prepared:
         return known[name]
 
     def forget_items(self, k: int) -> list[EvalItem]:
-        return [EvalItem(x.question, x.answer, x.paraphrased_answer, x.perturbed_answer) for x in self.splits.forget(k)]
+        return [eval_item(x) for x in self.splits.forget(k)]
 
 
 def pairs(qa) -> list[tuple[str, str]]:
     return [(x.question, x.answer) for x in qa]
+
+
+def eval_item(x: AuthorQA) -> EvalItem:
+    return EvalItem(x.question, x.answer, x.paraphrased_answer, x.perturbed_answer)
 
 
 def prepare(
@@ -128,7 +132,7 @@ def prepare(
     retain_pool = [x for x in splits.retain(k_max) if x.author not in fit_authors]
     retain_eval = random.Random(seed).sample(retain_pool, min(n_eval, len(retain_pool)))
     fixed = {
-        "retain": [EvalItem(x.question, x.answer, x.paraphrased_answer, x.perturbed_answer) for x in retain_eval],
+        "retain": [eval_item(x) for x in retain_eval],
         "real_authors": tofu_set("real_authors", n_eval, seed),
         "world_facts": tofu_set("world_facts", n_eval, seed),
     }
@@ -137,21 +141,16 @@ def prepare(
 
 
 def run(
-    base: str = "smollm2",
-    n_authors: int = 20,
-    forget_sizes: tuple[int, ...] = (4, 6, 8),
-    n_eval: int = 20,
-    epochs: int = 4,
-    lr: float = 3e-4,
     out_dir: Path = Path("runs/bench/authors"),
-    quick: bool = False,
-    seed: int = 0,
+    *,
     baselines: tuple[str, ...] = (),
     unlearn_cfg: UnlearnConfig | None = None,
+    **prepare_kw,
 ) -> dict:
+    """The whole task; ``prepare_kw`` go to :func:`prepare` (base, n_authors, forget_sizes, …, quick)."""
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    prep = prepare(base, n_authors, forget_sizes, n_eval, epochs, lr, quick, seed)
+    prep = prepare(**prepare_kw)
     splits, target_ckpt, retain_ckpts, fixed = prep.splits, prep.target_ckpt, prep.retain_ckpts, prep.fixed
     fit_authors, gen_tokens, cache = prep.fit_authors, prep.gen_tokens, prep.cache
     forget_sizes = splits.forget_sizes
@@ -183,7 +182,7 @@ def run(
         "command": prep.command + (f" --baselines {','.join(baselines)}" if baselines else ""),
         "base": prep.base,
         "authors": len(splits.authors),
-        "qa_per_author": len(splits.qa) // n_authors,
+        "qa_per_author": len(splits.qa) // len(splits.authors),
         "n_eval": {k: len(v) for k, v in fixed.items()},
         "finetune": {"target": _cost(target_ckpt)} | {f"retain{k}": _cost(c) for k, c in retain_ckpts.items()},
         "sigma": {
@@ -220,13 +219,14 @@ def run(
             "retain": {s: scores(retain_model, None, v, s in _OPT) for s, v in sets.items()},
             "prompting": {s: scores(target, None, v, s in _OPT, prompting_prefix(names)) for s, v in sets.items()},
         }  # fmt: skip
-        flagged: dict[str, float] = {}
+        flagged = {  # the three ECO methods share one gate: score each set once
+            s: float(np.mean([bool(d.flagged) for d in target.decide([[qa_prompt(it.question)] for it in v], [gate])]))
+            for s, v in sets.items()
+        }
         for name, t in ecos.items():
             eco = ECOModel(target.model, target.tokenizer, [t])
             per_method[name] = {}
             for s, v in sets.items():
-                decisions = eco.decide([[qa_prompt(it.question)] for it in v])
-                flagged[s] = float(np.mean([bool(d.flagged) for d in decisions]))
                 if flagged[s] == 0.0 and s != "forget":
                     per_method[name][s] = per_method["original"][s]  # nothing flagged: the plain model, exactly
                 else:

@@ -171,20 +171,21 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
                 param="eco.targets",
             ) from None
         admitted[0] += 1
-        try:
-            plan, max_tokens = await gate.plan(GateRequest(prompt, chat, req.requested_tokens(), targets))
-        except ValueError as e:
-            admitted[0] -= 1
-            raise APIError(400, str(e), param="messages" if chat else "prompt") from None
-        metrics.gated.inc()
-        for t in plan.decision.flagged:
-            metrics.flagged.labels(t.name).inc()
-        if plan.corrupted:
-            metrics.corrupted.inc()
-        metrics.tokens.labels("prompt").inc(len(plan.seg.ids))
-        params = GenParams(max_tokens, req.temperature, req.top_p, req.seed, tuple(req.stop or ()))
-        job = Job(plan, params, messages=prompt if chat else None, prompt=None if chat else prompt, stream=req.stream)
-        try:
+        try:  # the counter must come down on every path, a client that went away included
+            try:
+                plan, max_tokens = await gate.plan(GateRequest(prompt, chat, req.requested_tokens(), targets))
+            except ValueError as e:
+                raise APIError(400, str(e), param="messages" if chat else "prompt") from None
+            metrics.gated.inc()
+            for t in plan.decision.flagged:
+                metrics.flagged.labels(t.name).inc()
+            if plan.corrupted:
+                metrics.corrupted.inc()
+            metrics.tokens.labels("prompt").inc(len(plan.seg.ids))
+            params = GenParams(max_tokens, req.temperature, req.top_p, req.seed, tuple(req.stop or ()))
+            job = Job(
+                plan, params, messages=prompt if chat else None, prompt=None if chat else prompt, stream=req.stream
+            )
             return job, backend.stream(job)
         finally:
             admitted[0] -= 1
@@ -198,6 +199,9 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
                 "corrupted_tokens": sum(job.plan.mask) if job.plan.corrupted else 0,
             }
         }
+
+    def envelope(rid: str, created: int, kind: str, choices: list[dict], **extra) -> dict:
+        return {"id": rid, "object": kind, "created": created, "model": config.model_name, "choices": choices, **extra}
 
     def usage(job: Job, completion: int) -> dict:
         prompt = len(job.plan.seg.ids)
@@ -233,7 +237,7 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
                     "finish_reason": delta.finish_reason if delta else None,
                     "logprobs": None,
                 }
-            body = {"id": rid, "object": kind, "created": created, "model": config.model_name, "choices": [choice]}
+            body = envelope(rid, created, kind, [choice])
             if first and config.reveal_targets:
                 body.update(eco_info(job))
             return f"data: {json.dumps(body)}\n\n"
@@ -254,20 +258,26 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
                 metrics.generation_seconds.observe(time.perf_counter() - t0)
                 metrics.tokens.labels("completion").inc(n)
                 if include_usage:
-                    body = {
-                        "id": rid,
-                        "object": kind,
-                        "created": created,
-                        "model": config.model_name,
-                        "choices": [],
-                        "usage": usage(job, n),
-                    }
-                    yield f"data: {json.dumps(body)}\n\n"
+                    yield f"data: {json.dumps(envelope(rid, created, kind, [], usage=usage(job, n)))}\n\n"
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     # --- OpenAI endpoints ------------------------------------------------------------------------------
+
+    async def answer(req, prompt, chat: bool):
+        """One request end to end: gate, generate, and answer as JSON or as server-sent events."""
+        job, deltas = await start(req, prompt, chat)
+        rid, created = f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}", int(time.time())
+        if req.stream:
+            return sse(job, deltas, chat, req.include_usage, rid, created)
+        text, finish, n = await collect(deltas)
+        choice = {"index": 0, "finish_reason": finish, "logprobs": None}
+        choice |= {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
+        body = envelope(rid, created, "chat.completion" if chat else "text_completion", [choice], usage=usage(job, n))
+        if config.reveal_targets:
+            body.update(eco_info(job))
+        return body
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request):
@@ -277,50 +287,13 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
             messages = req.chat_messages()
         except ValueError as e:
             raise APIError(400, str(e), param="messages") from None
-        job, deltas = await start(req, messages, chat=True)
-        rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        if req.stream:
-            return sse(job, deltas, True, req.include_usage, rid, created)
-        text, finish, n = await collect(deltas)
-        body = {
-            "id": rid,
-            "object": "chat.completion",
-            "created": created,
-            "model": config.model_name,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text},
-                    "finish_reason": finish,
-                    "logprobs": None,
-                }
-            ],
-            "usage": usage(job, n),
-        }
-        if config.reveal_targets:
-            body.update(eco_info(job))
-        return body
+        return await answer(req, messages, chat=True)
 
     @app.post("/v1/completions")
     async def completions(request: Request):
         check_client(request)
         req = parse(CompletionRequest, await read_json(request))
-        job, deltas = await start(req, req.prompt, chat=False)
-        rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-        if req.stream:
-            return sse(job, deltas, False, req.include_usage, rid, created)
-        text, finish, n = await collect(deltas)
-        body = {
-            "id": rid,
-            "object": "text_completion",
-            "created": created,
-            "model": config.model_name,
-            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
-            "usage": usage(job, n),
-        }
-        if config.reveal_targets:
-            body.update(eco_info(job))
-        return body
+        return await answer(req, req.prompt, chat=False)
 
     def model_card() -> dict:
         return {"id": config.model_name, "object": "model", "created": 0, "owned_by": "eco-unlearn"}

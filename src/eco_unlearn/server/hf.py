@@ -11,7 +11,6 @@ token to its request, so a batch ends as soon as all of its rows are done.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +30,10 @@ class _Row:
     emitted: int = 0
     done: bool = False
     cancelled: bool = False
+    scanner: StopScanner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.scanner = StopScanner(self.job.params.stop)
 
     def send(self, delta: Delta) -> None:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, delta)
@@ -46,20 +49,18 @@ class _Row:
         if self.cancelled:
             self.done = True
             return
-        params = self.job.params
         if token in eco.eos_ids:
             self.finish("stop", eco.tokenizer.decode(self.tokens, skip_special_tokens=True))
             return
         self.tokens.append(token)
         text = eco.tokenizer.decode(self.tokens, skip_special_tokens=True)
-        scanner = StopScanner(params.stop)
-        cut = scanner.cut(text) if params.stop else None
+        cut = self.scanner.cut(text)
         if cut is not None:
             self.finish("stop", text[:cut])
-        elif len(self.tokens) >= params.max_tokens:
+        elif len(self.tokens) >= self.job.params.max_tokens:
             self.finish("length", text)
         else:
-            end = scanner.safe_end(text)
+            end = self.scanner.safe_end(text)
             if end > self.emitted:
                 self.send(Delta(text[self.emitted : end]))
                 self.emitted = end
@@ -93,7 +94,6 @@ class HFBackend:
         """How many admitted requests are still being gated (set by the app): worth waiting for, up to max_wait."""
         self._queue: asyncio.Queue[_Row] | None = None
         self._task: asyncio.Task | None = None
-        self._lock = threading.Lock()  # one generate() at a time on the model
         self.batches: list[int] = []
         """Sizes of the batches run so far (observability and tests)."""
 
@@ -163,11 +163,10 @@ class HFBackend:
             if params.seed is not None:
                 torch.manual_seed(params.seed)
         try:
-            with self._lock:
-                self.batches.append(len(rows))
-                self.eco.generate_plans(
-                    [r.job.plan for r in rows], max_new_tokens=max(r.job.params.max_tokens for r in rows), **kwargs
-                )
+            self.batches.append(len(rows))  # one batch at a time: the batcher awaits each _run
+            self.eco.generate_plans(
+                [r.job.plan for r in rows], max_new_tokens=max(r.job.params.max_tokens for r in rows), **kwargs
+            )
         except Exception as e:  # reported to each waiting request, never kills the batcher
             for r in rows:
                 if not r.done:

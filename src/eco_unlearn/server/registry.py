@@ -58,8 +58,7 @@ class TargetRegistry:
         if not name or "/" in name or "\\" in name or name.startswith("."):
             raise BundleError(f"bad target name {name!r}: give the name of a bundle directory under {self.directory}")
         target = Target.load(self.directory / name)
-        with self._lock:
-            self._targets = tuple(t for t in self._targets if t.name != target.name) + (target,)
+        self.add_target(target)
         return target
 
     def add_target(self, target: Target) -> None:

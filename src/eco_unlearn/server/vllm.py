@@ -103,10 +103,8 @@ class VLLMBackend:
                 raise _upstream_error(r.status_code, r.content)
             data = r.json()
             choice = data["choices"][0]
-            text = choice.get("text")
-            if text is None:
-                text = (choice.get("message") or {}).get("content") or ""
-            yield Delta(text, choice.get("finish_reason") or "stop", data.get("usage", {}).get("completion_tokens", 0))
+            n = data.get("usage", {}).get("completion_tokens", 0)
+            yield Delta(_choice_text(choice), choice.get("finish_reason") or "stop", n)
             return
         finish, tokens = None, 0
         try:
@@ -123,15 +121,20 @@ class VLLMBackend:
                     if chunk.get("usage"):
                         tokens = chunk["usage"].get("completion_tokens", tokens)
                     for choice in chunk.get("choices", []):
-                        text = choice.get("text")
-                        if text is None:
-                            text = (choice.get("delta") or {}).get("content") or ""
+                        text = _choice_text(choice)
                         finish = choice.get("finish_reason") or finish
                         if text:
                             yield Delta(text)
         except httpx.HTTPError as e:
             raise BackendError(502, f"vLLM at {self.url} failed: {e}") from e
         yield Delta("", finish or "stop", tokens)
+
+
+def _choice_text(choice: dict) -> str:
+    """A completion choice's text, or a chat choice's message (or streamed delta) content."""
+    if choice.get("text") is not None:
+        return choice["text"]
+    return (choice.get("message") or choice.get("delta") or {}).get("content") or ""
 
 
 def _upstream_error(status: int, raw: bytes) -> BackendError:
