@@ -18,7 +18,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from eco_unlearn.ecomodel import ECOModel
-from eco_unlearn.server.backends import Delta, GenParams, Job, StopScanner, cancel
+from eco_unlearn.server.backends import BackendError, Delta, GenParams, Job, StopScanner, cancel
 
 
 @dataclass
@@ -171,7 +171,7 @@ class HFBackend:
             for r in rows:
                 if not r.done:
                     r.done = True
-                    r.send(RuntimeError(f"generation failed: {e}"))
+                    r.send(BackendError(500, f"generation failed: {e}"))  # an OpenAI-shaped error, also mid-stream
             return
         for r in rows:  # generate() stopped on its own (all rows at EOS): close any row still open
             if not r.done and not r.cancelled:
