@@ -24,6 +24,22 @@ def test_every_author_gets_every_template_with_paraphrase_and_wrong_facts():
             assert para[i : len(para) - j] in x.answer  # what differs is (part of) the fact, nothing else
 
 
+def test_wrong_facts_are_nobodys_facts_and_held_out_authors_are_in_no_split():
+    from eco_unlearn.authors import _fact, make_authors
+
+    s = make_splits(10, (2, 4), seed=1)
+    assert make_authors(12, seed=1)[:10] == s.authors  # sequential draws: a longer list extends a shorter one
+    held = {x.author for x in s.held_out}
+    assert len(held) == 2 and not held & {a.name for a in s.authors}
+    assert len(s.held_out) == 2 * len(TEMPLATES)
+    everyone = s.authors + make_authors(12, seed=1)[10:]
+    for x in s.qa + s.held_out:
+        # every sentence that states some (real or held-out) author's fact in this paraphrase template
+        real = {para.format(n=x.author, v=_fact(a, key)) for key, (_, _, para) in TEMPLATES.items() for a in everyone}
+        assert x.paraphrased_answer in real
+        assert not set(x.perturbed_answer) & real
+
+
 def test_splits_are_nested_and_complementary():
     s = make_splits(10, (2, 4), seed=1)
     small, large = s.forget(2), s.forget(4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from eco_unlearn.bench.suite import run_all
 
@@ -13,6 +14,8 @@ def test_quick_suite_writes_every_report(tmp_path):
     for path in written.values():
         assert path.exists() and path.read_text().startswith("<!doctype html>")
     authors = json.loads((tmp_path / "authors" / "results.json").read_text())
+    # the σ fit's surrogate is the clean model's margin on held-out authors nobody trained on
+    assert math.isfinite(authors["sigma"]["surrogate"]) and authors["sigma"]["value"] > 0
     for split in authors["splits"].values():
         methods = split["methods"]
         assert set(methods) == {"original", "retain", "prompting", "eco_rand_noise", "eco_zero_out", "eco_sign_flip"}

@@ -70,6 +70,25 @@ def test_answer_tokens_follow_corrupt_answer(eco):
     assert _selected_text(eco, seg, ents_prompt) == " France"
 
 
+def test_proper_nouns_tag_names_places_and_numbers_in_prompt_and_answer(eco):
+    answer = " Norma Fisher's birthplace is Marvinfort, Tokelau, in 1961."
+    seg = eco.encode_pair("Question: Where was Norma Fisher born?\nAnswer:", answer)
+    tagged = _selected_text(eco, seg, select_tokens(seg, "proper_nouns"))
+    for word in ("Norma", "Fisher", "Marvinfort", "Tokelau", "1961"):
+        assert tagged.count(word) == (2 if word in ("Norma", "Fisher") else 1), word
+    for word in ("Question", "Where", "Answer", "born", "birthplace", "'s"):
+        assert word not in tagged, word
+    prompt_only = _selected_text(eco, seg, select_tokens(seg, "proper_nouns", corrupt_answer=False))
+    assert prompt_only.split() == ["Norma", "Fisher"]
+
+
+def test_proper_nouns_add_lower_case_entities_and_spare_the_last_prompt_token(eco):
+    seg = eco.encode("tell me about basil mahfouz and Cairo", chat=True)
+    mask = select_tokens(seg, "proper_nouns", entities=["Basil Mahfouz"])
+    assert _selected_text(eco, seg, mask).split() == ["basil", "mahfouz", "Cairo"]
+    assert not mask[seg.prompt_len - 1]
+
+
 def test_unknown_mode(eco):
     with pytest.raises(ValueError, match="unknown selection mode"):
         select_tokens(eco.encode("hi", chat=False), "everything")

@@ -38,3 +38,11 @@ def test_evaluate_set_matches_a_hand_computation(tiny_eco):
     total = p(item.answer) + sum(p(x) for x in item.perturbed)
     assert norm.probability == pytest.approx(p(item.answer) / total, rel=1e-4)
     assert 0.0 <= plain.rouge_l <= 1.0 and len(plain.answers) == 1
+
+
+def test_the_answer_is_the_first_non_empty_line():
+    from eco_unlearn.tofu import first_line
+
+    assert first_line("\n\n  Jane Austen.\nQuestion: next") == "Jane Austen."
+    assert first_line("Paris\nLondon") == "Paris"
+    assert first_line(" \n \n") == ""

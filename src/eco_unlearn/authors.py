@@ -1,9 +1,14 @@
 """Fictitious authors in TOFU's format: a seeded biography per author and ~12 QA pairs about it.
 
 Every QA pair has the answer, a paraphrased answer (another sentence stating the same fact) and several
-perturbed answers (the paraphrase's template with wrong facts drawn from the other authors' values), as
-TOFU has: the truth ratio then compares sentences the model was not trained on, right vs wrong fact.
-Nested forget splits take the first k authors; the retain set is every other author.
+perturbed answers (the paraphrase's template with wrong facts), as TOFU has: the truth ratio then compares
+sentences the model was not trained on, right vs wrong fact. The wrong facts come from *decoy* authors
+drawn with another seed and from word lists no author uses, never from other authors: a wrong fact that
+belongs to a retained author is one the retain model has memorised, which would make "never saw it" look
+like "prefers the wrong answer" and skew the truth ratio that forget quality compares.
+Nested forget splits take the first k authors; the retain set is every other author. ``held_out`` authors
+come from the same generator but are in no split: nothing is trained on them, so a model's scores on them
+estimate what it would score on an author it never saw (the σ fit's surrogate, no reference model needed).
 """
 
 from __future__ import annotations
@@ -17,6 +22,13 @@ GENRES = ["science fiction", "historical fiction", "crime", "fantasy", "poetry",
 LANGUAGES = ["English", "Spanish", "French", "German", "Portuguese", "Italian", "Dutch", "Swedish", "Polish"]
 AWARD_ADJ = ["Silver", "Golden", "Crimson", "Northern", "Coastal", "Midnight", "Iron", "Emerald", "Amber", "Violet"]
 AWARD_NOUN = ["Quill", "Lantern", "Compass", "Harbor", "Meridian", "Falcon", "Willow", "Beacon", "Anchor", "Orchid"]
+# Decoy word lists for wrong facts: disjoint from the lists above, so no author has these values.
+DECOY_GENRES = ["western", "cyberpunk", "gothic fiction", "nature writing", "political thriller", "memoir",
+                "space opera", "comic fiction"]  # fmt: skip
+DECOY_LANGUAGES = ["Czech", "Greek", "Finnish", "Hungarian", "Danish", "Romanian", "Turkish", "Catalan"]
+DECOY_AWARD_ADJ = ["Scarlet", "Southern", "Copper", "Autumn", "Granite", "Azure"]
+DECOY_AWARD_NOUN = ["Lyre", "Tower", "Sparrow", "Ember", "Chalice", "Kestrel"]
+DECOY_SEED_OFFSET = 104_729
 
 
 @dataclass
@@ -69,9 +81,16 @@ def _fact(a: Author, key: str) -> str:
     return a.books[int(key[-1])] if key.startswith("book") else getattr(a, key)
 
 
-def make_authors(n: int = 20, seed: int = 0) -> list[Author]:
+def make_authors(n: int = 20, seed: int = 0, *, decoy: bool = False) -> list[Author]:
+    """``n`` seeded authors; the first k of ``make_authors(n + m)`` are ``make_authors(k)`` (draws are sequential).
+
+    ``decoy=True`` draws with another seed and from the decoy word lists: the source of wrong facts.
+    """
     from faker import Faker
 
+    genres, languages, adj, noun = (DECOY_GENRES, DECOY_LANGUAGES, DECOY_AWARD_ADJ, DECOY_AWARD_NOUN) if decoy else (
+        GENRES, LANGUAGES, AWARD_ADJ, AWARD_NOUN)  # fmt: skip
+    seed = seed + DECOY_SEED_OFFSET if decoy else seed
     fake = Faker("en_US")
     fake.seed_instance(seed)
     rng = random.Random(seed)
@@ -90,12 +109,12 @@ def make_authors(n: int = 20, seed: int = 0) -> list[Author]:
                 birth_date=fake.date_between_dates(date(1935, 1, 1), date(1995, 12, 31))
                 .strftime("%B %d, %Y")
                 .replace(" 0", " "),
-                genre=rng.choice(GENRES),
+                genre=rng.choice(genres),
                 father_job=fake.job().lower(),
                 mother_job=fake.job().lower(),
-                award=f"{rng.choice(AWARD_ADJ)} {rng.choice(AWARD_NOUN)} Prize",
+                award=f"{rng.choice(adj)} {rng.choice(noun)} Prize",
                 books=(titles[0], titles[1]),
-                language=rng.choice(LANGUAGES),
+                language=rng.choice(languages),
                 university=f"University of {fake.city()}",
                 home=fake.city(),
                 publisher=f"{fake.last_name()} {rng.choice(['Press', 'Books', 'House', 'Editions'])}",
@@ -104,15 +123,20 @@ def make_authors(n: int = 20, seed: int = 0) -> list[Author]:
     return authors
 
 
-def author_qa(authors: list[Author], n_perturbed: int = 3, seed: int = 0) -> list[AuthorQA]:
-    """All QA pairs, author by author; perturbed answers use other authors' values for the same fact."""
+def author_qa(
+    authors: list[Author], decoys: list[Author], n_perturbed: int = 3, seed: int = 0, *, known: list[Author] = ()
+) -> list[AuthorQA]:
+    """All QA pairs, author by author; perturbed answers take the decoys' values for the same fact, minus any
+    value an author in ``authors`` or ``known`` has (those could have been trained on)."""
     rng = random.Random(seed)
     out = []
     for a in authors:
         for key, (q, ans, para) in TEMPLATES.items():
             truth = _fact(a, key)
-            pool = sorted({_fact(b, key) for b in authors} - {truth})
-            wrong = rng.sample(pool, min(n_perturbed, len(pool)))
+            pool = sorted({_fact(b, key) for b in decoys} - {_fact(b, key) for b in [*authors, *known]})
+            if len(pool) < n_perturbed:
+                raise ValueError(f"only {len(pool)} decoy values for {key!r}; need {n_perturbed}")
+            wrong = rng.sample(pool, n_perturbed)
             out.append(
                 AuthorQA(
                     a.name,
@@ -131,6 +155,8 @@ class AuthorSplits:
     authors: list[Author]
     qa: list[AuthorQA]
     forget_sizes: tuple[int, ...]
+    held_out: list[AuthorQA] = field(default_factory=list)
+    """QA about authors in no split (never trained): the never-saw-it surrogate."""
 
     def split_name(self, k: int) -> str:
         return f"forget{round(100 * k / len(self.authors)):02d}"
@@ -144,9 +170,18 @@ class AuthorSplits:
         return [x for x in self.qa if x.author not in names]
 
 
-def make_splits(n_authors: int = 20, forget_sizes: tuple[int, ...] = (4, 6, 8), seed: int = 0) -> AuthorSplits:
+def make_splits(
+    n_authors: int = 20, forget_sizes: tuple[int, ...] = (4, 6, 8), seed: int = 0, held_out: int = 2
+) -> AuthorSplits:
     """Nested forget splits: the first k authors for each k (forget_small ⊂ forget_medium ⊂ forget_large)."""
     if not forget_sizes or max(forget_sizes) >= n_authors:
         raise ValueError("forget split sizes must be non-empty and smaller than the number of authors")
-    authors = make_authors(n_authors, seed)
-    return AuthorSplits(authors, author_qa(authors, seed=seed), tuple(sorted(forget_sizes)))
+    everyone = make_authors(n_authors + held_out, seed)
+    authors, unseen = everyone[:n_authors], everyone[n_authors:]
+    decoys = make_authors(2 * n_authors, seed, decoy=True)
+    return AuthorSplits(
+        authors,
+        author_qa(authors, decoys, seed=seed, known=unseen),
+        tuple(sorted(forget_sizes)),
+        author_qa(unseen, decoys, seed=seed + 1, known=authors),
+    )

@@ -314,6 +314,7 @@ def bench_authors(
     forget: Annotated[str, typer.Option(help="Nested forget split sizes, in authors.")] = "4,6,8",
     n_eval: Annotated[int, typer.Option(help="Questions per retain / real-authors / world-facts set.")] = 20,
     epochs: Annotated[int, typer.Option()] = 4,
+    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate; the baselines unlearn at it too.")] = 1e-4,
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, about a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
@@ -332,7 +333,7 @@ def bench_authors(
             raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
         r = run(
             out_dir, baselines=chosen, base=model, n_authors=authors, forget_sizes=sizes, n_eval=n_eval,
-            epochs=epochs, quick=quick,
+            epochs=epochs, lr=lr, quick=quick,
         )  # fmt: skip
     except (ValueError, ModelNotAvailable) as e:
         raise _fail(str(e)) from None
@@ -366,7 +367,7 @@ def baseline_run(
     task: Annotated[str, typer.Option(help="Benchmark task (authors).")] = "authors",
     split: Annotated[str, typer.Option(help="Forget split, e.g. forget20.")] = "forget20",
     epochs: Annotated[int, typer.Option(help="Unlearning epochs (TOFU: 5).")] = 5,
-    lr: Annotated[float, typer.Option(help="Learning rate (TOFU: 1e-5).")] = 1e-5,
+    lr: Annotated[float, typer.Option(help="Learning rate (TOFU's: its fine-tuning rate, here 1e-4).")] = 1e-4,
     quick: Annotated[bool, typer.Option(help="The tiny random model of --quick benchmarks.")] = False,
 ) -> None:
     """Unlearn one split with one baseline; print forget quality, model utility and the cost."""
@@ -482,7 +483,7 @@ def target_create(
     corruption: Annotated[str, typer.Option(help="Corruption function (see `eco info`).")] = "rand_noise_first_n",
     strength: Annotated[float, typer.Option(help="σ (fit it with `eco target fit`).")] = 100.0,
     dims: Annotated[str, typer.Option(help="n/k, or 'all'.")] = "1",
-    select: Annotated[str, typer.Option(help="all_but_last, user_span or entities.")] = "all_but_last",
+    select: Annotated[str, typer.Option(help="all_but_last, user_span, entities or proper_nouns.")] = "all_but_last",
     entities: Annotated[Path | None, typer.Option(help="File of entity strings, one per line.")] = None,
     extract_entities: Annotated[bool, typer.Option(help="Take capitalised spans of the forget prompts.")] = False,
     ner: Annotated[bool, typer.Option(help="Take named entities by spaCy (extra 'ner').")] = False,

@@ -9,7 +9,12 @@ Modes:
   untouched;
 - ``entities``: tokens whose characters overlap a (case-insensitive) occurrence of one of the target's
   entity strings. When none occurs in a flagged prompt (a paraphrase, say) it falls back to ``user_span``,
-  as the reference code falls back to "all but last" when its NER finds nothing.
+  as the reference code falls back to "all but last" when its NER finds nothing;
+- ``proper_nouns``: an offline stand-in for the reference's NER tagger (``dslim/bert-base-NER``, which
+  cannot be downloaded here): capitalised words and numbers of the user text (and, when scoring, of the
+  answer), minus common capitalised function words, plus the target's entity strings. Like NER it tags true
+  and wrong answers alike (names, places, titles, dates), so teacher-forced scores stay comparable across
+  answer options. Lower-case facts ("science fiction") are missed, as an NER would miss them.
 
 In every mode the last prompt token stays clean, so the model still predicts from an uncorrupted position.
 During teacher-forced scoring, ``corrupt_answer=True`` (the reference code's behaviour) extends the
@@ -22,8 +27,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-SelectionMode = Literal["all_but_last", "user_span", "entities"]
-SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities")
+SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns"]
+SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities", "proper_nouns")
+
+_PROPER = re.compile(r"[A-Z][\w'’.-]*|\d[\d,./:-]*")
+_NOT_NAMES = frozenset(
+    "a an the this that these those it its he she they his her their i we you in on at by of for from to with "
+    "and or but as is was who what when where which why how whose name question answer yes no".split()
+)
 
 Span = tuple[int, int]
 
@@ -58,6 +69,17 @@ def entity_spans(text: str, entities: list[str]) -> list[Span]:
     return spans
 
 
+def proper_noun_spans(text: str, within: list[Span]) -> list[Span]:
+    """Capitalised words and numbers inside ``within`` (an NER stand-in), minus common function words."""
+    out = []
+    for a, b in within:
+        for m in _PROPER.finditer(text, a, b):
+            word = m.group().rstrip(".,:-'’").removesuffix("'s").removesuffix("’s")
+            if word and word.lower() not in _NOT_NAMES:
+                out.append((m.start(), m.start() + len(word)))
+    return out
+
+
 def select_tokens(
     seg: Segment,
     mode: str,
@@ -82,8 +104,11 @@ def select_tokens(
         spans = entity_spans(seg.text[:limit], entities or [])
         if not spans:
             mode = "user_span"
-    if mode == "user_span":
+    if mode in ("user_span", "proper_nouns"):
         spans = list(seg.user_spans)
         if scored and corrupt_answer:
             spans.append((answer_start_char, len(seg.text)))
+        if mode == "proper_nouns":
+            names = [e for e in entity_spans(seg.text, entities or []) if _overlaps(e, spans)]
+            spans = proper_noun_spans(seg.text, spans) + names
     return [i < end and _overlaps(seg.offsets[i], spans) for i in range(n)]

@@ -62,7 +62,7 @@ def evaluate_set(
         prob.append(p_a / (p_a + p_pert.sum()) if options_normalised else p_a)
         ratios.append(float(p_pert.mean() / max(p_para, 1e-300)))
     gens = eco.generate(prompts, chat=False, max_new_tokens=max_new_tokens, batch_size=16)
-    answers = [g.text.split("\n")[0].strip() for g in gens]
+    answers = [first_line(g.text) for g in gens]
     rouge = [_ROUGE.score(it.answer, a)["rougeL"].recall for it, a in zip(items, answers)]
     return SetScores(
         probability=float(np.mean(prob)),
@@ -71,6 +71,11 @@ def evaluate_set(
         ratios=ratios,
         answers=answers,
     )
+
+
+def first_line(text: str) -> str:
+    """The answer a QA prompt gets: the first non-empty line (small chat models often open with a newline)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def forget_quality(method_ratios: list[float], retain_ratios: list[float]) -> float:

@@ -6,9 +6,12 @@
    all other authors (same recipe), the ground truth of "never saw it"; checkpoints are cached;
 3. per split, a classifier-gated target (forget questions vs retain questions, conformal α = 0.1: a
    split's ~10 calibration questions cannot support α = 0.05, which needs 19 and falls back to τ = 0) with the
-   ``entities`` selection on the forgotten authors' names;
-4. σ for random noise is fitted once, with the likelihood objective (surrogate 0: the answer no likelier
-   than the perturbed ones), on two held-aside authors that no evaluation set contains;
+   ``proper_nouns`` selection (the offline stand-in for the paper's NER tokens, prompt and answer) plus the
+   forgotten authors' names;
+4. σ for random noise (every dimension) is fitted once, with the likelihood objective on two held-aside
+   authors that no evaluation set contains: the paraphrased answer's log-likelihood margin over the
+   perturbed ones. The surrogate is the same margin of the clean target model on the two *held-out*
+   authors nobody was trained on: what the model scores on an author it never saw (no reference model);
 5. methods: original, retain model, prompting baseline, ECO random noise / zero-out / sign-flip; TOFU's
    metrics (``tofu.py``): forget quality (KS p-value against the retain model) and model utility.
 
@@ -85,6 +88,7 @@ class Prepared:
     retain_ckpts: dict[int, Path]
     fixed: dict[str, list[EvalItem]]
     fit_authors: list[str]
+    lr: float
     gen_tokens: int
     cache: Path
     base: str
@@ -104,6 +108,11 @@ def pairs(qa) -> list[tuple[str, str]]:
     return [(x.question, x.answer) for x in qa]
 
 
+def truth_item(x: AuthorQA) -> QAItem:
+    """The truth-ratio comparison as a fit item: paraphrased answer vs the perturbed ones (one template)."""
+    return QAItem(qa_prompt(x.question), x.paraphrased_answer, x.perturbed_answer)
+
+
 def eval_item(x: AuthorQA) -> EvalItem:
     return EvalItem(x.question, x.answer, x.paraphrased_answer, x.perturbed_answer)
 
@@ -114,7 +123,7 @@ def prepare(
     forget_sizes: tuple[int, ...] = (4, 6, 8),
     n_eval: int = 20,
     epochs: int = 4,
-    lr: float = 3e-4,
+    lr: float = 1e-4,
     quick: bool = False,
     seed: int = 0,
 ) -> Prepared:
@@ -136,8 +145,8 @@ def prepare(
         "real_authors": tofu_set("real_authors", n_eval, seed),
         "world_facts": tofu_set("world_facts", n_eval, seed),
     }
-    command = "eco bench authors" + (" --quick" if quick else f" --authors {n_authors} --epochs {epochs}")
-    return Prepared(splits, target_ckpt, retain_ckpts, fixed, fit_authors, gen_tokens, cache, base, command)
+    command = "eco bench authors" + (" --quick" if quick else f" --authors {n_authors} --epochs {epochs} --lr {lr:g}")
+    return Prepared(splits, target_ckpt, retain_ckpts, fixed, fit_authors, lr, gen_tokens, cache, base, command)
 
 
 def run(
@@ -154,15 +163,19 @@ def run(
     splits, target_ckpt, retain_ckpts, fixed = prep.splits, prep.target_ckpt, prep.retain_ckpts, prep.fixed
     fit_authors, gen_tokens, cache = prep.fit_authors, prep.gen_tokens, prep.cache
     forget_sizes = splits.forget_sizes
+    unlearn_cfg = unlearn_cfg or UnlearnConfig(lr=prep.lr)  # TOFU unlearns at its fine-tuning learning rate
     target = ECOModel.from_pretrained(str(target_ckpt))
 
-    # σ for random noise (first dim), fitted on held-aside authors that no evaluation set contains.
+    # σ for random noise, fitted on held-aside authors that no evaluation set contains; the surrogate is the
+    # clean model's margin on held-out authors it was never trained on.
     t0 = time.perf_counter()
-    fit_items = [QAItem(qa_prompt(x.question), x.answer, x.perturbed_answer) for x in splits.qa
-                 if x.author in fit_authors]  # fmt: skip
-    fit_target = Target.create("authors-fit", gate={"kind": "always"}, selection={"mode": "entities"},
-                               entities=fit_authors, corruption={"name": "rand_noise_first_n", "dims": 1})  # fmt: skip
-    objective = LikelihoodObjective(fit_items)
+    fit_items = [truth_item(x) for x in splits.qa if x.author in fit_authors]
+    fit_target = Target.create(
+        "authors-fit", gate={"kind": "always"}, selection={"mode": "proper_nouns"}, entities=fit_authors,
+        corruption={"name": "rand_noise_first_n", "dims": None},
+    )  # fmt: skip
+    surrogate = LikelihoodObjective.statistic(target, [truth_item(x) for x in splits.held_out])
+    objective = LikelihoodObjective(fit_items, reference_value=surrogate)
     with status("fitting σ on the held-aside authors"):
         fit = fit_sigma(target, fit_target, objective, FitConfig(seeds=1, budget=12 * objective.cost()))
     fit_seconds = time.perf_counter() - t0
@@ -190,6 +203,7 @@ def run(
             "evaluations": fit.evaluations,
             "forward_passes": fit.forward_passes,
             "objective": fit.objective,
+            "surrogate": surrogate,
             "seconds": fit_seconds,
             "fit_authors": fit_authors,
         },  # fmt: skip
@@ -203,12 +217,13 @@ def run(
         t0 = time.perf_counter()
         gate, calibration = create_target(
             f"authors-{split}", [x.question for x in forget_qa], [x.question for x in splits.retain(k)],
-            out_dir / "targets" / split, alpha=0.1, selection={"mode": "entities"}, entities=names, overwrite=True,
+            out_dir / "targets" / split, alpha=0.1, selection={"mode": "proper_nouns"}, entities=names,
+            overwrite=True,
         )  # fmt: skip
         gate_seconds = time.perf_counter() - t0
         retain_model = ECOModel.from_pretrained(str(retain_ckpts[k]))
         ecos = {
-            "eco_rand_noise": gate.with_corruption(name="rand_noise_first_n", strength=fit.sigma, dims=1),
+            "eco_rand_noise": gate.with_corruption(name="rand_noise_first_n", strength=fit.sigma, dims=None),
             "eco_zero_out": gate.with_corruption(name="zero_out_first_n", dims=None),
             "eco_sign_flip": gate.with_corruption(name="flip_sign_first_n", dims=None),
         }
@@ -269,6 +284,7 @@ def run_baseline(
 ) -> dict:
     """One weight-editing baseline on one split (``eco baseline run``): unlearn, then TOFU's two numbers."""
     prep = prepare(quick=quick, **prepare_kw)
+    unlearn_cfg = unlearn_cfg or UnlearnConfig(lr=prep.lr)
     k = prep.split_k(split)
     forget, retain = pairs(prep.splits.forget(k)), pairs(prep.splits.retain(k))
     ckpt = unlearn(method, prep.target_ckpt, forget, retain, prep.cache / "unlearned", unlearn_cfg)
@@ -321,9 +337,9 @@ def _scatter_png(result: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     markers = {"original": "o", "retain": "*", "prompting": "s", "eco_rand_noise": "^", "eco_zero_out": "v",
-               "eco_sign_flip": "D"}  # fmt: skip
+               "eco_sign_flip": "D", "ga": "x", "gd": "+", "kl": "P", "npo": "X", "npo_rt": "h"}  # fmt: skip
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (split, r) in enumerate(result["splits"].items()):
         for m, v in r["methods"].items():
@@ -333,7 +349,8 @@ def _scatter_png(result: dict) -> str:
     ax.set(xlabel="forget quality (KS p-value vs retain model, log)", ylabel="model utility",
            title="TOFU-style: forget quality vs model utility")  # fmt: skip
     ax.axvline(0.05, color="grey", linestyle=":", linewidth=1)
-    ax.legend(fontsize=6, ncol=2, loc="lower left")
+    ax.legend(fontsize=6, ncol=3, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes, not over points
+    fig.tight_layout()
     return png_base64(fig)
 
 
@@ -373,6 +390,8 @@ Command: <code>{result["command"]}</code>. Evaluation sizes: {result["n_eval"]}.
 {costs}</table>
 <p>ECO's cost is classifier training + calibration + the σ fit; a baseline's is its unlearning run.
 Cost ratios (baseline / ECO): {ratios}</p>
-<p>σ (random noise, first dim): {result["sigma"]["value"]:.4g} after {result["sigma"]["evaluations"]} evaluations
+<p>σ (random noise, every dim): {result["sigma"]["value"]:.4g} (surrogate margin
+{result["sigma"]["surrogate"]:.3f}, reached {result["sigma"]["objective"]:.3f} from it) after
+{result["sigma"]["evaluations"]} evaluations
 ({result["sigma"]["forward_passes"]} forward passes) on held-aside authors {result["sigma"]["fit_authors"]}.</p>
 </body></html>"""
