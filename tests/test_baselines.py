@@ -98,3 +98,32 @@ def test_eco_baseline_run_on_the_quick_authors_task():
     assert r["cost"]["backward_passes"] == 3  # 24 forget questions in batches of 8, one epoch
     with pytest.raises(ValueError, match="unknown split"):
         run_baseline("npo", "forget99", quick=True)
+
+
+def _text_nll(model_dir, tokenizer, texts: list[str]) -> float:
+    from eco_unlearn.finetune import encode_text
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        return float(nll(model, collate(encode_text(tokenizer, texts), tokenizer.pad_token_id)))
+
+
+def test_plain_strings_are_unlearned_as_text_every_token_counting(tiny_llama_dir, tokenizer, tmp_path):
+    book = ["It is a truth universally acknowledged, that a single man in possession of a good fortune"] * 4
+    cfg = UnlearnConfig(epochs=2, batch_size=4, lr=1e-3)
+    ckpt = unlearn("ga", tiny_llama_dir, book, [], tmp_path, cfg)
+    assert unlearn_record(ckpt)["cost"]["backward_passes"] == 2
+    assert _text_nll(ckpt, tokenizer, book) > _text_nll(tiny_llama_dir, tokenizer, book) + 0.01
+
+
+def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
+    import json
+
+    from eco_unlearn.bench.copyright import run
+
+    r = run(out_dir=tmp_path, quick=True, baselines=("ga",))
+    assert set(r["asg"]) >= {"original", "retain", "eco_sign_flip", "ga"} and r["asg"]["ga"] >= 0.0
+    assert r["cost"]["ga"]["backward_passes"] > 0 and r["cost"]["eco_sign_flip"]["backward_passes"] == 0
+    assert "--baselines ga" in r["command"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["asg"] == r["asg"] and "<td>ga</td>" in (tmp_path / "report.html").read_text()

@@ -324,13 +324,8 @@ def bench_authors(
     from eco_unlearn.models import ModelNotAvailable
 
     try:
-        from eco_unlearn.baselines import METHODS
-
         sizes = tuple(int(x) for x in forget.split(","))
-        chosen = tuple(METHODS) if baselines == "all" else tuple(b for b in baselines.split(",") if b)
-        unknown = [b for b in chosen if b not in METHODS]
-        if unknown:
-            raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+        chosen = _baselines(baselines)
         r = run(
             out_dir, baselines=chosen, base=model, n_authors=authors, forget_sizes=sizes, n_eval=n_eval,
             epochs=epochs, lr=lr, quick=quick,
@@ -390,12 +385,24 @@ def baseline_run(
     )
 
 
+def _baselines(spec: str) -> tuple[str, ...]:
+    """``--baselines``: a comma-separated list of methods, or ``all``."""
+    from eco_unlearn.baselines import METHODS
+
+    chosen = tuple(METHODS) if spec == "all" else tuple(b for b in spec.split(",") if b)
+    unknown = [b for b in chosen if b not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
+    return chosen
+
+
 @bench_app.command("copyright")
 def bench_copyright(
     model: ModelOpt = "smollm2",
     n_forget: Annotated[int, typer.Option(help="Trained Pride and Prejudice chunks used as prompts.")] = 16,
     epochs: Annotated[int, typer.Option()] = 5,
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, under a minute).")] = False,
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
 ) -> None:
     """MUSE-style verbatim memorisation on Austen: ROUGE-L, BLEU, cosine, PPL, ASG; results.json + report.html."""
@@ -404,7 +411,8 @@ def bench_copyright(
     from eco_unlearn.models import ModelNotAvailable
 
     try:
-        r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick)
+        chosen = _baselines(baselines)
+        r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen)
     except (ValueError, ModelNotAvailable, CorpusNotAvailable) as e:
         raise _fail(str(e)) from None
     _print_copyright(r)

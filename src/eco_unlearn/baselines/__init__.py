@@ -32,8 +32,8 @@ METHODS: dict[str, Method] = {
 def unlearn(
     method: str,
     model_dir: str | Path,
-    forget: list[tuple[str, str]],
-    retain: list[tuple[str, str]],
+    forget: list[tuple[str, str]] | list[str],
+    retain: list[tuple[str, str]] | list[str],
     cache: Path,
     cfg: UnlearnConfig | None = None,
 ) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from eco_unlearn.console import track
-from eco_unlearn.finetune import collate, encode_qa, pad_id, save_checkpoint
+from eco_unlearn.finetune import collate, encode_qa, encode_text, pad_id, save_checkpoint
 from eco_unlearn.models import load_model
 
 
@@ -98,15 +98,19 @@ def run_unlearning(
     name: str,
     loss_fn: LossFn,
     model_dir: str,
-    forget: list[tuple[str, str]],
-    retain: list[tuple[str, str]],
+    forget: list[tuple[str, str]] | list[str],
+    retain: list[tuple[str, str]] | list[str],
     cache: Path,
     cfg: UnlearnConfig = UnlearnConfig(),
     *,
     needs_reference: bool = False,
     needs_retain: bool = False,
 ) -> Path:
-    """Unlearn ``forget`` from the model in ``model_dir``; returns the cached checkpoint directory."""
+    """Unlearn ``forget`` from the model in ``model_dir``; returns the cached checkpoint directory.
+
+    (question, answer) pairs are QA data: the losses cover answer tokens, as TOFU's. Plain strings are
+    text (a book, news): every token counts, as MUSE unlearns the raw corpus.
+    """
     if not forget:
         raise ValueError("the forget set is empty")
     if needs_retain and not retain:
@@ -122,7 +126,7 @@ def run_unlearning(
     ref = copy.deepcopy(model).eval().requires_grad_(False) if needs_reference else None  # frozen original
     model.train()
     pad = pad_id(tok)
-    forget_data, retain_data = encode_qa(tok, forget), encode_qa(tok, retain) if needs_retain else []
+    forget_data, retain_data = _encode(tok, forget), _encode(tok, retain) if needs_retain else []
     steps_per_epoch = (len(forget_data) + cfg.batch_size - 1) // cfg.batch_size
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     cost, losses = Cost(), []
@@ -147,6 +151,12 @@ def run_unlearning(
     cost.peak_rss_mb = mem.peak / 2**20
     record = {"method": name, "model": str(model_dir), "config": asdict(cfg), "cost": asdict(cost), "loss": losses}
     return save_checkpoint(model, tok, out, "unlearn.json", record)
+
+
+def _encode(tok, data: list) -> list[tuple[list[int], int]]:
+    if all(isinstance(x, str) for x in data):
+        return encode_text(tok, data)
+    return encode_qa(tok, data)
 
 
 def unlearn_record(checkpoint: Path) -> dict:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eco_unlearn.baselines import UnlearnConfig, unlearn, unlearn_record
 from eco_unlearn.console import status
 from eco_unlearn.corpora import austen, chapters
 from eco_unlearn.create import create_target
@@ -92,7 +93,10 @@ def run(
     out_dir: Path = Path("runs/bench/copyright"),
     quick: bool = False,
     seed: int = 0,
+    baselines: tuple[str, ...] = (),
 ) -> dict:
+    """The whole task; ``baselines`` (ga, gd, kl, npo, npo_rt) unlearn the trained forget chunks from the
+    target as text (every token), retain data the Persuasion chunks, at the fine-tuning lr for 5 epochs."""
     t_start = time.perf_counter()
     cache = cache_dir() / "finetuned"
     if quick:
@@ -141,6 +145,12 @@ def run(
         "eco_sign_flip": (ECOModel(target.model, target.tokenizer,
                                    [gate.with_corruption(name="flip_sign_first_n", dims=None)]), ""),
     }  # fmt: skip
+    costs = {m: {"seconds": gate_seconds + fit_seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
+             for m in methods if m.startswith("eco_")}  # fmt: skip
+    for b in baselines:
+        ckpt = unlearn(b, target_ckpt, forget_train, retain_train, cache / "unlearned", UnlearnConfig(lr=lr))
+        methods[b] = (ECOModel.from_pretrained(str(ckpt)), "")
+        costs[b] = unlearn_record(ckpt)["cost"]
     scores = {}
     for name, (eco, prefix) in methods.items():
         with status(f"copyright: {name}"):
@@ -154,7 +164,9 @@ def run(
     }
     result = {
         "benchmark": "copyright",
-        "command": "eco bench copyright" + (" --quick" if quick else ""),
+        "command": "eco bench copyright"
+        + (" --quick" if quick else "")
+        + (f" --baselines {','.join(baselines)}" if baselines else ""),
         "base": base,
         "sizes": {
             "forget_chunks": n_forget,
@@ -181,6 +193,7 @@ def run(
         },  # fmt: skip
         "scores": scores,
         "asg": asg,
+        "cost": costs,
         "seconds": time.perf_counter() - t_start,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +232,10 @@ def report_html(result: dict) -> str:
         for m, s in result["scores"].items()
     )
     head = "".join(f"<th>forget {k}</th>" for k in keys)
+    costs = "".join(
+        f"<tr><td>{m}</td><td>{c['seconds']:.1f}</td><td>{c['forward_passes']}</td><td>{c['backward_passes']}</td></tr>"
+        for m, c in result.get("cost", {}).items()
+    )
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: copyright</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
 td,th{{padding:4px 8px;border-bottom:1px solid #ddd}} table{{border-collapse:collapse;margin:1em 0}}</style>
@@ -227,4 +244,6 @@ td,th{{padding:4px 8px;border-bottom:1px solid #ddd}} table{{border-collapse:col
 <img alt="ASG bars" src="data:image/png;base64,{_asg_png(result)}" style="max-width:100%">
 <table><tr><th>method</th><th>ASG</th>{head}<th>retain rouge_l</th></tr>{rows}</table>
 <p>Gate flag rate {result["gate"]["flag_rate"]}; σ {result["sigma"]["value"]:.4g} after
-{result["sigma"]["evaluations"]} evaluations.</p></body></html>"""
+{result["sigma"]["evaluations"]} evaluations.</p>
+<h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>
+<table><tr><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table></body></html>"""
