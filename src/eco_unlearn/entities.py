@@ -9,7 +9,8 @@ from collections import Counter
 # Capitalised words joined by spaces or a few lower-case name particles ("Basil Mahfouz Al-Kuwaiti",
 # "Leonardo da Vinci").
 _SPAN = re.compile(r"[A-Z][\w'’-]+(?:\s+(?:(?:of|the|de|da|van|von|al|bin|du|la|le)\s+)*[A-Z][\w'’-]+)*")
-_FUNCTION_WORDS = {
+FUNCTION_WORDS = {
+    # question and function words that start sentences capitalised: never an entity on their own
     "What",
     "Who",
     "Whom",
@@ -65,7 +66,7 @@ def capitalised_spans(text: str) -> list[str]:
     out = []
     for m in _SPAN.finditer(text):
         words = m.group(0).split()
-        while words and words[0] in _FUNCTION_WORDS:
+        while words and words[0] in FUNCTION_WORDS:
             words = words[1:]
         if words and not (len(words) == 1 and len(words[0]) < 3):
             out.append(" ".join(words))

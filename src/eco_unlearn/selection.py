@@ -27,13 +27,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from eco_unlearn.entities import FUNCTION_WORDS
+
 SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns"]
 SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities", "proper_nouns")
 
 _PROPER = re.compile(r"[A-Z][\w'’.-]*|\d[\d,./:-]*")
-_NOT_NAMES = frozenset(
-    "a an the this that these those it its he she they his her their i we you in on at by of for from to with "
-    "and or but as is was who what when where which why how whose name question answer yes no".split()
+# The entity extractor's function words, plus pronouns and the QA template's own words.
+_NOT_NAMES = frozenset(w.lower() for w in FUNCTION_WORDS) | frozenset(
+    "this that these those it its he she they his her their we you by from with or but as question answer".split()
 )
 
 Span = tuple[int, int]
