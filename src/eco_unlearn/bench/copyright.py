@@ -209,17 +209,23 @@ def _asg_png(result: dict) -> str:
     import matplotlib.pyplot as plt
 
     methods = [m for m in result["asg"] if m != "retain"]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
     axes[0].bar(methods, [result["asg"][m] for m in methods], color="tab:purple")
     axes[0].set(ylabel="ASG (lower = closer to the retain model)", title="average similarity gap")
-    x = np.arange(len(result["scores"]))
-    for i, k in enumerate(("rouge_l", "bleu", "cosine")):
+    names = list(result["scores"])
+    x = np.arange(len(names))
+    for i, k in enumerate(SIMILARITY):
         axes[1].bar(x + (i - 1) * 0.27, [s["forget"][k] for s in result["scores"].values()], 0.27, label=k)
-    axes[1].set_xticks(x, list(result["scores"]), rotation=20, fontsize=8)
-    axes[1].set(title="similarity to the gold continuation (forget prompts)")
+    axes[1].set_xticks(x, names)
+    axes[1].set(title="forget prompts: similarity to the gold continuation")
     axes[1].legend(fontsize=7)
+    axes[2].bar(names, [s["retain"]["rouge_l"] for s in result["scores"].values()], color="tab:green")
+    axes[2].set(title="retain prompts (Persuasion): ROUGE-L, higher = kept")
     for ax in axes:
-        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+        for label in ax.get_xticklabels():
+            label.set_horizontalalignment("right")
+    fig.tight_layout()
     return png_base64(fig)
 
 
