@@ -289,6 +289,8 @@ def bench_hazard(
     n_eval: Annotated[int, typer.Option(help="Forget and retain evaluation items each.")] = 60,
     n_fit: Annotated[int, typer.Option(help="Separate chemistry items that fit σ.")] = 40,
     seeds: Annotated[int, typer.Option(help="Noise draws per accuracy.")] = 2,
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    baseline_lr: Annotated[float, typer.Option(help="Learning rate of the baselines (5 epochs).")] = 1e-4,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/hazard"),
 ) -> None:
     """WMDP-style: chemistry forget, geography retain, TOFU world facts general; results.json + report.html."""
@@ -296,7 +298,9 @@ def bench_hazard(
     from eco_unlearn.models import ModelNotAvailable
 
     try:
-        r = run(tuple(m.strip() for m in models.split(",") if m.strip()), n_eval, n_fit, seeds, out_dir)
+        chosen = _baselines(baselines)
+        r = run(tuple(m.strip() for m in models.split(",") if m.strip()), n_eval, n_fit, seeds, out_dir,
+                baselines=chosen, baseline_lr=baseline_lr)  # fmt: skip
     except (ValueError, ModelNotAvailable) as e:
         raise _fail(str(e)) from None
     t = Table("model", "method", "forget", "retain", "general", title="hazard: cloze accuracy (chance 0.25)")
