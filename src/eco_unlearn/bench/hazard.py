@@ -187,8 +187,8 @@ def _bars_png(result: dict) -> str:
             ax.bar(x + (i - 1) * 0.27, [acc[m][d] for m in methods], 0.27, label=d)
         ax.axhline(0.25, color="black", linestyle="--", linewidth=1, label="chance")
         ax.set_xticks(x, methods, rotation=20, fontsize=8)
-        ax.set(ylim=(0, 1), ylabel="cloze accuracy", title=model)
-        ax.legend(fontsize=7)
+        ax.set(ylim=(0, 1.15), ylabel="cloze accuracy", title=model)
+        ax.legend(fontsize=7, ncol=4, loc="upper center")  # above the bars, whatever their heights
     return png_base64(fig)
 
 
