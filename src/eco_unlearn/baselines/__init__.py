@@ -6,6 +6,7 @@ records the cost (wall time, forward and backward passes, peak memory) and the l
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,4 +45,21 @@ def unlearn(
                           needs_reference=m.needs_reference, needs_retain=m.needs_retain)  # fmt: skip
 
 
-__all__ = ["METHODS", "UnlearnConfig", "unlearn", "unlearn_record"]
+def unlearned_models(
+    methods: tuple[str, ...],
+    model_dir: str | Path,
+    forget: list[tuple[str, str]] | list[str],
+    retain: list[tuple[str, str]] | list[str],
+    cache: Path,
+    cfg: UnlearnConfig | None = None,
+) -> Iterator[tuple[str, object, dict]]:
+    """``(method, ECOModel of the unlearned checkpoint, cost of creating it)`` per method: what every benchmark
+    tabulates next to ECO."""
+    from eco_unlearn.ecomodel import ECOModel
+
+    for method in methods:
+        ckpt = unlearn(method, model_dir, forget, retain, cache, cfg)
+        yield method, ECOModel.from_pretrained(str(ckpt)), unlearn_record(ckpt)["cost"]
+
+
+__all__ = ["METHODS", "UnlearnConfig", "unlearn", "unlearn_record", "unlearned_models"]

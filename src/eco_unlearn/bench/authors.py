@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from eco_unlearn.authors import AuthorQA, AuthorSplits, make_splits
-from eco_unlearn.baselines import UnlearnConfig, unlearn, unlearn_record
+from eco_unlearn.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
 from eco_unlearn.console import status
 from eco_unlearn.create import create_target
 from eco_unlearn.ecomodel import ECOModel
@@ -248,11 +248,11 @@ def run(
                     per_method[name][s] = scores(eco, None, v, s in _OPT)
         eco_cost = {"seconds": gate_seconds + fit_seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
         costs = {m: eco_cost for m in ecos}
-        for b in baselines:
-            ckpt = unlearn(b, target_ckpt, pairs(forget_qa), pairs(splits.retain(k)), cache / "unlearned", unlearn_cfg)
-            model = ECOModel.from_pretrained(str(ckpt))
+        forget_pairs, retain_pairs = pairs(forget_qa), pairs(splits.retain(k))
+        for b, model, cost in unlearned_models(baselines, target_ckpt, forget_pairs, retain_pairs, cache / "unlearned",
+                                               unlearn_cfg):  # fmt: skip
             per_method[b] = {s: scores(model, None, v, s in _OPT) for s, v in sets.items()}
-            costs[b] = unlearn_record(ckpt)["cost"]
+            costs[b] = cost
         ref = per_method["retain"]["forget"].ratios
         result["splits"][split] = {
             "forget_authors": k,

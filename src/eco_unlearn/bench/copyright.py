@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eco_unlearn.baselines import UnlearnConfig, unlearn, unlearn_record
+from eco_unlearn.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.console import status
 from eco_unlearn.corpora import austen, chapters
 from eco_unlearn.create import create_target
@@ -147,10 +147,9 @@ def run(
     }  # fmt: skip
     costs = {m: {"seconds": gate_seconds + fit_seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
              for m in methods if m.startswith("eco_")}  # fmt: skip
-    for b in baselines:
-        ckpt = unlearn(b, target_ckpt, forget_train, retain_train, cache / "unlearned", UnlearnConfig(lr=lr))
-        methods[b] = (ECOModel.from_pretrained(str(ckpt)), "")
-        costs[b] = unlearn_record(ckpt)["cost"]
+    for b, model, cost in unlearned_models(baselines, target_ckpt, forget_train, retain_train, cache / "unlearned",
+                                           UnlearnConfig(lr=lr)):  # fmt: skip
+        methods[b], costs[b] = (model, ""), cost
     scores = {}
     for name, (eco, prefix) in methods.items():
         with status(f"copyright: {name}"):

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eco_unlearn.baselines import UnlearnConfig, unlearn, unlearn_record
+from eco_unlearn.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.create import create_target
 from eco_unlearn.domains import domain_mcq, domain_prompts
 from eco_unlearn.ecomodel import ECOModel
@@ -138,11 +138,10 @@ def run(
             ),
         }
         costs = {name: eco_cost for name in methods if name.startswith("eco_")}
-        for b in baselines:
-            cache = cache_dir() / "finetuned" / "unlearned"
-            ckpt = unlearn(b, resolve_model(model), forget_corpus, retain_corpus, cache, UnlearnConfig(lr=baseline_lr))
-            methods[b] = (ECOModel.from_pretrained(str(ckpt)), False)
-            costs[b] = unlearn_record(ckpt)["cost"]
+        runs = unlearned_models(baselines, resolve_model(model), forget_corpus, retain_corpus,
+                                cache_dir() / "finetuned" / "unlearned", UnlearnConfig(lr=baseline_lr))  # fmt: skip
+        for b, unlearned, cost in runs:
+            methods[b], costs[b] = (unlearned, False), cost
         acc = {}
         for name, (eco, prefix) in methods.items():
             acc[name] = {
