@@ -10,8 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
 
-from eco_unlearn.ecomodel import ECOModel
-from eco_unlearn.models import load_model
+from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.core.models import load_model
 
 TINY_ARCHS = ("llama", "gemma3", "qwen2")
 

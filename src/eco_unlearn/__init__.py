@@ -3,8 +3,8 @@ prompt embeddings of in-scope prompts (Embedding-COrrupted prompts, Liu et al., 
 
 __version__ = "0.1.0"
 
-from eco_unlearn.ecomodel import Choice, ECOModel, Generation  # noqa: E402
-from eco_unlearn.models import load_model  # noqa: E402
-from eco_unlearn.targets import BundleError, Target  # noqa: E402
+from eco_unlearn.core.ecomodel import Choice, ECOModel, Generation  # noqa: E402
+from eco_unlearn.core.models import load_model  # noqa: E402
+from eco_unlearn.gate.targets import BundleError, Target  # noqa: E402
 
 __all__ = ["BundleError", "Choice", "ECOModel", "Generation", "Target", "__version__", "load_model"]

@@ -22,13 +22,13 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eco_unlearn.gate.targets import BundleError, Target, explain_validation
 from eco_unlearn.server.backends import Backend, BackendError, Delta, GenParams, Job
 from eco_unlearn.server.errors import APIError
 from eco_unlearn.server.gate import Gate, GateRequest
 from eco_unlearn.server.metrics import Metrics
 from eco_unlearn.server.registry import TargetRegistry, UnknownTarget
 from eco_unlearn.server.schemas import ChatRequest, CompletionRequest
-from eco_unlearn.targets import BundleError, Target, explain_validation
 
 
 @dataclass

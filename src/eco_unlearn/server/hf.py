@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from eco_unlearn.ecomodel import ECOModel
+from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.server.backends import BackendError, Delta, GenParams, Job, StopScanner, cancel
 
 

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from eco_unlearn.targets import MANIFEST, BundleError, Target
+from eco_unlearn.gate.targets import MANIFEST, BundleError, Target
 
 
 class UnknownTarget(KeyError):

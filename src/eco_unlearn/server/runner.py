@@ -19,14 +19,14 @@ from eco_unlearn.server.registry import TargetRegistry
 
 def build_backend(kind: str, model: str, *, vllm_url: str | None = None, max_batch: int = 16) -> Backend:
     if kind == "hf":
-        from eco_unlearn.ecomodel import ECOModel
+        from eco_unlearn.core.ecomodel import ECOModel
         from eco_unlearn.server.hf import HFBackend
 
         return HFBackend(ECOModel.from_pretrained(model), max_batch=max_batch)
     if kind == "vllm":
         if not vllm_url:
             raise ValueError("--backend vllm needs --vllm-url (a vLLM server started with --enable-prompt-embeds)")
-        from eco_unlearn.ecomodel import PromptEncoder
+        from eco_unlearn.core.ecomodel import PromptEncoder
         from eco_unlearn.server.vllm import VLLMBackend
 
         return VLLMBackend(PromptEncoder.from_pretrained(model), vllm_url)

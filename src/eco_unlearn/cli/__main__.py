@@ -1,0 +1,3 @@
+from eco_unlearn.cli import app
+
+app()

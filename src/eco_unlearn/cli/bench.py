@@ -1,0 +1,279 @@
+"""`eco bench …`: benchmarks are commands, not tests; each writes its figures under --out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from eco_unlearn.cli.common import ModelOpt, baselines_option, fail, out
+
+app = typer.Typer(help="Benchmarks (commands, not tests); each writes JSON under --out.", no_args_is_help=True)
+
+
+@app.command("overhead")
+def bench_overhead(
+    model: ModelOpt = "smollm2",
+    batch: Annotated[int, typer.Option()] = 4,
+    new_tokens: Annotated[int, typer.Option()] = 64,
+    repeats: Annotated[int, typer.Option()] = 5,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
+) -> None:
+    """Latency of ECOModel.generate vs raw model.generate (same prompts, same batch, one run)."""
+    from eco_unlearn.evaluation.bench.overhead import run
+
+    r = run(model, batch, new_tokens, repeats, out_dir / "overhead.json")
+    t = Table("arm", "median s", "vs raw")
+    for arm, s in r["median_seconds"].items():
+        t.add_row(arm, f"{s:.3f}", f"{s / r['median_seconds']['raw'] - 1:+.1%}")
+    out.print(t)
+    out.print(json.dumps({k: r[k] for k in ("overhead_unflagged", "overhead_flagged")}))
+
+
+@app.command("classifier")
+def bench_classifier(
+    kinds: Annotated[str, typer.Option(help="Comma-separated classifier kinds.")] = "embedding,finetune",
+    n_per_class: Annotated[int, typer.Option(help="Forget and retain prompts each (before augmentation).")] = 500,
+    repeats: Annotated[int, typer.Option()] = 3,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
+) -> None:
+    """Classifier training time, latency, FNR/FPR (plain vs wrapped), 1 vs 100 targets."""
+    from eco_unlearn.evaluation.bench.classifier import run
+
+    r = run(tuple(k.strip() for k in kinds.split(",") if k.strip()), n_per_class, repeats, out_dir / "classifier.json")
+    t = Table(
+        "kind",
+        "train s",
+        "ms/prompt",
+        "FNR plain",
+        "FNR wrapped",
+        "FPR retain",
+        "FPR retain wrapped",
+        "FPR general",
+        "AUROC",
+    )
+    for kind, m in r["kinds"].items():
+        t.add_row(
+            kind,
+            f"{m['train_seconds']:.1f}",
+            f"{m['latency_ms_per_prompt']:.1f}",
+            *(
+                f"{m[k]:.3f}"
+                for k in (
+                    "fnr_forget_test",
+                    "fnr_forget_wrapped",
+                    "fpr_retain_test",
+                    "fpr_retain_wrapped",
+                    "fpr_general",
+                    "auroc",
+                )
+            ),
+        )
+    out.print(t)
+    if "targets_latency_ratio_100_vs_1" in r:
+        ms = r["targets_latency_ms"]
+        out.print(
+            f"gate latency: 1 target {ms['1_target']:.2f} ms, 100 targets {ms['100_targets']:.2f} ms, "
+            f"ratio {r['targets_latency_ratio_100_vs_1']:.3f}"
+        )
+
+
+@app.command("fit")
+def bench_fit(
+    model: ModelOpt = "smollm2",
+    n_items: Annotated[int, typer.Option(help="Fit items (and as many held-out items).")] = 40,
+    seeds: Annotated[int, typer.Option()] = 2,
+    grid_points: Annotated[int, typer.Option()] = 20,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
+) -> None:
+    """σ fit (bracketing + ZO) vs a dense log-grid: evaluations, forward passes, wall time, held-out."""
+    from eco_unlearn.evaluation.bench.fit import run
+
+    r = run(model, n_items, seeds, grid_points, out_dir / "fit.json")
+    t = Table(
+        "variant",
+        "fit σ",
+        "fit f",
+        "fit evals",
+        "grid σ",
+        "grid f",
+        "grid evals",
+        "evals ratio",
+        "time ratio",
+        "held-out acc (fit σ)",
+    )
+    for name, v in r["variants"].items():
+        f, g = v["fit"], v["grid"]
+        t.add_row(
+            name,
+            f"{f['sigma']:.4g}",
+            f"{f['objective']:.4f}",
+            str(f["evaluations"]),
+            f"{g['sigma']:.4g}",
+            f"{g['objective']:.4f}",
+            str(g["evaluations"]),
+            f"{v['evaluations_ratio_fit_vs_grid']:.2f}",
+            f"{v['seconds_ratio_fit_vs_grid']:.2f}",
+            f"{v['heldout']['fit_sigma']['metric']:.3f}",
+        )
+    out.print(t)
+
+
+@app.command("hazard")
+def bench_hazard(
+    models: Annotated[str, typer.Option(help="Comma-separated embedded names or paths.")] = "smollm2",
+    n_eval: Annotated[int, typer.Option(help="Forget and retain evaluation items each.")] = 60,
+    n_fit: Annotated[int, typer.Option(help="Separate chemistry items that fit σ.")] = 40,
+    seeds: Annotated[int, typer.Option(help="Noise draws per accuracy.")] = 2,
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    baseline_lr: Annotated[float, typer.Option(help="Learning rate of the baselines (5 epochs).")] = 1e-4,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/hazard"),
+) -> None:
+    """WMDP-style: chemistry forget, geography retain, TOFU world facts general; results.json + report.html."""
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.hazard import run
+
+    try:
+        chosen = baselines_option(baselines)
+        r = run(tuple(m.strip() for m in models.split(",") if m.strip()), n_eval, n_fit, seeds, out_dir,
+                baselines=chosen, baseline_lr=baseline_lr)  # fmt: skip
+    except (ValueError, ModelNotAvailable) as e:
+        raise fail(str(e)) from None
+    t = Table("model", "method", "forget", "retain", "general", title="hazard: cloze accuracy (chance 0.25)")
+    for model, m in r["models"].items():
+        for name, a in m["accuracy"].items():
+            t.add_row(model, name, f"{a['forget']:.3f}", f"{a['retain']:.3f}", f"{a['general']:.3f}")
+    out.print(t)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+@app.command("authors")
+def bench_authors(
+    model: ModelOpt = "smollm2",
+    authors: Annotated[int, typer.Option(help="Fictitious authors (12 QA pairs each).")] = 20,
+    forget: Annotated[str, typer.Option(help="Nested forget split sizes, in authors.")] = "4,6,8",
+    n_eval: Annotated[int, typer.Option(help="Questions per retain / real-authors / world-facts set.")] = 20,
+    epochs: Annotated[int, typer.Option()] = 4,
+    lr: Annotated[float, typer.Option(help="Fine-tuning learning rate; the baselines unlearn at it too.")] = 1e-4,
+    quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, about a minute).")] = False,
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
+) -> None:
+    """TOFU-style: fine-tuned target and retain models, forget quality vs model utility; results.json + report.html."""
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.authors import run
+
+    try:
+        sizes = tuple(int(x) for x in forget.split(","))
+        chosen = baselines_option(baselines)
+        r = run(
+            out_dir, baselines=chosen, base=model, n_authors=authors, forget_sizes=sizes, n_eval=n_eval,
+            epochs=epochs, lr=lr, quick=quick,
+        )  # fmt: skip
+    except (ValueError, ModelNotAvailable) as e:
+        raise fail(str(e)) from None
+    t = Table("split", "method", "forget quality", "model utility", "forget ROUGE-L", title="authors (TOFU)")
+    for split, s in r["splits"].items():
+        for m, v in s["methods"].items():
+            t.add_row(
+                split, m, f"{v['forget_quality']:.3g}", f"{v['model_utility']:.3f}",
+                f"{v['sets']['forget']['rouge_l']:.3f}",
+            )  # fmt: skip
+    out.print(t)
+    for split, s in r["splits"].items():
+        c = s.get("cost_ratio")
+        if c:
+            reach = c.get("cheapest_comparable")
+            comparable = (
+                f"; cheapest reaching ECO's forget quality: {reach} {c['comparable_ratio']:.1f}x"
+                if reach
+                else "; no baseline reaches ECO's forget quality"
+            )
+            out.print(
+                f"{split}: setup cost vs ECO ({c['eco_seconds']:.0f} s): cheapest baseline {c['cheapest']} "
+                f"{c['cheapest_ratio']:.1f}x{comparable}"
+            )
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+@app.command("copyright")
+def bench_copyright(
+    model: ModelOpt = "smollm2",
+    n_forget: Annotated[int, typer.Option(help="Trained Pride and Prejudice chunks used as prompts.")] = 16,
+    epochs: Annotated[int, typer.Option()] = 5,
+    quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, under a minute).")] = False,
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
+) -> None:
+    """MUSE-style verbatim memorisation on Austen: ROUGE-L, BLEU, cosine, PPL, ASG; results.json + report.html."""
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.copyright import run
+    from eco_unlearn.evaluation.corpora import CorpusNotAvailable
+
+    try:
+        chosen = baselines_option(baselines)
+        r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen)
+    except (ValueError, ModelNotAvailable, CorpusNotAvailable) as e:
+        raise fail(str(e)) from None
+    _print_copyright(r)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+def _print_copyright(r: dict) -> None:
+    t = Table("method", "ASG", "ROUGE-L", "BLEU", "cosine", "PPL", "unique", title="copyright (forget prompts)")
+    for m, s in r["scores"].items():
+        f = s["forget"]
+        t.add_row(
+            m, f"{r['asg'][m]:.3f}", f"{f['rouge_l']:.3f}", f"{f['bleu']:.3f}", f"{f['cosine']:.3f}",
+            f"{f['perplexity']:.1f}", f"{f['unique_ratio']:.2f}",
+        )  # fmt: skip
+    out.print(t)
+
+
+@app.command("all")
+def bench_all(
+    quick: Annotated[bool, typer.Option(help="Tiny random models (CI): mechanics, not figures.")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
+) -> None:
+    """hazard, authors and copyright in one go; each writes results.json and report.html under --out."""
+    from eco_unlearn.evaluation.bench import suite
+
+    try:
+        written = suite.run_all(out_dir, quick=quick)
+    except (ValueError, RuntimeError) as e:
+        raise fail(str(e)) from None
+    for name, path in written.items():
+        out.print(f"{name}: {path}")
+
+
+@app.command("serve")
+def bench_serve(
+    backend: Annotated[str, typer.Option(help="hf (16 vs 1 clients) or vllm (gateway vs vLLM direct).")] = "hf",
+    model: ModelOpt = "smollm2",
+    seconds: Annotated[float, typer.Option(help="Load duration per cell.")] = 20.0,
+    max_tokens: Annotated[int, typer.Option()] = 16,
+    clients: Annotated[str, typer.Option(help="Comma-separated concurrency levels.")] = "1,4,16",
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/serve"),
+) -> None:
+    """Gateway throughput and latency under closed-loop load, ten classifier-gated targets loaded."""
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.serve import run
+
+    try:
+        levels = tuple(int(c) for c in clients.split(","))
+        r = run(backend, model, levels, seconds, max_tokens, out_dir=out_dir)
+    except (ValueError, ModelNotAvailable, FileNotFoundError, RuntimeError) as e:
+        raise fail(str(e)) from None
+    t = Table("arm", "clients", "requests", "errors", "req/s", "tokens/s", "p50 ms", "p99 ms", title="serve")
+    for c in r["cells"]:
+        t.add_row(
+            c["arm"], str(c["clients"]), str(c["requests"]), str(c["errors"]), f"{c['rps']:.2f}",
+            f"{c['tokens_per_s']:.1f}", f"{c['p50_ms']:.0f}", f"{c['p99_ms']:.0f}",
+        )  # fmt: skip
+    out.print(t)
+    for k, v in r["ratios"].items():
+        out.print(f"{k}: {v:.2f}")
+    out.print(f"wrote {out_dir / 'results.json'}")

@@ -1,0 +1,215 @@
+"""`eco target …`: create, inspect, test and fit forget-target bundles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from eco_unlearn.cli.common import ModelOpt, fail, out, parse_dims
+
+app = typer.Typer(help="Create, inspect and test forget targets.", no_args_is_help=True)
+
+
+@app.command("create")
+def target_create(
+    name: Annotated[str, typer.Argument(help="Target name (letters, digits, _ . -).")],
+    forget: Annotated[Path, typer.Option(help="Prompts in scope: JSONL (prompt/question/text), CSV or TXT.")],
+    retain: Annotated[Path, typer.Option(help="Prompts out of scope that look alike (the retain neighbour).")],
+    general: Annotated[
+        Path | None, typer.Option(help="Unrelated prompts for FPR [default: TOFU facts/authors].")
+    ] = None,
+    classifier: Annotated[str, typer.Option(help="embedding (seconds) or finetune (minutes).")] = "embedding",
+    backbone: Annotated[str, typer.Option(help="'minilm' or a local HF encoder directory.")] = "minilm",
+    alpha: Annotated[float | None, typer.Option(help="Split-conformal: FNR <= alpha [default 0.05].")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Fixed tau instead of conformal.")] = None,
+    corruption: Annotated[str, typer.Option(help="Corruption function (see `eco info`).")] = "rand_noise_first_n",
+    strength: Annotated[float, typer.Option(help="σ (fit it with `eco target fit`).")] = 100.0,
+    dims: Annotated[str, typer.Option(help="n/k, or 'all'.")] = "1",
+    select: Annotated[str, typer.Option(help="all_but_last, user_span, entities or proper_nouns.")] = "all_but_last",
+    entities: Annotated[Path | None, typer.Option(help="File of entity strings, one per line.")] = None,
+    extract_entities: Annotated[bool, typer.Option(help="Take capitalised spans of the forget prompts.")] = False,
+    ner: Annotated[bool, typer.Option(help="Take named entities by spaCy (extra 'ner').")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Bundle directory [default: targets/NAME].")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
+) -> None:
+    """Train a prompt classifier, calibrate its threshold, and write a target bundle."""
+    from eco_unlearn.gate.create import create_target
+    from eco_unlearn.gate.entities import extract_entities as extract
+    from eco_unlearn.gate.entities import ner_entities, read_entities
+    from eco_unlearn.gate.prompt_files import read_prompts
+
+    try:
+        if alpha is not None and threshold is not None:
+            raise ValueError("give --alpha or --threshold, not both")
+        if sum(map(bool, (entities, extract_entities, ner))) > 1:
+            raise ValueError("give at most one of --entities, --extract-entities, --ner")
+        f, r = read_prompts(forget), read_prompts(retain)
+        g = read_prompts(general) if general else None
+        if ner:
+            ents = ner_entities(f, r)
+        elif extract_entities:
+            ents = extract(f, r)
+        else:
+            ents = read_entities(entities) if entities else []
+        target, rep = create_target(
+            name,
+            f,
+            r,
+            out_dir or Path("targets") / name,
+            general=g,
+            classifier=classifier,
+            backbone=backbone,
+            alpha=None if threshold is not None else (0.05 if alpha is None else alpha),
+            threshold=threshold,
+            corruption={"name": corruption, "strength": strength, "dims": parse_dims(dims)},
+            selection={"mode": select},
+            entities=ents,
+            seed=seed,
+            overwrite=overwrite,
+        )
+    except (ValueError, FileExistsError, RuntimeError) as e:
+        raise fail(str(e)) from None
+    out.print(f"wrote target bundle [bold]{target.path}[/bold] (τ = {target.threshold:.6f})")
+    _print_report(rep)
+
+
+def _print_report(rep: dict) -> None:
+    t = Table("metric", "value", title="calibration (held-out prompts)")
+    for k in sorted(
+        k
+        for k in rep
+        if k.startswith(("fnr_", "fpr_")) or k in ("auroc", "threshold", "method", "alpha", "train_seconds")
+    ):
+        v = rep[k]
+        t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    out.print(t)
+    if "warning" in rep:
+        Console(stderr=True).print(f"[yellow]warning:[/yellow] {rep['warning']}")
+
+
+@app.command("inspect")
+def target_inspect(directory: Annotated[Path, typer.Argument(help="Target bundle directory.")]) -> None:
+    """Show a bundle's settings and calibration metrics."""
+    from eco_unlearn.gate.create import read_report
+    from eco_unlearn.gate.targets import BundleError, read_manifest
+
+    try:
+        m = read_manifest(directory)
+    except BundleError as e:
+        raise fail(str(e)) from None
+    c, g = m.corruption, m.gate
+    out.print(
+        f"[bold]{m.name}[/bold] {m.description}  (format {m.format_version}, eco-unlearn {m.eco_version}, "
+        f"created {m.created_at})"
+    )
+    out.print(f"gate: {g.kind}, τ = {g.threshold:.6f}" + (f", calibration {g.calibration}" if g.calibration else ""))
+    out.print(
+        f"corruption: {c.name} σ = {c.strength:g} dims = {c.dims or 'all'}; selection: {m.selection.mode} "
+        f"(corrupt_answer={m.selection.corrupt_answer}); {len(m.entities)} entities"
+        + (f": {', '.join(m.entities[:8])}" if m.entities else "")
+    )
+    if m.fit:
+        out.print(f"σ fit: {json.dumps({k: v for k, v in m.fit.items() if k != 'trajectory'})}")
+    rep = read_report(directory)
+    if rep:
+        _print_report(rep)
+
+
+@app.command("test")
+def target_test(
+    directory: Annotated[Path, typer.Argument(help="Target bundle directory.")],
+    prompt: Annotated[str, typer.Argument(help="A prompt to check.")],
+    model: ModelOpt = "smollm2",
+    chat: Annotated[bool, typer.Option(help="Render the chat template (as generation does).")] = True,
+) -> None:
+    """p_forget, flagged or not, and which tokens would be corrupted (highlighted)."""
+    from rich.text import Text
+
+    from eco_unlearn.core.ecomodel import ECOModel
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.gate.targets import BundleError, Target
+
+    try:
+        target = Target.load(directory)
+        eco = ECOModel.from_pretrained(model, [target])
+        (plan,) = eco.plan([eco.encode(prompt, chat=chat)])
+    except (ValueError, BundleError, ModelNotAvailable) as e:
+        raise fail(str(e)) from None
+    p = plan.decision.p_forget[target.name]
+    verdict = "[red]FLAGGED[/red]" if plan.decision.flagged else "[green]not flagged[/green]"
+    out.print(f"p_forget = {p:.6f}  τ = {target.threshold:.6f}  {verdict}")
+    text = Text(plan.seg.text)
+    for (s, e), on in zip(plan.seg.offsets, plan.mask):
+        if on and plan.corrupted:
+            text.stylize("bold white on red", s, e)
+    out.print(f"tokens corrupted: {sum(plan.mask) if plan.corrupted else 0} of {len(plan.seg.ids)}")
+    out.print(text)
+
+
+@app.command("fit")
+def target_fit(
+    directory: Annotated[Path, typer.Argument(help="Target bundle directory (updated in place).")],
+    data: Annotated[Path, typer.Option(help="Fit data, JSONL (schema depends on --objective).")],
+    objective: Annotated[str, typer.Option(help="mcq, likelihood or similarity.")] = "mcq",
+    eval_data: Annotated[
+        Path | None, typer.Option("--eval", help="Held-out data, same schema; must not overlap.")
+    ] = None,
+    retain: Annotated[Path | None, typer.Option(help="mcq: retain items whose accuracy must not move.")] = None,
+    heldout: Annotated[Path | None, typer.Option(help="similarity: text the model never saw (surrogate).")] = None,
+    reference_value: Annotated[float | None, typer.Option(help="likelihood: a retain model's statistic.")] = None,
+    model: ModelOpt = "smollm2",
+    budget: Annotated[int | None, typer.Option(help="Most LLM forward passes (sequences).")] = None,
+    seeds: Annotated[int, typer.Option(help="Noise draws per evaluation.")] = 3,
+    tol: Annotated[float, typer.Option(help="Stop when the objective is this close to the surrogate.")] = 0.02,
+    fit_dims: Annotated[bool, typer.Option(help="Also fit dims (vector ZO).")] = False,
+    bracket: Annotated[bool, typer.Option(help="Start by bracketing σ by bisection (recommended).")] = True,
+) -> None:
+    """Learn σ by zeroth-order optimisation toward the surrogate of a never-trained model."""
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.fit import objectives as obj
+    from eco_unlearn.fit.search import FitConfig, fit_bundle
+    from eco_unlearn.gate.prompt_files import PromptFileError
+    from eco_unlearn.gate.targets import BundleError
+
+    def build(path: Path):
+        if objective == "mcq":
+            return obj.MCQObjective(obj.read_mcq(path), obj.read_mcq(retain) if retain else [])
+        if objective == "likelihood":
+            return obj.LikelihoodObjective(obj.read_qa(path), reference_value)
+        if objective == "similarity":
+            if heldout is None:
+                raise ValueError("the similarity objective needs --heldout (text the model never saw)")
+            return obj.SimilarityObjective(obj.read_text_items(path), obj.read_text_items(heldout))
+        raise ValueError(f"unknown objective {objective!r}; known: mcq, likelihood, similarity")
+
+    try:
+        cfg = FitConfig(seeds=seeds, budget=budget, tol=tol, fit_dims=fit_dims)
+        rec = fit_bundle(
+            directory,
+            build(data),
+            model=model,
+            cfg=cfg,
+            eval_objective=build(eval_data) if eval_data else None,
+            bracket=bracket,
+        )
+    except (ValueError, PromptFileError, BundleError, ModelNotAvailable) as e:
+        raise fail(str(e)) from None
+    t = Table("", "σ", "dims", "objective", "metric", title=f"{objective} fit (surrogate {rec['surrogate']:.4f})")
+    b, a = rec["before"], rec["after"]
+    t.add_row("before", f"{b['sigma']:.4g}", str(b["dims"] or "all"), f"{b['objective']:.4f}", f"{b['metric']:.4f}")
+    t.add_row("after", f"{a['sigma']:.4g}", str(a["dims"] or "all"), f"{a['objective']:.4f}", f"{a['metric']:.4f}")
+    if "eval" in rec:
+        for when in ("before", "after"):
+            e = rec["eval"][when]
+            t.add_row(f"held-out, {when}", "", "", f"{e['objective']:.4f}", f"{e['metric']:.4f}")
+    out.print(t)
+    out.print(
+        f"{rec['evaluations']} evaluations, {rec['forward_passes']} forward passes, {rec['seconds']:.1f} s "
+        f"({rec['stopped']}); trajectory in {directory / 'fit.png'}"
+    )

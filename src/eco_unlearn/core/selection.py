@@ -1,0 +1,116 @@
+"""Token selection: which positions of the exact ``input_ids`` the model sees get corrupted.
+
+Masks are computed from the same token ids and character offsets that go into the model (never from a
+second tokenisation of a string), so chat templates, BPE merges and padding cannot shift them.
+
+Modes:
+- ``all_but_last``: every token except the last (paper default for MCQ and copyright), BOS included;
+- ``user_span``: the tokens of the user-written text; chat-template tokens and the system prompt are left
+  untouched;
+- ``entities``: tokens whose characters overlap a (case-insensitive) occurrence of one of the target's
+  entity strings. When none occurs in a flagged prompt (a paraphrase, say) it falls back to ``user_span``,
+  as the reference code falls back to "all but last" when its NER finds nothing;
+- ``proper_nouns``: an offline stand-in for the reference's NER tagger (``dslim/bert-base-NER``, which
+  cannot be downloaded here): capitalised words and numbers of the user text (and, when scoring, of the
+  answer), minus common capitalised function words, plus the target's entity strings. Like NER it tags true
+  and wrong answers alike (names, places, titles, dates), so teacher-forced scores stay comparable across
+  answer options. Lower-case facts ("science fiction") are missed, as an NER would miss them.
+
+In every mode the last prompt token stays clean, so the model still predicts from an uncorrupted position.
+During teacher-forced scoring, ``corrupt_answer=True`` (the reference code's behaviour) extends the
+selection over the answer tokens too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from eco_unlearn.gate.entities import FUNCTION_WORDS
+
+SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns"]
+SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities", "proper_nouns")
+
+_PROPER = re.compile(r"[A-Z][\w'’.-]*|\d[\d,./:-]*")
+# The entity extractor's function words, plus pronouns and the QA template's own words.
+_NOT_NAMES = frozenset(w.lower() for w in FUNCTION_WORDS) | frozenset(
+    "this that these those it its he she they his her their we you by from with or but as question answer".split()
+)
+
+Span = tuple[int, int]
+
+
+@dataclass
+class Segment:
+    """One tokenised sequence exactly as the model will see it (before padding)."""
+
+    text: str
+    ids: list[int]
+    offsets: list[Span]
+    user_spans: list[Span]
+    """Character spans of user-written text (the whole prompt for raw, template-free prompts)."""
+    prompt_len: int
+    """Number of leading tokens that belong to the prompt; the rest is a scored continuation."""
+    user_texts: list[str] = field(default_factory=list)
+    """What the prompt classifier reads: the user messages, or the raw prompt."""
+
+
+def _overlaps(tok: Span, spans: list[Span]) -> bool:
+    s, e = tok
+    return s < e and any(s < b and a < e for a, b in spans)
+
+
+def entity_spans(text: str, entities: list[str]) -> list[Span]:
+    """Every case-insensitive occurrence of every entity string in ``text``."""
+    spans: list[Span] = []
+    for ent in entities:
+        ent = ent.strip()
+        if ent:
+            spans += [(m.start(), m.end()) for m in re.finditer(re.escape(ent), text, flags=re.IGNORECASE)]
+    return spans
+
+
+def proper_noun_spans(text: str, within: list[Span]) -> list[Span]:
+    """Capitalised words and numbers inside ``within`` (an NER stand-in), minus common function words."""
+    out = []
+    for a, b in within:
+        for m in _PROPER.finditer(text, a, b):
+            word = m.group().rstrip(".,:-'’").removesuffix("'s").removesuffix("’s")
+            if word and word.lower() not in _NOT_NAMES:
+                out.append((m.start(), m.start() + len(word)))
+    return out
+
+
+def select_tokens(
+    seg: Segment,
+    mode: str,
+    *,
+    entities: list[str] | None = None,
+    corrupt_answer: bool = True,
+) -> list[bool]:
+    """Boolean mask over ``seg.ids``: True where the token is corrupted."""
+    if mode not in SELECTION_MODES:
+        raise ValueError(f"unknown selection mode {mode!r}; known: {', '.join(SELECTION_MODES)}")
+    n = len(seg.ids)
+    scored = n > seg.prompt_len
+    # Eligible positions: never the last prompt token (generation / no answer corruption), never the very
+    # last token of a scored sequence (its logits are unused anyway).
+    end = n - 1 if (scored and corrupt_answer) else seg.prompt_len - 1
+    answer_start_char = seg.offsets[seg.prompt_len][0] if scored else len(seg.text)
+
+    if mode == "all_but_last":
+        return [i < end for i in range(n)]
+    if mode == "entities":
+        limit = len(seg.text) if corrupt_answer else answer_start_char
+        spans = entity_spans(seg.text[:limit], entities or [])
+        if not spans:
+            mode = "user_span"
+    if mode in ("user_span", "proper_nouns"):
+        spans = list(seg.user_spans)
+        if scored and corrupt_answer:
+            spans.append((answer_start_char, len(seg.text)))
+        if mode == "proper_nouns":
+            names = [e for e in entity_spans(seg.text, entities or []) if _overlaps(e, spans)]
+            spans = proper_noun_spans(seg.text, spans) + names
+    return [i < end and _overlaps(seg.offsets[i], spans) for i in range(n)]

@@ -1,0 +1,37 @@
+"""`eco bench all`: the three benchmark tasks in one run, and an index page linking their reports."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from eco_unlearn.core.models import cache_dir
+from eco_unlearn.fileio import atomic_write_text
+
+
+def run_all(out_dir: Path, *, quick: bool = False) -> dict[str, Path]:
+    from eco_unlearn.evaluation.bench import authors, copyright, hazard
+
+    out_dir = Path(out_dir)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if quick:
+        base = authors.quick_base(cache_dir() / "finetuned")
+        hazard.run((base,), n_eval=12, n_fit=8, seeds=1, out_dir=out_dir / "hazard", n_general=12)
+    else:
+        hazard.run(("smollm2",), out_dir=out_dir / "hazard")
+    seconds["hazard"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    authors.run(out_dir=out_dir / "authors", quick=quick)
+    seconds["authors"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    copyright.run(out_dir=out_dir / "copyright", quick=quick)
+    seconds["copyright"] = time.perf_counter() - t0
+    links = "".join(f'<li><a href="{name}/report.html">{name}</a> ({s:.0f} s)</li>' for name, s in seconds.items())
+    mode = "quick (tiny random models: mechanics only)" if quick else "full"
+    atomic_write_text(
+        out_dir / "index.html",
+        f"<!doctype html><html><head><meta charset='utf-8'><title>eco-unlearn benchmarks</title></head>"
+        f"<body><h1>eco-unlearn benchmarks ({mode})</h1><ul>{links}</ul></body></html>",
+    )
+    return {name: out_dir / name / "report.html" for name in seconds} | {"index": out_dir / "index.html"}

@@ -1,0 +1,1 @@
+"""Learning the corruption offline: objectives against a surrogate and the zeroth-order search over σ."""

@@ -1,0 +1,248 @@
+"""The CLI as users run it: a real subprocess of `python -m eco_unlearn.cli`."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from eco_unlearn.gate.targets import Target
+
+
+def eco(*args, check=True):
+    r = subprocess.run(
+        [sys.executable, "-m", "eco_unlearn.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=os.environ | {"COLUMNS": "200"},
+    )
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+@pytest.mark.usefixtures("smol")  # the model is converted into the cache before the subprocess runs
+def test_generate_shows_clean_and_corrupted_side_by_side():
+    r = eco("generate", "What is the capital of France?", "--corrupt", "zero_out_first_n", "--max-new-tokens", "16")
+    cells = [line.split("│")[1:3] for line in r.stdout.splitlines() if line.count("│") == 3]
+    clean, corrupted = (" ".join(c[i] for c in cells) for i in (0, 1))
+    assert "Paris" in clean and "Paris" not in corrupted
+    assert "7 tokens corrupted" in r.stdout
+
+
+@pytest.mark.usefixtures("smol")
+def test_generate_with_a_target_bundle(tmp_path):
+    Target.create("fr", gate={"kind": "keyword", "keywords": ["france"]}).save(tmp_path / "fr")
+    r = eco("generate", "What is the capital of Japan?", "--target", str(tmp_path / "fr"), "--max-new-tokens", "8")
+    assert "nothing flagged" in r.stdout
+
+
+def test_bad_cli_input_is_a_clear_error(tmp_path):
+    r = eco("generate", "hi", "--target", str(tmp_path / "missing"), check=False)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = eco("generate", "hi", "--corrupt", "melt", check=False)
+    assert r.returncode == 2 and "unknown corruption" in r.stderr
+    r = eco("generate", "hi", "--strength", "-1", check=False)
+    assert r.returncode == 2 and "greater than or equal to 0" in r.stderr
+    r = eco("generate", "hi", "--dims", "many", check=False)
+    assert r.returncode == 2 and "dims must be an integer" in r.stderr
+
+
+@pytest.mark.usefixtures("smol")
+def test_bench_overhead_writes_its_figures(tmp_path):
+    eco("bench", "overhead", "--batch", "2", "--new-tokens", "2", "--repeats", "1", "--out", str(tmp_path))
+    r = json.loads((tmp_path / "overhead.json").read_text())
+    assert set(r["median_seconds"]) == {"raw", "eco_unflagged", "eco_flagged"}
+    assert r["command"].startswith("eco bench overhead")
+
+
+@pytest.fixture(scope="module")
+def prompt_files(tmp_path_factory):
+    from eco_unlearn.evaluation.domains import domain_prompts
+
+    d = tmp_path_factory.mktemp("prompts")
+    chem, _ = domain_prompts("chemistry", per_item=2, seed=2)
+    geo, _ = domain_prompts("geography", per_item=1, seed=2)
+    (d / "forget.jsonl").write_text("".join(json.dumps({"question": q}) + "\n" for q in chem[:100]))
+    (d / "retain.txt").write_text("\n".join(geo[:100]))
+    (d / "general.txt").write_text("\n".join(["Who painted the Mona Lisa?", "How do I bake bread?"] * 6))
+    return d
+
+
+@pytest.mark.usefixtures("smol")
+def test_cli_created_target_drives_ecomodel(tmp_path, prompt_files, smol):
+    import torch
+
+    from eco_unlearn.core.ecomodel import ECOModel
+    from eco_unlearn.gate.targets import Target
+
+    d = prompt_files
+    r = eco(
+        "target",
+        "create",
+        "chem",
+        "--forget",
+        str(d / "forget.jsonl"),
+        "--retain",
+        str(d / "retain.txt"),
+        "--general",
+        str(d / "general.txt"),
+        "--alpha",
+        "0.1",
+        "--corruption",
+        "zero_out_first_n",
+        "--dims",
+        "all",
+        "--select",
+        "user_span",
+        "--out",
+        str(tmp_path / "chem"),
+    )
+    assert "wrote target bundle" in r.stdout and "fnr_forget_wrapped" in r.stdout
+    assert "fpr_general" in eco("target", "inspect", str(tmp_path / "chem")).stdout
+    t = eco("target", "test", str(tmp_path / "chem"), "What is the chemical symbol of gold?").stdout
+    assert "FLAGGED" in t and "tokens corrupted: 8 of" in t
+    assert "not flagged" in eco("target", "test", str(tmp_path / "chem"), "What is the capital of Peru?").stdout
+
+    eco_model = ECOModel(*smol, [Target.load(tmp_path / "chem")])
+    plain = ECOModel(*smol)
+    flagged, unflagged = "What is the chemical symbol of gold?", "What is the capital of Peru?"
+    g = eco_model.generate([flagged, unflagged], max_new_tokens=12)
+    p = plain.generate([flagged, unflagged], max_new_tokens=12)
+    assert g[0].flagged == ["chem"] and g[0].text != p[0].text
+    assert g[1].flagged == [] and g[1].text == p[1].text
+    lp, lp_plain = eco_model.score(unflagged, " Lima"), plain.score(unflagged, " Lima")
+    assert torch.equal(lp, lp_plain)  # bit-identical: unflagged prompts run on input_ids as the plain model
+
+
+def test_cli_target_errors(tmp_path, prompt_files):
+    d = prompt_files
+    r = eco("target", "create", "x", "--forget", str(d / "missing.txt"), "--retain", str(d / "retain.txt"), check=False)
+    assert r.returncode == 2 and "no such file" in r.stderr
+    r = eco("target", "create", "x", "--forget", str(d / "retain.txt"), "--retain", str(d / "retain.txt"), check=False)
+    assert r.returncode == 2 and "in both the forget and the retain set" in r.stderr
+    r = eco(
+        "target",
+        "create",
+        "x",
+        "--forget",
+        str(d / "forget.jsonl"),
+        "--retain",
+        str(d / "retain.txt"),
+        "--alpha",
+        "0.1",
+        "--threshold",
+        "0.9",
+        check=False,
+    )
+    assert r.returncode == 2 and "not both" in r.stderr
+    r = eco("target", "inspect", str(tmp_path), check=False)
+    assert r.returncode == 2 and "target.json is missing" in r.stderr
+
+
+def test_cli_fit_updates_sigma_and_refuses_overlap(tmp_path, tokenizer):
+    from conftest import make_tiny
+    from eco_unlearn.evaluation.domains import domain_mcq
+    from eco_unlearn.gate.targets import Target
+
+    make_tiny("llama", tokenizer).save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    items = [
+        {"prompt": m.prompt, "options": list(m.options), "answer": m.answer}
+        for m in domain_mcq("chemistry", 16, seed=2)
+    ]
+    (tmp_path / "fit.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items[:8]))
+    (tmp_path / "eval.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items[8:]))
+    (tmp_path / "bad.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items[4:12]))
+    Target.create("t", corruption={"name": "rand_noise_first_n", "strength": 1.0, "dims": None}).save(tmp_path / "t")
+
+    r = eco(
+        "target",
+        "fit",
+        str(tmp_path / "t"),
+        "--data",
+        str(tmp_path / "bad.jsonl"),
+        "--eval",
+        str(tmp_path / "fit.jsonl"),
+        "--model",
+        str(tmp_path / "tiny"),
+        check=False,
+    )
+    assert r.returncode == 2 and "in both the fit and the evaluation data" in r.stderr
+    r = eco(
+        "target",
+        "fit",
+        str(tmp_path / "t"),
+        "--data",
+        str(tmp_path / "fit.jsonl"),
+        "--eval",
+        str(tmp_path / "eval.jsonl"),
+        "--model",
+        str(tmp_path / "tiny"),
+        "--seeds",
+        "1",
+        "--budget",
+        "200",
+    )
+    assert "before" in r.stdout and "after" in r.stdout and "held-out" in r.stdout
+    fit = Target.load(tmp_path / "t").manifest.fit
+    assert fit["forward_passes"] <= 200 and fit["after"]["sigma"] == Target.load(tmp_path / "t").corruption.strength
+    r = eco(
+        "target",
+        "fit",
+        str(tmp_path / "t"),
+        "--data",
+        str(tmp_path / "fit.jsonl"),
+        "--objective",
+        "magic",
+        "--model",
+        str(tmp_path / "tiny"),
+        check=False,
+    )
+    assert r.returncode == 2 and "unknown objective" in r.stderr
+
+
+def test_serve_refuses_bad_options_clearly(tmp_path):
+    r = eco("serve", "--targets", str(tmp_path / "missing"), check=False)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    r = eco("serve", "--targets", str(tmp_path), "--backend", "vllm", check=False)
+    assert r.returncode == 2 and "--vllm-url" in r.stderr
+    r = eco("serve", "--targets", str(tmp_path), "--backend", "triton", check=False)
+    assert r.returncode == 2 and "unknown backend" in r.stderr
+
+
+@pytest.mark.usefixtures("smol")
+def test_serve_answers_over_http(tmp_path):
+    """`eco serve` as a process: ready, then a chat completion from SmolLM2, then a clean stop."""
+    import signal
+    import time
+
+    import httpx
+
+    from eco_unlearn.server.runner import free_port
+
+    Target.create("kw", gate={"kind": "keyword", "keywords": ["zebra"]}).save(tmp_path / "kw")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eco_unlearn.cli", "serve", "--targets", str(tmp_path), "--port", str(port),
+         "--api-key", "k"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                if httpx.get(url + "/readyz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        body = {"model": "smollm2", "messages": [{"role": "user", "content": "Say hi"}], "max_tokens": 4}
+        r = httpx.post(url + "/v1/chat/completions", json=body, headers={"Authorization": "Bearer k"}, timeout=60)
+        assert r.status_code == 200 and r.json()["usage"]["completion_tokens"] >= 1
+        assert httpx.post(url + "/v1/chat/completions", json=body).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)

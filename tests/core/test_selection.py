@@ -1,0 +1,111 @@
+import pytest
+
+from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.core.selection import select_tokens
+
+
+@pytest.fixture(scope="module")
+def eco(smol):
+    return ECOModel(*smol)
+
+
+def _selected_text(eco, seg, mask):
+    return "".join(seg.text[s:e] for (s, e), on in zip(seg.offsets, mask) if on)
+
+
+def test_all_but_last_on_raw_prompt(eco):
+    seg = eco.encode("The capital of France is", chat=False)
+    mask = select_tokens(seg, "all_but_last")
+    assert mask == [True] * (len(seg.ids) - 1) + [False]
+
+
+def test_all_but_last_on_chat_prompt_includes_template_but_not_last(eco):
+    seg = eco.encode("Tell me about Paris", chat=True)
+    mask = select_tokens(seg, "all_but_last")
+    assert mask[0] and not mask[-1] and sum(mask) == len(seg.ids) - 1
+
+
+def test_user_span_covers_exactly_the_user_message(eco):
+    msgs = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "Who wrote Emma?"}]
+    seg = eco.encode(msgs)
+    mask = select_tokens(seg, "user_span")
+    assert _selected_text(eco, seg, mask) == "Who wrote Emma?"
+    assert seg.user_texts == ["Who wrote Emma?"]
+    # no template token (<|im_start|>, role names, newlines) is touched
+    specials = {eco.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>")}
+    assert not any(on for i, on in zip(seg.ids, mask) if i in specials)
+
+
+def test_user_span_with_several_user_turns(eco):
+    msgs = [
+        {"role": "user", "content": "Hi there"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Who is Mr Darcy?"},
+    ]
+    seg = eco.encode(msgs)
+    assert _selected_text(eco, seg, select_tokens(seg, "user_span")) == "Hi thereWho is Mr Darcy?"
+
+
+def test_entities_are_case_insensitive_and_match_every_occurrence(eco):
+    seg = eco.encode("Basil Mahfouz wrote books. Did basil mahfouz win prizes?", chat=True)
+    mask = select_tokens(seg, "entities", entities=["Basil Mahfouz"])
+    assert _selected_text(eco, seg, mask) == "Basil Mahfouz" + " basil mahfouz"
+
+
+def test_entities_fall_back_to_user_span_when_absent(eco):
+    seg = eco.encode("Who is the author of that novel?", chat=True)
+    assert select_tokens(seg, "entities", entities=["Basil"]) == select_tokens(seg, "user_span")
+
+
+def test_answer_tokens_follow_corrupt_answer(eco):
+    seg = eco.encode_pair("The capital of France is", " Paris, a city", chat=False)
+    n, k = len(seg.ids), seg.prompt_len
+    with_answer = select_tokens(seg, "all_but_last", corrupt_answer=True)
+    without = select_tokens(seg, "all_but_last", corrupt_answer=False)
+    assert with_answer == [True] * (n - 1) + [False]
+    assert without == [True] * (k - 1) + [False] * (n - k + 1)
+    ents = select_tokens(seg, "entities", entities=["paris", "france"], corrupt_answer=True)
+    assert _selected_text(eco, seg, ents) == " France Paris"
+    ents_prompt = select_tokens(seg, "entities", entities=["paris", "france"], corrupt_answer=False)
+    assert _selected_text(eco, seg, ents_prompt) == " France"
+
+
+def test_proper_nouns_tag_names_places_and_numbers_in_prompt_and_answer(eco):
+    answer = " Norma Fisher's birthplace is Marvinfort, Tokelau, in 1961."
+    seg = eco.encode_pair("Question: Where was Norma Fisher born?\nAnswer:", answer)
+    tagged = _selected_text(eco, seg, select_tokens(seg, "proper_nouns"))
+    for word in ("Norma", "Fisher", "Marvinfort", "Tokelau", "1961"):
+        assert tagged.count(word) == (2 if word in ("Norma", "Fisher") else 1), word
+    for word in ("Question", "Where", "Answer", "born", "birthplace", "'s"):
+        assert word not in tagged, word
+    prompt_only = _selected_text(eco, seg, select_tokens(seg, "proper_nouns", corrupt_answer=False))
+    assert prompt_only.split() == ["Norma", "Fisher"]
+
+
+def test_proper_nouns_add_lower_case_entities_and_spare_the_last_prompt_token(eco):
+    seg = eco.encode("tell me about basil mahfouz and Cairo", chat=True)
+    mask = select_tokens(seg, "proper_nouns", entities=["Basil Mahfouz"])
+    assert _selected_text(eco, seg, mask).split() == ["basil", "mahfouz", "Cairo"]
+    assert not mask[seg.prompt_len - 1]
+
+
+def test_unknown_mode(eco):
+    with pytest.raises(ValueError, match="unknown selection mode"):
+        select_tokens(eco.encode("hi", chat=False), "everything")
+
+
+def test_masks_survive_left_padding(eco):
+    """Corrupted positions of a left-padded batch are exactly those of each prompt on its own."""
+    from eco_unlearn.gate.targets import Target
+
+    t = Target.create("t", corruption={"name": "zero_out_first_n", "dims": None}, selection={"mode": "user_span"})
+    e = ECOModel(eco.model, eco.tokenizer, [t])
+    prompts = ["Who?", "Tell me everything you know about the history of France"]
+    plans = e.plan([e.encode(p) for p in prompts])
+    ids, attn, starts = e._pad(plans, left=True)
+    embeds = e._embeds(ids, plans, starts, seed=0)
+    zeroed = (embeds == 0).all(-1)
+    for b, p in enumerate(plans):
+        expect = [False] * starts[b] + p.mask
+        assert zeroed[b].tolist() == expect
+        assert _selected_text(e, p.seg, p.mask) == prompts[b]

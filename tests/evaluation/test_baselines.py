@@ -1,0 +1,146 @@
+"""Weight-editing baselines on a tiny model: signs, objectives decrease, pads ignored, NPO by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from eco_unlearn.evaluation.baselines import METHODS, UnlearnConfig, unlearn, unlearn_record
+from eco_unlearn.evaluation.baselines.common import Cost, nll, sequence_logprob
+from eco_unlearn.evaluation.baselines.npo import npo_loss
+from eco_unlearn.evaluation.finetune import collate, encode_qa
+
+FORGET = [("Where was Ann born?", "Oslo."), ("What does Ann write?", "Poetry about the sea and ships.")] * 4
+RETAIN = [("Where was Bob born?", "Lima."), ("What does Bob write?", "Crime novels.")] * 4
+
+
+@pytest.fixture
+def batches(tokenizer):
+    pad = tokenizer.pad_token_id
+    return collate(encode_qa(tokenizer, FORGET[:2]), pad), collate(encode_qa(tokenizer, RETAIN[:2]), pad)
+
+
+def test_npo_matches_the_formula_by_hand():
+    policy, ref, beta = torch.tensor([-3.0, -7.0]), torch.tensor([-4.0, -5.0]), 0.1
+    by_hand = -(2 / beta) * sum(math.log(1 / (1 + math.exp(beta * (p - r)))) for p, r in zip([-3, -7], [-4, -5])) / 2
+    assert npo_loss(policy, ref, beta).item() == pytest.approx(by_hand, rel=1e-6)
+    # small β: NPO's gradient points where gradient ascent's does (it is GA in the β → 0 limit)
+    p = policy.clone().requires_grad_(True)
+    npo_loss(p, ref, 1e-4).backward()
+    assert (p.grad > 0).all()
+
+
+def test_pad_tokens_do_not_count(tiny_llama_dir, tokenizer):
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    data = encode_qa(tokenizer, FORGET[:1])
+    alone = collate(data, tokenizer.pad_token_id)
+    padded = collate(data + encode_qa(tokenizer, [("A much longer question than the first one?", "Yes.")]), 0)
+    with torch.no_grad():
+        a = sequence_logprob(model, alone)[0]
+        b = sequence_logprob(model, padded)[0]
+    assert b.item() == pytest.approx(a.item(), abs=1e-4)
+    assert (padded["labels"][0, len(data[0][0]) :] == -100).all()
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_each_loss_has_the_right_sign_and_decreases(method, tiny_llama_dir, batches):
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).train()
+    ref = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval().requires_grad_(False)
+    forget, retain = batches
+    cfg = UnlearnConfig(lr=1e-3)
+    fn = METHODS[method].loss
+    with torch.no_grad():
+        before_nll = nll(model, forget).item()
+        first = fn(model, ref, forget, retain, cfg, Cost()).item()
+        f, r = nll(model, forget).item(), nll(model, retain).item()
+    npo_at_start = 2 / cfg.beta * math.log(2)  # policy == reference: -(2/β) log σ(0)
+    expected = {"ga": -f, "gd": -f + r, "kl": -f, "npo": npo_at_start, "npo_rt": npo_at_start + r}[method]
+    assert first == pytest.approx(expected, rel=1e-4, abs=1e-4)  # sign and value at the start (KL term 0)
+    opt = torch.optim.SGD(model.parameters(), lr=1e-2)
+    for _ in range(5):
+        opt.zero_grad()
+        fn(model, ref, forget, retain, cfg, Cost()).backward()
+        opt.step()
+    with torch.no_grad():
+        last = fn(model, ref, forget, retain, cfg, Cost()).item()
+        after_nll = nll(model, forget).item()
+    assert last < first  # the objective goes down
+    assert after_nll > before_nll  # and the forget set becomes less likely
+
+
+def test_unlearn_records_cost_and_caches(tiny_llama_dir, tmp_path):
+    cfg = UnlearnConfig(epochs=1, batch_size=4, lr=1e-4)
+    ckpt = unlearn("npo_rt", tiny_llama_dir, FORGET, RETAIN, tmp_path, cfg)
+    rec = unlearn_record(ckpt)
+    cost = rec["cost"]
+    assert rec["method"] == "npo_rt" and len(rec["loss"]) == 2
+    # per step: policy + reference on 4 forget sequences, policy on 4 retain ones; one backward
+    assert cost["forward_passes"] == 2 * (2 * 4 + 4) and cost["backward_passes"] == 2
+    assert cost["seconds"] > 0 and cost["peak_rss_mb"] > 0
+    stamp = (ckpt / "unlearn.json").stat().st_mtime_ns
+    assert unlearn("npo_rt", tiny_llama_dir, FORGET, RETAIN, tmp_path, cfg) == ckpt
+    assert (ckpt / "unlearn.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="unknown baseline"):
+        unlearn("rmu", tiny_llama_dir, FORGET, RETAIN, tmp_path, cfg)
+    with pytest.raises(ValueError, match="needs retain"):
+        unlearn("gd", tiny_llama_dir, FORGET, [], tmp_path, cfg)
+
+
+def test_eco_baseline_run_on_the_quick_authors_task():
+    from eco_unlearn.evaluation.bench.authors import run_baseline
+
+    r = run_baseline("npo", "forget25", quick=True, unlearn_cfg=UnlearnConfig(epochs=1, batch_size=8, lr=1e-4))
+    assert r["method"] == "npo" and 0.0 <= r["forget_quality"] <= 1.0 and r["model_utility"] >= 0.0
+    assert r["cost"]["backward_passes"] == 3  # 24 forget questions in batches of 8, one epoch
+    with pytest.raises(ValueError, match="unknown split"):
+        run_baseline("npo", "forget99", quick=True)
+
+
+def _text_nll(model_dir, tokenizer, texts: list[str]) -> float:
+    from eco_unlearn.evaluation.finetune import encode_text
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    with torch.no_grad():
+        return float(nll(model, collate(encode_text(tokenizer, texts), tokenizer.pad_token_id)))
+
+
+def test_plain_strings_are_unlearned_as_text_every_token_counting(tiny_llama_dir, tokenizer, tmp_path):
+    book = ["It is a truth universally acknowledged, that a single man in possession of a good fortune"] * 4
+    cfg = UnlearnConfig(epochs=2, batch_size=4, lr=1e-3)
+    ckpt = unlearn("ga", tiny_llama_dir, book, [], tmp_path, cfg)
+    assert unlearn_record(ckpt)["cost"]["backward_passes"] == 2
+    assert _text_nll(ckpt, tokenizer, book) > _text_nll(tiny_llama_dir, tokenizer, book) + 0.01
+
+
+def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
+    import json
+
+    from eco_unlearn.evaluation.bench.copyright import run
+
+    r = run(out_dir=tmp_path, quick=True, baselines=("ga",))
+    assert set(r["asg"]) >= {"original", "retain", "eco_sign_flip", "ga"} and r["asg"]["ga"] >= 0.0
+    assert r["cost"]["ga"]["backward_passes"] > 0 and r["cost"]["eco_sign_flip"]["backward_passes"] == 0
+    assert "--baselines ga" in r["command"]
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["asg"] == r["asg"] and "<td>ga</td>" in (tmp_path / "report.html").read_text()
+
+
+def test_hazard_bench_unlearns_the_pretrained_model_as_wmdp_does(tmp_path):
+    import json
+
+    from eco_unlearn.core.models import cache_dir
+    from eco_unlearn.evaluation.bench.authors import quick_base
+    from eco_unlearn.evaluation.bench.hazard import run
+
+    base = quick_base(cache_dir() / "finetuned")
+    r = run((base,), n_eval=8, n_fit=6, seeds=1, out_dir=tmp_path, n_general=8, baselines=("ga",), baseline_lr=1e-3)
+    m = r["models"][base]
+    assert set(m["accuracy"]) >= {"original", "eco_rand_noise", "ga"} and set(m["goals"]) >= {"ga", "eco_zero_out"}
+    assert m["cost"]["ga"]["backward_passes"] > 0 and m["cost"]["eco_zero_out"]["backward_passes"] == 0
+    assert "--baselines ga --baseline-lr 0.001" in r["command"]
+    assert "<td>ga</td>" in (tmp_path / "report.html").read_text()
+    assert json.loads((tmp_path / "results.json").read_text()) == r

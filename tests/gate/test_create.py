@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from eco_unlearn.evaluation.domains import domain_prompts
+from eco_unlearn.gate.create import create_target, general_prompts, read_report
+from eco_unlearn.gate.targets import MANIFEST, Target
+
+
+@pytest.fixture(scope="module")
+def prompts():
+    chem, _ = domain_prompts("chemistry", per_item=2, seed=1)
+    geo, _ = domain_prompts("geography", per_item=1, seed=1)
+    return chem[:120], geo[:120]
+
+
+def test_general_prompts_are_the_shipped_tofu_questions():
+    g = general_prompts()
+    assert len(g) == 217 and "What is the capital of Australia?" in g
+
+
+def test_create_writes_a_complete_calibrated_bundle(tmp_path, prompts):
+    target, rep = create_target(
+        "chem",
+        *prompts,
+        tmp_path / "chem",
+        alpha=0.1,
+        corruption={"name": "zero_out_first_n", "dims": None},
+        entities=["Gold"],
+    )
+    names = sorted(p.name for p in (tmp_path / "chem").iterdir())
+    assert names == ["calibration.json", "calibration.png", "classifier", MANIFEST]
+    assert [p.name for p in tmp_path.iterdir()] == ["chem"]  # no staging directory left behind
+    back = Target.load(tmp_path / "chem")
+    assert back.manifest.gate.kind == "classifier" and back.threshold == pytest.approx(rep["threshold"])
+    assert back.manifest.gate.calibration == {"method": "conformal", "alpha": 0.1, "n_calibration": 48}
+    assert read_report(tmp_path / "chem") == json.loads((tmp_path / "chem" / "calibration.json").read_text())
+    assert rep["auroc"] >= 0.95 and rep["fpr_general"] <= 0.05
+    assert back.flags(["What is the atomic number of gold?", "What is the capital of Peru?"]).tolist() == [True, False]
+
+
+def test_fixed_threshold_and_refusals(tmp_path, prompts):
+    _, rep = create_target("fixed", *prompts, tmp_path / "t", alpha=None, threshold=0.99)
+    assert rep["method"] == "fixed" and rep["threshold"] == 0.99
+    with pytest.raises(FileExistsError, match="already exists"):
+        create_target("fixed", *prompts, tmp_path / "t", alpha=None, threshold=0.99)
+    with pytest.raises(ValueError, match="exactly one of alpha"):
+        create_target("x", *prompts, tmp_path / "u", alpha=0.1, threshold=0.9)
+    with pytest.raises(ValueError, match="name"):
+        create_target("bad name!", *prompts, tmp_path / "v")
+    with pytest.raises(ValueError, match="unknown corruption"):
+        create_target("x", *prompts, tmp_path / "w", corruption={"name": "melt"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t"]
+
+
+def test_overwrite_replaces_the_bundle_whole(tmp_path, prompts):
+    create_target("a", *prompts, tmp_path / "t", alpha=None, threshold=0.9)
+    (tmp_path / "t" / "stray.txt").write_text("old")
+    create_target("b", *prompts, tmp_path / "t", alpha=None, threshold=0.8, overwrite=True)
+    assert Target.load(tmp_path / "t").name == "b" and not (tmp_path / "t" / "stray.txt").exists()
+
+
+def test_tiny_calibration_set_warns(tmp_path):
+    forget = [f"What is the atomic number of element {i}?" for i in range(10)]
+    retain = [f"What is the capital of country {i}?" for i in range(10)]
+    _, rep = create_target("small", forget, retain, tmp_path / "s", alpha=0.05, general=["Hello there"])
+    assert rep["threshold"] == 0.0 and "too few for alpha" in rep["warning"]

