@@ -1,17 +1,14 @@
 import numpy as np
 import pytest
 
+from eco_unlearn.core.target import gate_scores
 from eco_unlearn.evaluation.domains import domain_prompts
+from eco_unlearn.gate.backbone import get_encoder, prompt_segments
 from eco_unlearn.gate.calibration import auroc
-from eco_unlearn.gate.classifier import (
-    EmbeddingClassifier,
-    FinetuneClassifier,
-    get_encoder,
-    load_classifier,
-    prompt_segments,
-    train_classifier,
-)
-from eco_unlearn.gate.targets import BundleError, Target, gate_scores
+from eco_unlearn.gate.classifier import load_classifier, train_classifier
+from eco_unlearn.gate.embedding_classifier import EmbeddingClassifier
+from eco_unlearn.gate.finetune_classifier import FinetuneClassifier
+from eco_unlearn.gate.targets import BundleError, Target
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from eco_unlearn.core.ecomodel import ECOModel, PromptEncoder
+from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.core.encoder import PromptEncoder
 from eco_unlearn.gate.targets import Target
 from eco_unlearn.server import TargetRegistry
 from eco_unlearn.server.backends import BackendError, GenParams, Job

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from eco_unlearn import __version__
+from eco_unlearn._version import __version__
 from eco_unlearn.cli.common import ModelOpt, fail, out, parse_dims
 
 

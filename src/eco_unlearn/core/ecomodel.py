@@ -1,54 +1,21 @@
 """ECOModel: a causal LM behind Embedding-COrrupted prompts.
 
-For every prompt, each active target's gate decides whether it is in scope. For flagged prompts the token
-embeddings picked by the targets' selections are corrupted, and the model runs on ``inputs_embeds``;
-only the prefill is corrupted (tokens generated afterwards go through the embedding table as usual).
-A batch in which nothing is flagged runs on ``input_ids`` exactly as the plain model would, so unflagged
-generation is bit-identical to the model without ECO and pays no embedding overhead (scoring keeps only the
-logits it needs, which matches the full computation to fp32 rounding).
-
-Noise is seeded per sequence from ``(seed, token ids)``: a prompt gets the same corruption whatever batch
-it is in, and two σ values see the same standard-normal draw (common random numbers for the σ search).
+:class:`~eco_unlearn.core.encoder.PromptEncoder` decides, selects and corrupts; this class adds the local
+LM that runs on the corrupted ``inputs_embeds``: generation, teacher-forced scoring and cloze choice.
+A batch in which nothing is flagged runs on ``input_ids`` exactly as the plain model would.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from eco_unlearn.core.corruptions import apply_corruption
+from eco_unlearn.core.encoder import Plan, Prompt, PromptEncoder, _id_list
 from eco_unlearn.core.models import DEFAULT_MODEL, load_model
-from eco_unlearn.core.selection import Segment, select_tokens
-from eco_unlearn.gate.targets import CorruptionSpec, Target, gate_scores
-
-Message = dict[str, str]
-Prompt = str | list[Message]
-
-
-@dataclass
-class Decision:
-    """What the gates said about one prompt."""
-
-    p_forget: dict[str, float]
-    flagged: list[Target]
-
-
-@dataclass
-class Plan:
-    """How one sequence is corrupted: the union mask of its flagged targets and the strongest corruption."""
-
-    seg: Segment
-    decision: Decision
-    mask: list[bool]
-    corruption: CorruptionSpec | None
-
-    @property
-    def corrupted(self) -> bool:
-        return self.corruption is not None and any(self.mask)
+from eco_unlearn.core.target import ForgetTarget
 
 
 @dataclass
@@ -70,231 +37,10 @@ class Choice:
     flagged: list[str]
 
 
-def _strength_key(t: Target, d: int) -> tuple[float, int]:
-    c = t.corruption
-    return (c.strength, d if c.dims is None else c.dims)
-
-
-def _row_seed(seed: int, ids: list[int]) -> int:
-    crc = zlib.crc32(np.asarray(ids, dtype=np.int64).tobytes())
-    return (seed * 0x9E3779B1 + crc) % (2**63)
-
-
-def decide(user_texts: list[list[str]], targets: Sequence[Target]) -> list[Decision]:
-    """Run every gate once over all texts; a prompt is flagged when any of its user messages is."""
-    flat = [t for texts in user_texts for t in texts]
-    owner = np.repeat(np.arange(len(user_texts)), [len(t) for t in user_texts])
-    position = {t: i for i, t in enumerate(dict.fromkeys(flat))}  # cloze repeats a prompt per option: score once
-    unique = list(position)
-    where = np.array([position[t] for t in flat], dtype=int)
-    decisions = [Decision({}, []) for _ in user_texts]
-    scores = gate_scores(list(targets), unique) if flat else [np.zeros(0) for _ in targets]
-    groups = [np.flatnonzero(owner == i) for i in range(len(user_texts))]
-    for target, p_unique in zip(targets, scores):
-        p = p_unique[where] if flat else p_unique
-        for d, g in zip(decisions, groups):
-            p_i = float(p[g].max()) if len(g) else 0.0
-            d.p_forget[target.name] = p_i
-            if p_i >= target.threshold:
-                d.flagged.append(target)
-    return decisions
-
-
-class PromptEncoder:
-    """Tokenizer, input-embedding table and forget targets: everything ECO does before the LM runs.
-
-    The vLLM gateway uses it on its own (the LM runs in another process; only the embedding table is kept
-    here), and :class:`ECOModel` adds a local LM on top.
-    """
-
-    def __init__(
-        self,
-        tokenizer,
-        embedding: torch.nn.Module,
-        targets: Sequence[Target] = (),
-        *,
-        seed: int = 0,
-        eos_ids: Sequence[int] = (),
-        max_context: int | None = None,
-    ):
-        if not getattr(tokenizer, "is_fast", False):
-            raise ValueError("ECO needs a fast tokenizer (character offsets are used to select tokens)")
-        self.tokenizer = tokenizer
-        self.embedding = embedding
-        self.targets: list[Target] = list(targets)
-        self.seed = seed
-        self.eos_ids: set[int] = set(eos_ids or [tokenizer.eos_token_id]) - {None}
-        pad = tokenizer.pad_token_id
-        self.pad_id: int = pad if pad is not None else min(self.eos_ids, default=0)
-        self.max_context = max_context
-        self.hidden_size: int = embedding.weight.shape[1]
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, targets: Sequence[Target] = (), **kw) -> PromptEncoder:
-        """Tokenizer and embedding table only (a few MB), read from the model's safetensors files."""
-        from eco_unlearn.core.models import load_embedding
-
-        tok, embedding, config = load_embedding(name_or_path)
-        return cls(
-            tok,
-            embedding,
-            targets,
-            eos_ids=_id_list(config.get("eos_token_id")),
-            max_context=config.get("max_position_embeddings"),
-            **kw,
-        )
-
-    @property
-    def device(self) -> torch.device:
-        return self.embedding.weight.device
-
-    @property
-    def has_chat_template(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
-
-    # --- encoding --------------------------------------------------------------------------------------
-
-    def encode(self, prompt: Prompt, *, chat: bool | None = None) -> Segment:
-        """Tokenise a prompt exactly as the model will see it, remembering where the user's text is."""
-        chat = self.has_chat_template if chat is None else chat
-        if isinstance(prompt, str):
-            if not prompt.strip():
-                raise ValueError("empty prompt")
-            if not chat:
-                enc = self.tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
-                return Segment(
-                    prompt,
-                    list(enc.input_ids),
-                    [tuple(o) for o in enc.offset_mapping],
-                    [(0, len(prompt))],
-                    len(enc.input_ids),
-                    [prompt],
-                )
-            prompt = [{"role": "user", "content": prompt}]
-        messages = _validate_messages(prompt)
-        if not self.has_chat_template:
-            raise ValueError("this model has no chat template: pass a plain string prompt")
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-        spans, users, cursor = [], [], 0
-        for m in messages:
-            # Templates may strip the content; look for it verbatim first, then stripped.
-            found = [(text.find(n, cursor), n) for n in (m["content"], m["content"].strip()) if n]
-            start, needle = next(((i, n) for i, n in found if i >= 0), (-1, ""))
-            if start < 0:
-                continue
-            cursor = start + len(needle)
-            if m["role"] == "user":
-                spans.append((start, cursor))
-                users.append(m["content"])
-        return Segment(
-            text, list(enc.input_ids), [tuple(o) for o in enc.offset_mapping], spans, len(enc.input_ids), users
-        )
-
-    def encode_pair(self, prompt: Prompt, continuation: str, *, chat: bool = False) -> Segment:
-        """Prompt and continuation tokenised separately and concatenated (no BPE merge across the boundary)."""
-        if not continuation:
-            raise ValueError("empty continuation")
-        seg = self.encode(prompt, chat=chat)
-        enc = self.tokenizer(continuation, add_special_tokens=False, return_offsets_mapping=True)
-        if not enc.input_ids:
-            raise ValueError(f"continuation {continuation!r} has no tokens")
-        shift = len(seg.text)
-        seg.text += continuation
-        seg.ids += list(enc.input_ids)
-        seg.offsets += [(s + shift, e + shift) for s, e in enc.offset_mapping]
-        return seg
-
-    # --- deciding and planning -------------------------------------------------------------------------
-
-    def active_targets(self, names: Sequence[str] | None = None) -> list[Target]:
-        if names is None:
-            return self.targets
-        known = {t.name: t for t in self.targets}
-        missing = [n for n in names if n not in known]
-        if missing:
-            raise ValueError(f"unknown target(s): {', '.join(missing)}; loaded: {', '.join(known) or 'none'}")
-        return [known[n] for n in names]
-
-    def decide(self, user_texts: list[list[str]], targets: Sequence[Target] | None = None) -> list[Decision]:
-        return decide(user_texts, self.targets if targets is None else targets)
-
-    def plan(self, segs: list[Segment], targets: Sequence[Target] | None = None) -> list[Plan]:
-        plans = []
-        for seg, decision in zip(segs, self.decide([s.user_texts for s in segs], targets)):
-            mask = [False] * len(seg.ids)
-            for t in decision.flagged:
-                sel = select_tokens(
-                    seg, t.selection.mode, entities=t.manifest.entities, corrupt_answer=t.selection.corrupt_answer
-                )
-                mask = [a or b for a, b in zip(mask, sel)]
-            strongest = max(decision.flagged, key=lambda t: _strength_key(t, self.hidden_size), default=None)
-            plans.append(Plan(seg, decision, mask, strongest.corruption if strongest else None))
-        return plans
-
-    def _pad(self, plans: list[Plan], left: bool) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-        width = max(len(p.seg.ids) for p in plans)
-        ids = torch.full((len(plans), width), self.pad_id, dtype=torch.long)
-        attn = torch.zeros((len(plans), width), dtype=torch.long)
-        starts = []
-        for b, p in enumerate(plans):
-            n = len(p.seg.ids)
-            s = width - n if left else 0
-            ids[b, s : s + n] = torch.tensor(p.seg.ids)
-            attn[b, s : s + n] = 1
-            starts.append(s)
-        return ids.to(self.device), attn.to(self.device), starts
-
-    def _embeds(self, ids: torch.Tensor, plans: list[Plan], starts: list[int], seed: int) -> torch.Tensor:
-        embeds = self.embedding(ids)
-        for b, p in enumerate(plans):
-            if not p.corrupted:
-                continue
-            n, s, c = len(p.seg.ids), starts[b], p.corruption
-            gen = torch.Generator(device=embeds.device).manual_seed(_row_seed(seed, p.seg.ids))
-            mask = torch.tensor(p.mask, device=embeds.device)[None]
-            row = apply_corruption(c.name, embeds[b : b + 1, s : s + n], mask, c.strength, c.dims, gen)
-            embeds[b, s : s + n] = row[0]
-        return embeds
-
-    def prepare(
-        self,
-        prompts: Prompt | Sequence[Prompt],
-        *,
-        chat: bool | None = None,
-        max_new_tokens: int = 64,
-        targets: Sequence[str] | Sequence[Target] | None = None,
-    ) -> list[Plan]:
-        """Encode, length-check and plan one prompt or a list (``targets``: names, or Target objects)."""
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-        batch = [prompts] if isinstance(prompts, str) or _is_messages(prompts) else list(prompts)
-        segs = [self.encode(p, chat=chat) for p in batch]
-        for s in segs:
-            self.check_length(len(s.ids), max_new_tokens)
-        if targets is not None and all(isinstance(t, Target) for t in targets):
-            active = list(targets)
-        else:
-            active = self.active_targets(targets)
-        return self.plan(segs, active) if segs else []
-
-    @torch.no_grad()
-    def prompt_embeds(self, plan: Plan, seed: int | None = None) -> torch.Tensor:
-        """The (seq, hidden) input embeddings of one planned prompt, corrupted where the plan says."""
-        ids, _, starts = self._pad([plan], left=True)
-        return self._embeds(ids, [plan], starts, self.seed if seed is None else seed)[0]
-
-    def check_length(self, n_tokens: int, extra: int = 0) -> None:
-        if self.max_context is not None and n_tokens + extra > self.max_context:
-            raise ValueError(
-                f"prompt of {n_tokens} tokens + {extra} new tokens exceeds the model's context of {self.max_context}"
-            )
-
-
 class ECOModel(PromptEncoder):
     """Wraps a Hugging Face causal LM, its (fast) tokenizer and a list of forget targets."""
 
-    def __init__(self, model, tokenizer, targets: Sequence[Target] = (), *, seed: int = 0):
+    def __init__(self, model, tokenizer, targets: Sequence[ForgetTarget] = (), *, seed: int = 0):
         eos = model.generation_config.eos_token_id if model.generation_config else None
         super().__init__(
             tokenizer,
@@ -307,7 +53,7 @@ class ECOModel(PromptEncoder):
         self.model = model.eval()
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, targets: Sequence[Target] = (), **kw) -> ECOModel:
+    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, targets: Sequence[ForgetTarget] = (), **kw) -> ECOModel:
         model, tok = load_model(name_or_path)
         return cls(model, tok, targets, **kw)
 
@@ -450,26 +196,3 @@ class ECOModel(PromptEncoder):
 
     def choose(self, prompt: Prompt, options: Sequence[str], **kw) -> Choice:
         return self.choose_batch([(prompt, options)], **kw)[0]
-
-
-def _id_list(ids: int | list[int] | None) -> list[int]:
-    """HF configs give EOS as one id, a list of ids, or nothing."""
-    return [] if ids is None else list(ids) if isinstance(ids, list) else [ids]
-
-
-def _is_messages(x) -> bool:
-    return isinstance(x, list) and bool(x) and all(isinstance(m, dict) for m in x)
-
-
-def _validate_messages(messages) -> list[Message]:
-    if not _is_messages(messages):
-        raise ValueError("a chat prompt must be a non-empty list of {'role', 'content'} messages")
-    out = []
-    for m in messages:
-        role, content = m.get("role"), m.get("content")
-        if role not in ("system", "user", "assistant") or not isinstance(content, str):
-            raise ValueError(f"bad chat message {m!r}: need role system/user/assistant and string content")
-        out.append({"role": role, "content": content})
-    if not any(m["role"] == "user" and m["content"].strip() for m in out):
-        raise ValueError("empty prompt: no non-empty user message")
-    return out

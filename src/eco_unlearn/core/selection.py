@@ -27,7 +27,56 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from eco_unlearn.gate.entities import FUNCTION_WORDS
+FUNCTION_WORDS = {
+    # question and function words that start sentences capitalised: never an entity on their own
+    "What",
+    "Who",
+    "Whom",
+    "Whose",
+    "Which",
+    "Where",
+    "When",
+    "Why",
+    "How",
+    "Is",
+    "Are",
+    "Was",
+    "Were",
+    "Do",
+    "Does",
+    "Did",
+    "Can",
+    "Could",
+    "Would",
+    "Should",
+    "Tell",
+    "Give",
+    "Describe",
+    "Explain",
+    "List",
+    "Name",
+    "The",
+    "A",
+    "An",
+    "In",
+    "On",
+    "At",
+    "Of",
+    "For",
+    "To",
+    "And",
+    "Please",
+    "I",
+    "My",
+    "Summarise",
+    "Summarize",
+    "Has",
+    "Have",
+    "Had",
+    "If",
+    "Yes",
+    "No",
+}
 
 SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns"]
 SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities", "proper_nouns")

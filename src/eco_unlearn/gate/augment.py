@@ -88,7 +88,7 @@ def heldout_wrapped(prompts: list[str], *, seed: int = 0) -> list[str]:
 
 def wrapper_fragments(wrappers: list[str] = TRAIN_WRAPPERS) -> list[str]:
     """The wrappers' own sentences without a question: negatives that teach "a wrapper is not a topic"."""
-    from eco_unlearn.gate.classifier import prompt_segments
+    from eco_unlearn.gate.backbone import prompt_segments
 
     out = []
     for w in wrappers:

@@ -25,8 +25,9 @@ from pydantic import ValidationError
 
 from eco_unlearn.fileio import atomic_write_json, replace_dir
 from eco_unlearn.gate.augment import augment, entity_prompts, heldout_wrapped, wrapper_fragments
+from eco_unlearn.gate.backbone import DEFAULT_BACKBONE
 from eco_unlearn.gate.calibration import conformal_threshold, plot, report
-from eco_unlearn.gate.classifier import DEFAULT_BACKBONE, train_classifier
+from eco_unlearn.gate.classifier import train_classifier
 from eco_unlearn.gate.prompt_files import check_classes
 from eco_unlearn.gate.targets import Target, TargetManifest, explain_validation
 

@@ -6,59 +6,11 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from eco_unlearn.core.selection import FUNCTION_WORDS
+
 # Capitalised words joined by spaces or a few lower-case name particles ("Basil Mahfouz Al-Kuwaiti",
 # "Leonardo da Vinci").
 _SPAN = re.compile(r"[A-Z][\w'’-]+(?:\s+(?:(?:of|the|de|da|van|von|al|bin|du|la|le)\s+)*[A-Z][\w'’-]+)*")
-FUNCTION_WORDS = {
-    # question and function words that start sentences capitalised: never an entity on their own
-    "What",
-    "Who",
-    "Whom",
-    "Whose",
-    "Which",
-    "Where",
-    "When",
-    "Why",
-    "How",
-    "Is",
-    "Are",
-    "Was",
-    "Were",
-    "Do",
-    "Does",
-    "Did",
-    "Can",
-    "Could",
-    "Would",
-    "Should",
-    "Tell",
-    "Give",
-    "Describe",
-    "Explain",
-    "List",
-    "Name",
-    "The",
-    "A",
-    "An",
-    "In",
-    "On",
-    "At",
-    "Of",
-    "For",
-    "To",
-    "And",
-    "Please",
-    "I",
-    "My",
-    "Summarise",
-    "Summarize",
-    "Has",
-    "Have",
-    "Had",
-    "If",
-    "Yes",
-    "No",
-}
 
 
 def capitalised_spans(text: str) -> list[str]:

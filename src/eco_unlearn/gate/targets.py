@@ -13,49 +13,21 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError
 
-from eco_unlearn import __version__
-from eco_unlearn.core.corruptions import CORRUPTIONS
-from eco_unlearn.core.selection import SelectionMode
+from eco_unlearn._version import __version__
+from eco_unlearn.core.target import CorruptionSpec, Gate, SelectionSpec, Strict
 from eco_unlearn.fileio import atomic_write_json
+from eco_unlearn.gate.errors import BundleError
 
 MANIFEST = "target.json"
 FORMAT_VERSION = 1
 
 
-class BundleError(ValueError):
-    """A target bundle is missing, unreadable, invalid or from an incompatible version."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class CorruptionSpec(_Strict):
-    name: str = "rand_noise_first_n"
-    strength: float = Field(default=1.0, ge=0.0, allow_inf_nan=False)
-    dims: int | None = Field(default=1, ge=1)
-    """n or k; None = every embedding dimension."""
-
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in CORRUPTIONS:
-            raise ValueError(f"unknown corruption {v!r}; known: {', '.join(sorted(CORRUPTIONS))}")
-        return v
-
-
-class SelectionSpec(_Strict):
-    mode: SelectionMode = "all_but_last"
-    corrupt_answer: bool = True
-    """Corrupt answer tokens too in teacher-forced scoring (the reference code does)."""
-
-
-class GateSpec(_Strict):
+class GateSpec(Strict):
     kind: Literal["always", "keyword", "classifier"] = "always"
     keywords: list[str] = Field(default_factory=list)
     classifier: str | None = None
@@ -65,7 +37,7 @@ class GateSpec(_Strict):
     calibration: dict[str, Any] | None = None
 
 
-class TargetManifest(_Strict):
+class TargetManifest(Strict):
     format_version: int = FORMAT_VERSION
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     description: str = ""
@@ -79,21 +51,6 @@ class TargetManifest(_Strict):
     """Record of the σ fit (objective, trajectory), written by ``eco target fit``."""
     eco_version: str = __version__
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
-
-
-class Gate(Protocol):
-    """Decides whether prompts are in scope: p_forget(texts) -> array of probabilities in [0, 1]."""
-
-    def p_forget(self, texts: list[str]) -> np.ndarray: ...
-
-
-class EncoderGate(Protocol):
-    """A gate that scores precomputed prompt embeddings, so gates sharing an encoder share its pass.
-    ``encoder.embed_prompts(texts)`` produces what ``p_from_embeddings`` reads."""
-
-    encoder: Any
-
-    def p_from_embeddings(self, embeddings: Any) -> np.ndarray: ...
 
 
 class AlwaysGate:
@@ -143,6 +100,10 @@ class Target:
     def threshold(self) -> float:
         return self.manifest.gate.threshold
 
+    @property
+    def entities(self) -> list[str]:
+        return self.manifest.entities
+
     def p_forget(self, texts: list[str]) -> np.ndarray:
         return np.asarray(self.gate.p_forget(list(texts)), dtype=float)
 
@@ -174,23 +135,6 @@ class Target:
     def __repr__(self) -> str:
         c = self.corruption
         return f"Target({self.name!r}, gate={self.manifest.gate.kind}, {c.name} σ={c.strength:g} dims={c.dims})"
-
-
-def gate_scores(targets: list[Target], texts: list[str]) -> list[np.ndarray]:
-    """p_forget of every target for every text. Gates that share an encoder share one encoder pass, so
-    100 embedding-classifier targets cost one MiniLM forward plus 100 dot products."""
-    shared: dict[int, np.ndarray] = {}
-    out = []
-    for t in targets:
-        # duck-typed: a runtime-checkable Protocol's isinstance costs ~8 µs, too much per target per prompt
-        if hasattr(t.gate, "p_from_embeddings"):
-            key = id(t.gate.encoder)
-            if key not in shared:
-                shared[key] = t.gate.encoder.embed_prompts(texts)
-            out.append(np.asarray(t.gate.p_from_embeddings(shared[key]), dtype=float))
-        else:
-            out.append(t.p_forget(texts))
-    return out
 
 
 def explain_validation(e: ValidationError) -> str:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from eco_unlearn.core.ecomodel import Plan, PromptEncoder
+from eco_unlearn.core.encoder import Plan, PromptEncoder
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from eco_unlearn.core.ecomodel import Plan, Prompt, PromptEncoder
+from eco_unlearn.core.encoder import Plan, Prompt, PromptEncoder
 from eco_unlearn.core.selection import Segment
 from eco_unlearn.gate.targets import Target
 from eco_unlearn.server.backends import cancel

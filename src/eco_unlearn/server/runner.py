@@ -26,7 +26,7 @@ def build_backend(kind: str, model: str, *, vllm_url: str | None = None, max_bat
     if kind == "vllm":
         if not vllm_url:
             raise ValueError("--backend vllm needs --vllm-url (a vLLM server started with --enable-prompt-embeds)")
-        from eco_unlearn.core.ecomodel import PromptEncoder
+        from eco_unlearn.core.encoder import PromptEncoder
         from eco_unlearn.server.vllm import VLLMBackend
 
         return VLLMBackend(PromptEncoder.from_pretrained(model), vllm_url)

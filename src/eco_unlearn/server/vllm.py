@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 import httpx
 import torch
 
-from eco_unlearn.core.ecomodel import PromptEncoder
+from eco_unlearn.core.encoder import PromptEncoder
 from eco_unlearn.server.backends import BackendError, Delta, Job
 
 MAX_ABS_EMBED = 1e4

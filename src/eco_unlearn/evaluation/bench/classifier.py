@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from eco_unlearn.console import track
-from eco_unlearn.core.ecomodel import decide
+from eco_unlearn.core.encoder import decide
 from eco_unlearn.evaluation.domains import domain_prompts
 from eco_unlearn.fileio import atomic_write_json
-from eco_unlearn.gate.classifier import EmbeddingClassifier
 from eco_unlearn.gate.create import create_target
+from eco_unlearn.gate.embedding_classifier import EmbeddingClassifier
 from eco_unlearn.gate.targets import Target
 
 

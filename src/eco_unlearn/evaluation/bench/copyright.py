@@ -54,7 +54,7 @@ def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, 
     import sacrebleu
     from rouge_score.rouge_scorer import RougeScorer
 
-    from eco_unlearn.gate.classifier import get_encoder
+    from eco_unlearn.gate.backbone import get_encoder
 
     prompts = [prefix + it.prompt for it in items]
     gens = eco.generate(prompts, chat=False, max_new_tokens=gold_tokens, batch_size=8)

