@@ -102,6 +102,15 @@ def test_cli_created_target_drives_ecomodel(tmp_path, prompt_files, smol):
     )
     assert "wrote target bundle" in r.stdout and "fnr_forget_wrapped" in r.stdout
     assert "fpr_general" in eco("target", "inspect", str(tmp_path / "chem")).stdout
+    from eco_unlearn.evaluation.domains import domain_prompts
+
+    (tmp_path / "f.txt").write_text("\n".join(domain_prompts("chemistry", per_item=1, seed=5)[1][:12]))
+    (tmp_path / "n.txt").write_text("\n".join(domain_prompts("geography", per_item=1, seed=5)[1][:12]))
+    files = ["--forget", str(tmp_path / "f.txt"), "--neighbours", str(tmp_path / "n.txt"), "--budget", "20"]
+    attacks = eco("target", "inspect", str(tmp_path / "chem"), *files).stdout
+    assert all(f in attacks for f in ("plain", "obfuscation", "wrapper", "multi_turn", "adaptive", "general"))
+    r = eco("target", "inspect", str(tmp_path / "chem"), *files[:2], check=False)
+    assert r.returncode == 2 and "both --forget and --neighbours" in r.stderr
     t = eco("target", "test", str(tmp_path / "chem"), "What is the chemical symbol of gold?").stdout
     assert "FLAGGED" in t and "tokens corrupted: 8 of" in t
     assert "not flagged" in eco("target", "test", str(tmp_path / "chem"), "What is the capital of Peru?").stdout

@@ -1,6 +1,7 @@
 import pytest
 
 from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.core.encoder import gate_texts_of
 from eco_unlearn.core.selection import select_tokens
 
 
@@ -30,7 +31,7 @@ def test_user_span_covers_exactly_the_user_message(eco):
     seg = eco.encode(msgs)
     mask = select_tokens(seg, "user_span")
     assert _selected_text(eco, seg, mask) == "Who wrote Emma?"
-    assert seg.user_texts == ["Who wrote Emma?"]
+    assert seg.gate_texts == ["Who wrote Emma?"]
     # no template token (<|im_start|>, role names, newlines) is touched
     specials = {eco.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_start|>", "<|im_end|>")}
     assert not any(on for i, on in zip(seg.ids, mask) if i in specials)
@@ -44,6 +45,10 @@ def test_user_span_with_several_user_turns(eco):
     ]
     seg = eco.encode(msgs)
     assert _selected_text(eco, seg, select_tokens(seg, "user_span")) == "Hi thereWho is Mr Darcy?"
+    # the gates read each user message and the conversation as a whole (assistant turns included)
+    assert seg.gate_texts == ["Hi there", "Who is Mr Darcy?", "Hi there\nHello!\nWho is Mr Darcy?"]
+    assert gate_texts_of(msgs) == seg.gate_texts  # what benchmarks gate without tokenising is the same
+    assert gate_texts_of("raw completion prefix") == eco.encode("raw completion prefix", chat=False).gate_texts
 
 
 def test_entities_are_case_insensitive_and_match_every_occurrence(eco):

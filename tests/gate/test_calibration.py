@@ -3,7 +3,16 @@ import math
 import numpy as np
 import pytest
 
-from eco_unlearn.gate.calibration import auroc, conformal_threshold, plot, rate, report
+from eco_unlearn.gate.calibration import (
+    auroc,
+    choose_threshold,
+    conformal_threshold,
+    min_negatives,
+    np_threshold,
+    plot,
+    rate,
+    report,
+)
 
 
 def test_conformal_threshold_is_the_kth_largest_score():
@@ -54,3 +63,64 @@ def test_plot_writes_a_png(tmp_path):
     plot({"forget_test": np.array([0.9, 0.99]), "retain_test": np.array([0.1])}, 0.8, tmp_path / "c.png", "t")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["c.png"]
+
+
+# --- Neyman–Pearson and the two-sided choice (exact math on synthetic scores) ---------------------------
+
+
+def _umbrella_rank(m: int, eps: float, delta: float) -> int | None:
+    """The NP order statistic by the textbook sum, written independently of scipy."""
+    from math import comb
+
+    for k in range(1, m + 1):
+        violation = sum(comb(m, j) * (1 - eps) ** j * eps ** (m - j) for j in range(k, m + 1))
+        if violation <= delta:
+            return k
+    return None
+
+
+@pytest.mark.parametrize("m,eps", [(59, 0.05), (100, 0.05), (300, 0.02), (400, 0.01), (58, 0.05)])
+def test_np_threshold_is_the_umbrella_order_statistic(m, eps):
+    p = np.linspace(0.0, 1.0, m)[::-1].copy()  # unsorted input
+    k = _umbrella_rank(m, eps, 0.05)
+    tau = np_threshold(p, eps, 0.05)
+    if k is None:
+        assert tau is None and m < min_negatives(eps, 0.05)
+    else:
+        assert tau == pytest.approx(np.sort(p)[k - 1])
+        assert m >= min_negatives(eps, 0.05)
+
+
+def test_np_threshold_holds_its_fpr_bound_over_repeated_draws():
+    rng = np.random.default_rng(0)
+    eps, delta, violations = 0.05, 0.05, 0
+    for _ in range(400):
+        tau = np_threshold(rng.uniform(size=200), eps, delta)
+        violations += (1.0 - tau) > eps  # the true FPR of uniform negatives at τ is 1 − τ
+    assert violations / 400 <= delta + 0.03
+
+
+def test_choose_threshold_honours_both_bounds_when_it_can():
+    forget = np.linspace(0.5, 1.0, 100)  # FNR α = 0.1: τ_FNR = the 91st largest = forget[9]
+    negatives = np.linspace(0.0, 0.3, 300)
+    t = choose_threshold(forget, negatives, alpha=0.1, max_fpr=0.02)
+    assert t.feasible and t.tau_fnr == pytest.approx(forget[9]) and t.tau_fpr < t.tau <= t.tau_fnr
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert logit(t.tau) == pytest.approx((logit(t.tau_fpr) + logit(t.tau_fnr)) / 2)
+    assert t.tau <= t.tau_fnr and rate(forget, t.tau, flagged=False) <= 0.1
+    assert rate(negatives, t.tau, flagged=True) <= 0.02 and rate(negatives, t.tau_fpr, flagged=True) > 0.0
+    assert "Neyman" in t.guarantee and "FNR ≤ 0.1" in t.guarantee and not t.warnings
+
+
+def test_choose_threshold_keeps_the_fnr_bound_and_warns_when_both_cannot_hold():
+    forget = np.linspace(0.2, 1.0, 100)
+    negatives = np.linspace(0.0, 0.9, 300)  # overlaps the forget scores
+    t = choose_threshold(forget, negatives, alpha=0.05, max_fpr=0.01)
+    assert not t.feasible and t.tau == t.tau_fnr < t.tau_fpr
+    assert rate(forget, t.tau, flagged=False) <= 0.05
+    assert "cannot both hold" in t.warnings[0] and "Neyman" not in t.guarantee
+
+
+def test_choose_threshold_says_when_negatives_are_too_few_for_the_budget():
+    t = choose_threshold(np.linspace(0.5, 1, 50), np.linspace(0, 0.2, 40), alpha=0.1, max_fpr=0.01)
+    assert t.tau_fpr is None and "too few for an FPR bound" in t.warnings[0]

@@ -33,7 +33,11 @@ def test_create_writes_a_complete_calibrated_bundle(tmp_path, prompts):
     assert [p.name for p in tmp_path.iterdir()] == ["chem"]  # no staging directory left behind
     back = Target.load(tmp_path / "chem")
     assert back.manifest.gate.kind == "classifier" and back.threshold == pytest.approx(rep["threshold"])
-    assert back.manifest.gate.calibration == {"method": "conformal", "alpha": 0.1, "n_calibration": 48}
+    cal = back.manifest.gate.calibration
+    assert cal["method"] == "cross-conformal" and cal["alpha"] == 0.1 and cal["max_fpr"] == 0.02
+    assert cal["n_calibration"] == 120  # every forget prompt calibrates τ through its out-of-fold score
+    assert "FNR ≤ 0.1" in cal["guarantee"] and "FPR ≤ 0.02" in cal["guarantee"]
+    assert rep["feasible"] and rep["n_train"]["background"] > 300
     assert read_report(tmp_path / "chem") == json.loads((tmp_path / "chem" / "calibration.json").read_text())
     assert rep["auroc"] >= 0.95 and rep["fpr_general"] <= 0.05
     assert back.flags(["What is the atomic number of gold?", "What is the capital of Peru?"]).tolist() == [True, False]
@@ -65,3 +69,32 @@ def test_tiny_calibration_set_warns(tmp_path):
     retain = [f"What is the capital of country {i}?" for i in range(10)]
     _, rep = create_target("small", forget, retain, tmp_path / "s", alpha=0.05, general=["Hello there"])
     assert rep["threshold"] == 0.0 and "too few for alpha" in rep["warning"]
+
+
+def test_split_conformal_and_the_fpr_budget_on_held_out_negatives(tmp_path, prompts):
+    _, rep = create_target("split", *prompts, tmp_path / "s", alpha=0.1, folds=0, max_fpr=0.05)
+    assert rep["method"] == "conformal" and rep["n_calibration"] == 24 and rep["folds"] == 0
+    # the NP threshold sits above the held-out negatives it was computed on, bar the budget
+    # calibration negatives: held-out retain prompts, plain and in training's wrappers, and background
+    n_neg = rep["n_negative_calibration"]
+    assert n_neg == 2 * rep["n"]["retain_test"] + rep["n"]["background"]
+    assert rep["modes"][rep["mode"]]["fpr_negative_calibration"] <= 0.05
+    with pytest.raises(ValueError, match="folds"):
+        create_target("x", *prompts, tmp_path / "f", folds=1)
+    with pytest.raises(ValueError, match="max_fpr"):
+        create_target("x", *prompts, tmp_path / "g", max_fpr=1.5)
+
+
+def test_background_negatives_lower_false_positives_on_ordinary_prompts(tmp_path, prompts):
+    """The same request with and without the built-in background: ordinary prompts of a question-like form
+    are flagged less once the classifier has seen ordinary traffic (held-out background prompts)."""
+    common = dict(alpha=None, threshold=0.5, folds=0)
+    with_bg, rep = create_target("bg", *prompts, tmp_path / "a", **common)
+    without, _ = create_target("nobg", *prompts, tmp_path / "b", background=False, **common)
+    ordinary = [
+        "How do I boil an egg?", "Who painted the Mona Lisa?", "Write a limerick about a dog.",
+        "What is a good name for a goldfish?", "Explain how a bicycle gear works.", "Hello! How was your day?",
+        "What year did the Second World War end?", "Summarise the plot of a heist movie.",
+    ]  # fmt: skip
+    assert with_bg.p_forget(ordinary).mean() < without.p_forget(ordinary).mean()
+    assert rep["n_train"]["background"] > 300

@@ -258,3 +258,24 @@ def test_a_client_that_leaves_mid_stream_does_not_hurt_the_next(served):
         next(r.iter_lines())  # read one event, then hang up
     ok = post(served[0], "/v1/completions", json={"model": "tiny", "prompt": "Hello", "max_tokens": 3})
     assert ok.status_code == 200 and ok.json()["usage"]["completion_tokens"] == 3
+
+
+def test_a_follow_up_is_gated_on_the_whole_conversation(eco, gateway):
+    """The target is named only in an assistant turn; the follow-up question is in scope. The same
+    conversation about a neighbour is not."""
+    registry = TargetRegistry(None)
+    registry.add_target(keyword("austen", "Austen"))
+
+    def chat(author: str) -> list[dict]:
+        return [
+            {"role": "user", "content": "Who wrote Pride and Prejudice?"},
+            {"role": "assistant", "content": f"It was written by {author}."},
+            {"role": "user", "content": "Where was she born?"},
+        ]
+
+    with gateway(HFBackend(eco), registry, reveal_targets=True) as url:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        target = client.chat.completions.create(model="tiny", messages=chat("Jane Austen"), max_tokens=2)
+        twin = client.chat.completions.create(model="tiny", messages=chat("Charlotte Brontë"), max_tokens=2)
+    assert target.model_extra["eco"]["flagged"] == ["austen"] and target.model_extra["eco"]["corrupted_tokens"] > 0
+    assert twin.model_extra["eco"]["flagged"] == []

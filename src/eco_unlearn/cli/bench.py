@@ -233,6 +233,37 @@ def _print_copyright(r: dict) -> None:
     out.print(t)
 
 
+@app.command("gate")
+def bench_gate(
+    requests: Annotated[str, typer.Option(help="Comma-separated: authors, austen, hazard.")] = "authors,austen,hazard",
+    seeds: Annotated[int, typer.Option(help="Seeds (splits of each request); median and range are reported.")] = 3,
+    budget: Annotated[int, typer.Option(help="Adaptive attacker: scored queries per prompt.")] = 200,
+    adaptive_n: Annotated[int, typer.Option(help="Adaptive attacker: flagged prompts attacked per run.")] = 20,
+    quick: Annotated[bool, typer.Option(help="Small requests, a weak attacker (CI, a few minutes).")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/gate"),
+) -> None:
+    """The gate on realistic requests: held-out, neighbour and general error rates, attack families with
+    their twins, an adaptive attacker, latency; results.json + report.html (heat map)."""
+    from eco_unlearn.evaluation.bench.gate import run
+    from eco_unlearn.evaluation.corpora import CorpusNotAvailable
+
+    try:
+        r = run(tuple(x for x in requests.split(",") if x), seeds, quick=quick, adaptive_n=adaptive_n,
+                budget=budget, out_dir=out_dir)  # fmt: skip
+    except (ValueError, RuntimeError, CorpusNotAvailable) as e:
+        raise fail(str(e)) from None
+    t = Table("request", "held-out FNR", "neighbour FPR", "general FPR", "AUROC", "adaptive", "goals missed",
+              title="eco bench gate (median over seeds)")  # fmt: skip
+    for name, req in r["requests"].items():
+        s = req["summary"]
+        med = lambda k, s=s: f"{s[k]['median']:.3f}" if k in s else "–"  # noqa: E731
+        missed = ", ".join(k for k, ok in req["goals_met"].items() if not ok) or "none"
+        t.add_row(name, med("heldout_fnr"), med("neighbour_fpr"), med("general_fpr"), med("auroc"),
+                  med("adaptive.success"), missed)  # fmt: skip
+    out.print(t)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
 @app.command("all")
 def bench_all(
     quick: Annotated[bool, typer.Option(help="Tiny random models (CI): mechanics, not figures.")] = False,

@@ -25,8 +25,15 @@ def target_create(
     ] = None,
     classifier: Annotated[str, typer.Option(help="embedding (seconds) or finetune (minutes).")] = "embedding",
     backbone: Annotated[str, typer.Option(help="'minilm' or a local HF encoder directory.")] = "minilm",
-    alpha: Annotated[float | None, typer.Option(help="Split-conformal: FNR <= alpha [default 0.05].")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Conformal FNR bound: FNR <= alpha [default 0.05].")] = None,
     threshold: Annotated[float | None, typer.Option(help="Fixed tau instead of conformal.")] = None,
+    max_fpr: Annotated[
+        float, typer.Option(help="FPR budget on held-out retain + background prompts (Neyman-Pearson); 0 = none.")
+    ] = 0.02,
+    folds: Annotated[
+        int | None, typer.Option(help="Cross-conformal folds over all forget prompts; 0 = split conformal.")
+    ] = None,
+    background: Annotated[bool, typer.Option(help="Train against the built-in background of ordinary prompts.")] = True,
     corruption: Annotated[str, typer.Option(help="Corruption function (see `eco info`).")] = "rand_noise_first_n",
     strength: Annotated[float, typer.Option(help="σ (fit it with `eco target fit`).")] = 100.0,
     dims: Annotated[str, typer.Option(help="n/k, or 'all'.")] = "1",
@@ -34,6 +41,9 @@ def target_create(
     entities: Annotated[Path | None, typer.Option(help="File of entity strings, one per line.")] = None,
     extract_entities: Annotated[bool, typer.Option(help="Take capitalised spans of the forget prompts.")] = False,
     ner: Annotated[bool, typer.Option(help="Take named entities by spaCy (extra 'ner').")] = False,
+    entity_evidence: Annotated[
+        bool, typer.Option(help="Also flag prompts naming the target's entities (given, else extracted).")
+    ] = True,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Bundle directory [default: targets/NAME].")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
@@ -67,6 +77,10 @@ def target_create(
             backbone=backbone,
             alpha=None if threshold is not None else (0.05 if alpha is None else alpha),
             threshold=threshold,
+            max_fpr=max_fpr or None,
+            folds=folds,
+            background=background,
+            entity_evidence=entity_evidence,
             corruption={"name": corruption, "strength": strength, "dims": parse_dims(dims)},
             selection={"mode": select},
             entities=ents,
@@ -84,18 +98,29 @@ def _print_report(rep: dict) -> None:
     for k in sorted(
         k
         for k in rep
-        if k.startswith(("fnr_", "fpr_")) or k in ("auroc", "threshold", "method", "alpha", "train_seconds")
+        if k.startswith(("fnr_", "fpr_"))
+        or k in ("auroc", "threshold", "method", "alpha", "max_fpr", "tau_fnr", "tau_fpr", "folds", "train_seconds")
     ):
         v = rep[k]
         t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     out.print(t)
+    if "guarantee" in rep:
+        out.print(f"guarantee: {rep['guarantee']}")
     if "warning" in rep:
         Console(stderr=True).print(f"[yellow]warning:[/yellow] {rep['warning']}")
 
 
 @app.command("inspect")
-def target_inspect(directory: Annotated[Path, typer.Argument(help="Target bundle directory.")]) -> None:
-    """Show a bundle's settings and calibration metrics."""
+def target_inspect(
+    directory: Annotated[Path, typer.Argument(help="Target bundle directory.")],
+    forget: Annotated[
+        Path | None, typer.Option(help="Held-out forget prompts: attack the bundle with every family.")
+    ] = None,
+    neighbours: Annotated[Path | None, typer.Option(help="Held-out neighbour prompts: the families' twins.")] = None,
+    budget: Annotated[int, typer.Option(help="Adaptive attacker: scored queries per prompt.")] = 200,
+) -> None:
+    """Show a bundle's settings and calibration metrics; with --forget and --neighbours, the same per-family
+    attack numbers as `eco bench gate` (FNR on forget prompts, FPR on their twins)."""
     from eco_unlearn.gate.create import read_report
     from eco_unlearn.gate.targets import BundleError, read_manifest
 
@@ -119,6 +144,31 @@ def target_inspect(directory: Annotated[Path, typer.Argument(help="Target bundle
     rep = read_report(directory)
     if rep:
         _print_report(rep)
+    if forget or neighbours:
+        _print_attacks(directory, forget, neighbours, budget)
+
+
+def _print_attacks(directory: Path, forget: Path | None, neighbours: Path | None, budget: int) -> None:
+    from eco_unlearn.evaluation.bench.gate import evaluate
+    from eco_unlearn.evaluation.requests import Prompt, Request
+    from eco_unlearn.gate.prompt_files import PromptFileError, read_prompts
+    from eco_unlearn.gate.targets import BundleError, Target
+
+    if not (forget and neighbours):
+        raise fail("attacking a bundle needs both --forget and --neighbours")
+    try:
+        target = Target.load(directory)
+        f, n = ([Prompt(t) for t in read_prompts(path)] for path in (forget, neighbours))
+        r = evaluate(target, Request(target.name, "", [], [], f, n), seed=0, adaptive_n=10, budget=budget)
+    except (BundleError, PromptFileError, ValueError) as e:
+        raise fail(str(e)) from None
+    t = Table("family", "FNR (forget)", "FPR (twins)", title=f"attacks at τ = {target.threshold:.4g}")
+    t.add_row("plain", f"{r['heldout_fnr']:.3f}", f"{r['neighbour_fpr']:.3f}")
+    for name, v in r["families"].items():
+        t.add_row(name, f"{v['fnr']:.3f}", f"{v['twin_fpr']:.3f}")
+    t.add_row(f"adaptive ({r['adaptive']['n']} prompts, {budget} queries)", f"{r['adaptive']['success']:.3f}", "")
+    t.add_row("general (TOFU + everyday)", "", f"{r['general_fpr']:.3f}")
+    out.print(t)
 
 
 @app.command("test")

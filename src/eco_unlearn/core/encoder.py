@@ -61,16 +61,17 @@ def _row_seed(seed: int, ids: list[int]) -> int:
     return (seed * 0x9E3779B1 + crc) % (2**63)
 
 
-def decide(user_texts: list[list[str]], targets: Sequence[ForgetTarget]) -> list[Decision]:
-    """Run every gate once over all texts; a prompt is flagged when any of its user messages is."""
-    flat = [t for texts in user_texts for t in texts]
-    owner = np.repeat(np.arange(len(user_texts)), [len(t) for t in user_texts])
+def decide(gate_texts: list[list[str]], targets: Sequence[ForgetTarget]) -> list[Decision]:
+    """Run every gate once over all texts; a prompt is flagged when any of its gate texts is (each user
+    message, and for a multi-turn chat the whole conversation)."""
+    flat = [t for texts in gate_texts for t in texts]
+    owner = np.repeat(np.arange(len(gate_texts)), [len(t) for t in gate_texts])
     position = {t: i for i, t in enumerate(dict.fromkeys(flat))}  # cloze repeats a prompt per option: score once
     unique = list(position)
     where = np.array([position[t] for t in flat], dtype=int)
-    decisions = [Decision({}, []) for _ in user_texts]
+    decisions = [Decision({}, []) for _ in gate_texts]
     scores = gate_scores(list(targets), unique) if flat else [np.zeros(0) for _ in targets]
-    groups = [np.flatnonzero(owner == i) for i in range(len(user_texts))]
+    groups = [np.flatnonzero(owner == i) for i in range(len(gate_texts))]
     for target, p_unique in zip(targets, scores):
         p = p_unique[where] if flat else p_unique
         for d, g in zip(decisions, groups):
@@ -170,6 +171,9 @@ class PromptEncoder:
             if m["role"] == "user":
                 spans.append((start, cursor))
                 users.append(m["content"])
+        conversation = conversation_text(messages)
+        if conversation:
+            users.append(conversation)
         return Segment(
             text, list(enc.input_ids), [tuple(o) for o in enc.offset_mapping], spans, len(enc.input_ids), users
         )
@@ -199,12 +203,12 @@ class PromptEncoder:
             raise ValueError(f"unknown target(s): {', '.join(missing)}; loaded: {', '.join(known) or 'none'}")
         return [known[n] for n in names]
 
-    def decide(self, user_texts: list[list[str]], targets: Sequence[ForgetTarget] | None = None) -> list[Decision]:
-        return decide(user_texts, self.targets if targets is None else targets)
+    def decide(self, gate_texts: list[list[str]], targets: Sequence[ForgetTarget] | None = None) -> list[Decision]:
+        return decide(gate_texts, self.targets if targets is None else targets)
 
     def plan(self, segs: list[Segment], targets: Sequence[ForgetTarget] | None = None) -> list[Plan]:
         plans = []
-        for seg, decision in zip(segs, self.decide([s.user_texts for s in segs], targets)):
+        for seg, decision in zip(segs, self.decide([s.gate_texts for s in segs], targets)):
             mask = [False] * len(seg.ids)
             for t in decision.flagged:
                 sel = select_tokens(
@@ -272,6 +276,24 @@ class PromptEncoder:
             raise ValueError(
                 f"prompt of {n_tokens} tokens + {extra} new tokens exceeds the model's context of {self.max_context}"
             )
+
+
+def conversation_text(messages: list[Message]) -> str | None:
+    """The turns of a multi-turn chat joined (system prompt left out), for the gates to read whole: a
+    follow-up ("Where was she born?") is in scope when an earlier turn, the assistant's included, named the
+    target. ``None`` for a single turn (its user message is scored on its own already)."""
+    turns = [m["content"] for m in messages if m["role"] != "system" and m["content"].strip()]
+    return "\n".join(turns) if len(turns) > 1 else None
+
+
+def gate_texts_of(prompt: Prompt) -> list[str]:
+    """What the gates read for a prompt, without tokenising it: the raw prompt, or each user message plus
+    the whole conversation (as :meth:`PromptEncoder.encode` records it)."""
+    if isinstance(prompt, str):
+        return [prompt]
+    messages = _validate_messages(prompt)
+    conversation = conversation_text(messages)
+    return [m["content"] for m in messages if m["role"] == "user"] + ([conversation] if conversation else [])
 
 
 def _id_list(ids: int | list[int] | None) -> list[int]:

@@ -101,8 +101,9 @@ class Segment:
     """Character spans of user-written text (the whole prompt for raw, template-free prompts)."""
     prompt_len: int
     """Number of leading tokens that belong to the prompt; the rest is a scored continuation."""
-    user_texts: list[str] = field(default_factory=list)
-    """What the prompt classifier reads: the user messages, or the raw prompt."""
+    gate_texts: list[str] = field(default_factory=list)
+    """What the gates read: each user message (or the raw prompt) and, for a multi-turn chat, the whole
+    conversation without the system prompt."""
 
 
 def _overlaps(tok: Span, spans: list[Span]) -> bool:

@@ -88,7 +88,7 @@ def gate_scores(targets: list[ForgetTarget], texts: list[str]) -> list[np.ndarra
     out = []
     for t in targets:
         # duck-typed: a runtime-checkable Protocol's isinstance costs ~8 µs, too much per target per prompt
-        if hasattr(t.gate, "p_from_embeddings"):
+        if getattr(t.gate, "encoder", None) is not None and hasattr(t.gate, "p_from_embeddings"):
             key = id(t.gate.encoder)
             if key not in shared:
                 shared[key] = t.gate.encoder.embed_prompts(texts)

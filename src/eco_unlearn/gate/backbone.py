@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from eco_unlearn.console import track
 from eco_unlearn.core.models import quiet_transformers
+from eco_unlearn.gate.normalise import classifier_text
 
 DEFAULT_BACKBONE = "minilm"
 META = "classifier.json"
@@ -44,7 +46,7 @@ def prompt_segments(text: str) -> list[str]:
 
 
 def expand(texts: list[str]) -> tuple[list[str], np.ndarray]:
-    segs = [prompt_segments(t) for t in texts]
+    segs = [prompt_segments(classifier_text(t)) for t in texts]
     return [s for ss in segs for s in ss], np.repeat(np.arange(len(texts)), [len(ss) for ss in segs])
 
 
@@ -61,6 +63,8 @@ class PromptEmbeddings:
     X: np.ndarray
     owner: np.ndarray
     n: int
+    texts: list[str] = field(default_factory=list)
+    """The prompts themselves, for evidence that reads text (entity names)."""
 
 
 def seed_everything(seed: int) -> None:
@@ -81,6 +85,7 @@ class Encoder:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path).eval()
         self.max_length, self.batch_size = max_length, batch_size
+        self._memo: dict[str, np.ndarray] = {}
 
     @torch.no_grad()
     def embed(self, texts: list[str]) -> np.ndarray:
@@ -99,9 +104,24 @@ class Encoder:
             out.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
 
+    def embed_cached(self, texts: list[str]) -> np.ndarray:
+        """:meth:`embed` with a per-encoder memo of training texts: target creation fits several fold
+        classifiers on overlapping texts and embeds each text once. Serving does not use the memo."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if missing:
+            if len(self._memo) + len(missing) > 50_000:
+                self._memo.clear()
+            vectors = np.concatenate(
+                [self.embed(missing[i : i + 256]) for i in track(range(0, len(missing), 256), "embedding prompts")]
+            )
+            self._memo.update(zip(missing, vectors))
+        if not texts:
+            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        return np.stack([self._memo[t] for t in texts])
+
     def embed_prompts(self, texts: list[str]) -> PromptEmbeddings:
         flat, owner = expand(list(texts))
-        return PromptEmbeddings(self.embed(flat), owner, len(texts))
+        return PromptEmbeddings(self.embed(flat), owner, len(texts), list(texts))
 
 
 _ENCODERS: dict[str, Encoder] = {}

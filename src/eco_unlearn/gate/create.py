@@ -1,13 +1,21 @@
 """`eco target create`: from forget and retain prompts to a calibrated target bundle.
 
-1. forget prompts are split 60/20/20 into train / calibration / test, retain prompts 80/20 into train / test;
-2. the classifier trains on the train splits plus augmented copies (wrappers, casing, typos) of both
-   classes, "tell me about X" probes of the target's entities, and the wrappers' own sentences as
-   negatives; at inference a prompt scores the max over itself and its sentences (see classifier.py);
-3. τ is fixed, or split-conformal on the calibration split (plain + one augmented copy each);
-4. the report measures FNR on held-out forget prompts, plain and in wrappers that training never saw, and
-   FPR on held-out retain prompts (plain and wrapped) and on a general set (TOFU world facts + real authors
-   questions by default);
+1. retain prompts are split 80/20 into train / held-out; the built-in background set (ordinary prompts,
+   see background.py) minus anything close to a forget prompt is split 70/30 the same way;
+2. the classifier trains on forget prompts against retain and background prompts, each class with
+   augmented copies (wrappers, casing, typos), "tell me about X" probes of the target's entities, and the
+   wrappers' own sentences as negatives; retain prompts weigh more than background ones; every text is
+   normalised first (normalise.py) and a prompt scores the max over itself and its sentences. With
+   ``entity_evidence`` (default) the gate also flags prompts naming the target's entities (given, or the
+   names that mark the forget prompts and no negative uses; entity_evidence.py);
+3. τ: with ``folds`` ≥ 2 (default 5, embedding kind) every forget prompt gets an out-of-fold score from a
+   classifier that did not train on it, and the conformal FNR bound is computed on all of them; the
+   Neyman–Pearson FPR budget (``max_fpr``) is computed on held-out retain and background prompts; see
+   calibration.py for how τ is chosen when both cannot hold. ``folds=0`` holds out 20 % of the forget
+   prompts instead (split conformal), and ``threshold`` fixes τ;
+4. the report measures FNR on the out-of-fold (or held-out) forget prompts, plain and in wrappers training
+   never saw, and FPR on held-out retain prompts (plain and wrapped), held-out background prompts, and a
+   general set that nothing trains or calibrates on (TOFU world facts + real authors questions by default);
 5. the bundle (classifier, calibration.json, calibration.png, target.json) is written into a staging
    directory and moved into place only when complete.
 """
@@ -21,13 +29,18 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 
+from eco_unlearn.console import track
 from eco_unlearn.fileio import atomic_write_json, replace_dir
 from eco_unlearn.gate.augment import augment, entity_prompts, heldout_wrapped, wrapper_fragments
-from eco_unlearn.gate.backbone import DEFAULT_BACKBONE
-from eco_unlearn.gate.calibration import conformal_threshold, plot, report
+from eco_unlearn.gate.backbone import DEFAULT_BACKBONE, get_encoder
+from eco_unlearn.gate.background import background_prompts, far_from
+from eco_unlearn.gate.calibration import choose_threshold, plot, rate, report
 from eco_unlearn.gate.classifier import train_classifier
+from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate, evidence_entities
+from eco_unlearn.gate.normalise import normalise
 from eco_unlearn.gate.prompt_files import check_classes
 from eco_unlearn.gate.targets import Target, TargetManifest, explain_validation
 
@@ -66,6 +79,10 @@ def create_target(
     backbone: str = DEFAULT_BACKBONE,
     alpha: float | None = 0.05,
     threshold: float | None = None,
+    max_fpr: float | None = 0.02,
+    folds: int | None = None,
+    background: bool = True,
+    entity_evidence: bool = True,
     corruption: dict[str, Any] | None = None,
     selection: dict[str, Any] | None = None,
     entities: list[str] | None = None,
@@ -75,7 +92,12 @@ def create_target(
 ) -> tuple[Target, dict]:
     out = Path(out)
     if (alpha is None) == (threshold is None):
-        raise ValueError("give exactly one of alpha (split-conformal) or threshold (fixed τ)")
+        raise ValueError("give exactly one of alpha (conformal) or threshold (fixed τ)")
+    if max_fpr is not None and not 0.0 < max_fpr < 1.0:
+        raise ValueError(f"max_fpr must be in (0, 1), got {max_fpr}")
+    folds = (5 if classifier == "embedding" else 0) if folds is None else folds
+    if folds == 1 or folds < 0:
+        raise ValueError(f"folds must be 0 (split conformal) or at least 2, got {folds}")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists (use --overwrite to replace it)")
     general = general_prompts() if general is None else general
@@ -93,64 +115,149 @@ def create_target(
     except ValidationError as e:
         raise ValueError(explain_validation(e)) from None
 
-    f_train, f_cal, f_test = _split(forget, (0.6, 0.2, 0.2), seed)
     r_train, r_test = _split(retain, (0.8, 0.2), seed + 1)
-    train_f = f_train + augment(f_train, seed=seed) + entity_prompts(entities)
-    train_r = r_train + augment(r_train, seed=seed + 1) + wrapper_fragments()
-    clf, seconds = train_classifier(classifier, train_f, train_r, backbone=backbone, seed=seed)
+    bg = _background(forget, backbone) if background else []
+    bg_train, bg_test = _split(bg, (0.7, 0.3), seed + 3)
+    negatives = r_train + augment(r_train, seed=seed + 1) + wrapper_fragments()
 
-    cal = f_cal + augment(f_cal, copies=1, seed=seed + 2)
-    scores = {
-        "forget_test": clf.p_forget(f_test),
-        "forget_wrapped": clf.p_forget(heldout_wrapped(f_test, seed=seed)),
-        "retain_test": clf.p_forget(r_test),
-        "retain_wrapped": clf.p_forget(heldout_wrapped(r_test, seed=seed)),
-        "general": clf.p_forget(general),
-    }
-    if threshold is None:
-        tau = conformal_threshold(clf.p_forget(cal), alpha)
-        method = {"method": "conformal", "alpha": alpha, "n_calibration": len(cal)}
+    def train(f: list[str]) -> tuple[EvidenceGate, float]:
+        positives = f + augment(f, seed=seed) + entity_prompts(entities)
+        clf, seconds = train_classifier(
+            classifier, positives, negatives, background=bg_train, backbone=backbone, seed=seed
+        )
+        names = (entities or evidence_entities(f, r_train + bg_train)) if entity_evidence else []
+        return EvidenceGate(clf, EntityEvidence(names)), seconds
+
+    if folds and threshold is None:
+        held, held_wrapped = _out_of_fold(forget, folds, seed, train)
+        f_fit = forget
+        bound = f"{folds}-fold cross-conformal; exact for the fold classifiers, approximate for the refit one"
     else:
-        tau, method = float(threshold), {"method": "fixed"}
+        f_fit, f_test = _split(forget, (0.8, 0.2), seed)
+        held, held_wrapped = None, heldout_wrapped(f_test, seed=seed)
+        bound = "split-conformal"
+    gate, seconds = train(f_fit)
+    entities = gate.evidence.entities
+    if held is None:
+        held, held_wrapped = gate.parts(f_test), gate.parts(held_wrapped)
+    parts = {
+        "forget_test": held,
+        "forget_wrapped": held_wrapped,
+        "retain_test": gate.parts(r_test),
+        "retain_wrapped": gate.parts(heldout_wrapped(r_test, seed=seed)),
+        "background": gate.parts(bg_test),
+        "general": gate.parts(general),
+    }
+    modes = ("entities", "classifier", "max") if entities else ("classifier",)
+    if threshold is None:
+        # wrapped neighbours (training's wrapper family, not the held-out one) are calibration negatives too
+        wrapped_retain = gate.parts(augment(r_test, copies=1, seed=seed + 4))
+        negative = {m: _combine(np.r_[parts["retain_test"], wrapped_retain, parts["background"]], m) for m in modes}
+        options = {
+            m: choose_threshold(_combine(held, m), negative[m], alpha=alpha, max_fpr=max_fpr, fnr_bound=bound)
+            for m in modes
+        }
+        errors = {
+            m: {
+                "fnr_out_of_fold": rate(_combine(held, m), t.tau, flagged=False),
+                "fpr_negative_calibration": rate(negative[m], t.tau, flagged=True),
+                "feasible": t.feasible,
+                "threshold": t.tau,
+            }
+            for m, t in options.items()
+        }
+        # Neyman–Pearson model selection: the fewest misses within the FPR budget; ties go to fewer false
+        # positives, then to the simpler gate (names alone before the classifier before both)
+        mode = min(modes, key=lambda m: (not errors[m]["feasible"], errors[m]["fnr_out_of_fold"],
+                                         errors[m]["fpr_negative_calibration"], modes.index(m)))  # fmt: skip
+        chosen = options[mode]
+        tau = chosen.tau
+        method = {
+            "method": "cross-conformal" if folds else "conformal",
+            "alpha": alpha,
+            "max_fpr": max_fpr,
+            "n_calibration": len(held),
+            "n_negative_calibration": len(negative[mode]),
+            "tau_fnr": chosen.tau_fnr,
+            "tau_fpr": chosen.tau_fpr,
+            "feasible": chosen.feasible,
+            "guarantee": chosen.guarantee,
+            "modes": errors,
+        }
+        if chosen.warnings:
+            method["warning"] = " ".join(chosen.warnings)
+    else:
+        mode = "max" if entities else "classifier"
+        tau, method = float(threshold), {"method": "fixed", "guarantee": "none (fixed τ)"}
+    gate = EvidenceGate(gate.classifier, gate.evidence, mode)
+    scores = {k: _combine(v, mode) for k, v in parts.items()}
     rep = (
         report(scores, tau)
         | method
         | {
             "classifier": classifier,
             "backbone": backbone,
+            "folds": folds,
+            "mode": mode,
+            "entities": entities[:50],
             "train_seconds": seconds,
-            "n_train": {"forget": len(train_f), "retain": len(train_r)},
+            "n_train": {"forget": len(f_fit), "retain": len(r_train), "background": len(bg_train)},
             "seed": seed,
         }
     )
-    if tau == 0.0 and threshold is None:
-        rep["warning"] = (
-            f"only {len(cal)} calibration prompts: too few for alpha={alpha} "
-            f"(need {int(1 / alpha)}); tau = 0 flags every prompt. Add forget prompts or raise alpha."
-        )
-    gate = {
+    gate_spec = {
         "kind": "classifier",
         "classifier": "classifier",
+        "mode": mode,
         "threshold": tau,
-        "calibration": {k: rep[k] for k in ("method", "alpha", "n_calibration") if k in rep},
+        "calibration": {k: rep[k] for k in ("method", "alpha", "max_fpr", "n_calibration", "guarantee") if k in rep},
     }
-    manifest = TargetManifest.model_validate(manifest.model_dump() | {"gate": gate})
+    manifest = TargetManifest.model_validate(manifest.model_dump() | {"gate": gate_spec, "entities": entities})
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
     try:
         (staged / "classifier").mkdir()
-        clf.save(staged / "classifier")
+        gate.classifier.save(staged / "classifier")
         atomic_write_json(staged / CALIBRATION_REPORT, rep)
         plot(scores, tau, staged / CALIBRATION_PLOT, f"target {name}: p_forget by set")
-        Target(manifest, clf).save(staged)
+        Target(manifest, gate).save(staged)
         replace_dir(staged, out, overwrite=overwrite)
     except BaseException:
         import shutil
 
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    return Target(manifest, clf, out), rep
+    return Target(manifest, gate if mode != "classifier" else gate.classifier, out), rep
+
+
+def _background(forget: list[str], backbone: str) -> list[str]:
+    """The built-in background set minus prompts close to a forget prompt (those may be in scope)."""
+    bg = list(background_prompts())
+    encoder = get_encoder(backbone)
+    plain = lambda texts: [normalise(t) for t in texts]  # noqa: E731  (names kept: they decide what is in scope)
+    keep = far_from(encoder.embed_cached(plain(bg)), encoder.embed_cached(plain(forget)))
+    return [b for b, k in zip(bg, keep) if k]
+
+
+def _out_of_fold(forget: list[str], folds: int, seed: int, train) -> tuple[np.ndarray, np.ndarray]:
+    """Gate parts (classifier p, entity score) of every forget prompt, plain and in a held-out wrapper, from
+    a gate that never saw it (its names are extracted from the other folds only)."""
+    order = np.random.default_rng(seed).permutation(len(forget))
+    plain, wrapped = np.zeros((len(forget), 2)), np.zeros((len(forget), 2))
+    for k in track(range(folds), "cross-conformal folds"):
+        out_idx = order[k::folds]
+        fold_out = set(out_idx.tolist())
+        gate, _ = train([forget[i] for i in order if i not in fold_out])
+        held = [forget[i] for i in out_idx]
+        plain[out_idx] = gate.parts(held)
+        wrapped[out_idx] = gate.parts(heldout_wrapped(held, seed=seed + k))
+    return plain, wrapped
+
+
+def _combine(parts: np.ndarray, mode: str) -> np.ndarray:
+    """A gate mode's score from (classifier p, entity score) columns, as EvidenceGate computes it."""
+    return {"classifier": parts[:, 0], "entities": parts[:, 1], "max": parts.max(axis=1)}[mode]
 
 
 def read_report(directory: str | Path) -> dict | None:

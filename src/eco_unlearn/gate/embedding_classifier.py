@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from eco_unlearn.console import track
 from eco_unlearn.fileio import atomic_write_json
 from eco_unlearn.gate.backbone import (
     DEFAULT_BACKBONE,
@@ -19,10 +18,10 @@ from eco_unlearn.gate.backbone import (
     PromptEmbeddings,
     get_encoder,
     group_max,
-    labelled,
     seed_everything,
 )
 from eco_unlearn.gate.errors import BundleError
+from eco_unlearn.gate.normalise import classifier_texts
 
 
 class EmbeddingClassifier:
@@ -35,18 +34,33 @@ class EmbeddingClassifier:
 
     @classmethod
     def fit(
-        cls, forget: list[str], retain: list[str], *, backbone: str = DEFAULT_BACKBONE, seed: int = 0, C: float = 10.0
+        cls,
+        forget: list[str],
+        retain: list[str],
+        *,
+        background: list[str] = (),
+        background_share: float = 0.3,
+        backbone: str = DEFAULT_BACKBONE,
+        seed: int = 0,
+        C: float = 10.0,
     ) -> EmbeddingClassifier:
-        """C = 10: unit-norm embeddings need weak regularisation for confident probabilities."""
+        """Weighted logistic regression: the forget prompts weigh as much as all negatives together; among
+        negatives, the retain prompts (hard neighbours) carry ``1 − background_share`` of the weight and the
+        far more numerous background prompts ``background_share``, so each neighbour counts several times
+        a background prompt. C = 10: unit-norm embeddings need weak regularisation for confident scores."""
         from sklearn.linear_model import LogisticRegression
 
         seed_everything(seed)
         encoder = get_encoder(backbone)
-        texts, y = labelled(forget, retain)
-        X = np.concatenate(
-            [encoder.embed(texts[i : i + 256]) for i in track(range(0, len(texts), 256), "embedding prompts")]
-        )
-        lr = LogisticRegression(C=C, class_weight="balanced", max_iter=2000, random_state=seed).fit(X, y)
+        groups = [classifier_texts(forget), classifier_texts(retain), classifier_texts(list(background))]
+        if not groups[0] or not (groups[1] or groups[2]):
+            raise ValueError("a classifier needs forget prompts and retain or background prompts")
+        shares = [1.0, 1.0 - background_share if groups[2] else 1.0, background_share if groups[1] else 1.0]
+        X = encoder.embed_cached([t for g in groups for t in g])
+        y = np.repeat([1, 0, 0], [len(g) for g in groups])
+        w = np.concatenate([np.full(len(g), share / max(len(g), 1)) for g, share in zip(groups, shares)])
+        w *= len(w) / w.sum()
+        lr = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(X, y, sample_weight=w)
         return cls(encoder, lr.coef_[0], lr.intercept_[0])
 
     def p_from_embeddings(self, E: PromptEmbeddings) -> np.ndarray:

@@ -22,6 +22,7 @@ from eco_unlearn.gate.backbone import (
     seed_everything,
 )
 from eco_unlearn.gate.errors import BundleError
+from eco_unlearn.gate.normalise import classifier_texts
 
 
 class FinetuneClassifier:
@@ -36,6 +37,7 @@ class FinetuneClassifier:
         forget: list[str],
         retain: list[str],
         *,
+        background: list[str] = (),
         backbone: str = DEFAULT_BACKBONE,
         seed: int = 0,
         epochs: int = 2,
@@ -46,6 +48,7 @@ class FinetuneClassifier:
         max_length: int = 128,
         label_smoothing: float = 0.1,
     ) -> FinetuneClassifier:
+        """Background prompts join the negatives; the class-weighted loss balances forget against all of them."""
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         quiet_transformers()
@@ -53,7 +56,7 @@ class FinetuneClassifier:
         path = resolve_backbone(backbone)
         tok = AutoTokenizer.from_pretrained(path)
         model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
-        texts, y = labelled(forget, retain)
+        texts, y = labelled(classifier_texts(forget), classifier_texts(list(retain) + list(background)))
         order = np.random.default_rng(seed).permutation(len(texts))
         n_val = max(2, int(len(texts) * val_fraction))
         val, train = order[:n_val], order[n_val:]
@@ -99,6 +102,7 @@ class FinetuneClassifier:
 
     @torch.no_grad()
     def p_forget(self, texts: list[str]) -> np.ndarray:
+        texts = classifier_texts(list(texts))
         out = []
         for i in range(0, len(texts), 64):
             enc = self.tokenizer(

@@ -32,6 +32,9 @@ class GateSpec(Strict):
     keywords: list[str] = Field(default_factory=list)
     classifier: str | None = None
     """Sub-directory of the bundle holding the classifier (kind = classifier)."""
+    mode: Literal["classifier", "entities", "max"] = "classifier"
+    """Classifier gates: the topic classifier alone, the target's entity names alone, or the max of both
+    (entity_evidence.py); ``eco target create`` picks it from out-of-fold scores."""
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     """τ: a prompt is flagged when p_forget >= τ."""
     calibration: dict[str, Any] | None = None
@@ -185,7 +188,12 @@ def _gate_for(manifest: TargetManifest, directory: Path) -> Gate:
 
     if not manifest.gate.classifier:
         raise BundleError(f"target {manifest.name!r}: classifier gate without a classifier path")
-    return load_classifier(directory / manifest.gate.classifier)
+    clf = load_classifier(directory / manifest.gate.classifier)
+    if manifest.gate.mode == "classifier":
+        return clf
+    from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate
+
+    return EvidenceGate(clf, EntityEvidence(manifest.entities), manifest.gate.mode)
 
 
 def load_targets(paths: list[str | Path]) -> list[Target]:

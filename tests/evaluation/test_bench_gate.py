@@ -1,0 +1,44 @@
+"""`eco bench gate --quick` end to end: real targets created from the requests, attacked, reported."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from eco_unlearn.evaluation.requests import REQUESTS
+
+
+@pytest.mark.parametrize("name", list(REQUESTS))
+def test_requests_are_built_with_held_out_prompts_disjoint_from_creation(name):
+    r = REQUESTS[name](seed=0, **({"passages": 0} if name == "austen" else {}))
+    created = {p.text for p in r.forget + r.retain}
+    assert len(r.forget) >= 60 and len(r.retain) >= 60 and len(r.heldout_forget) >= 30
+    assert created.isdisjoint(p.text for p in r.heldout_forget + r.heldout_neighbours)
+    assert {p.text for p in r.forget}.isdisjoint(p.text for p in r.retain)
+
+
+def test_quick_gate_bench_writes_results_and_report(tmp_path):
+    out = tmp_path / "gate"
+    cmd = [sys.executable, "-m", "eco_unlearn.cli", "bench", "gate", "--quick", "--seeds", "1",
+           "--requests", "authors,hazard", "--out", str(out)]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-2000:]
+    r = json.loads((out / "results.json").read_text())
+    assert set(r["requests"]) == {"authors", "hazard"} and "--quick" in r["command"]
+    for req in r["requests"].values():
+        run = req["runs"][0]
+        assert 0.0 <= run["heldout_fnr"] <= 1.0 and 0.0 <= run["general_fpr"] <= 1.0
+        assert {"obfuscation", "wrapper", "completion", "burial", "multi_turn"} <= set(run["families"])
+        assert run["adaptive"]["budget"] == 30 and run["create_seconds"] > 0
+        assert set(req["goals_met"]) >= {"heldout_fnr", "neighbour_fpr", "general_fpr", "families_fnr"}
+    # the names of the fictitious authors decide the authors request: nothing general is flagged
+    assert r["requests"]["authors"]["runs"][0]["general_fpr"] <= 0.02
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "authors" in html
+
+
+def test_unknown_request_is_a_clear_error(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "eco_unlearn.cli", "bench", "gate", "--requests", "nope",
+                        "--out", str(tmp_path)], capture_output=True, text=True)  # fmt: skip
+    assert p.returncode == 2 and "unknown request" in p.stderr
