@@ -19,9 +19,10 @@ classifier, so the threshold calibration (calibration.py) sees one score per pro
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import numpy as np
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 
 from eco_unlearn.gate.entities import capitalised_spans
 from eco_unlearn.gate.normalise import normalise
@@ -34,6 +35,13 @@ def _squash(text: str) -> str:
     return _NON_ALNUM.sub("", text)
 
 
+@lru_cache(maxsize=4096)
+def _views(text: str) -> tuple[str, frozenset[str]]:
+    """The squashed normalised text and its set of words, computed once per prompt for every target."""
+    norm = normalise(text).lower()
+    return _squash(norm), frozenset(_WORD.findall(norm))
+
+
 class EntityEvidence:
     """Scores prompts 1.0 when they name one of ``entities`` (see the module docstring), else 0.0."""
 
@@ -42,19 +50,19 @@ class EntityEvidence:
         self.entities = list(entities)
         self.multi = sorted({_squash(e) for e in norm if len(_WORD.findall(e)) > 1 and len(_squash(e)) >= 6})
         self.single = sorted({e for e in norm if len(_WORD.findall(e)) == 1 and len(e) >= 4})
+        self.fuzzy_multi = [e for e in self.multi if len(e) >= 8]
         self.similarity = similarity
 
     def _hit(self, text: str) -> bool:
-        norm = normalise(text).lower()
-        squashed = _squash(norm)
-        for e in self.multi:
-            if e in squashed or (len(e) >= 8 and fuzz.partial_ratio(e, squashed) >= self.similarity):
-                return True
+        squashed, words = _views(text)
+        if any(e in squashed for e in self.multi) or any(e in words for e in self.single):
+            return True
+        if self.fuzzy_multi and process.extractOne(
+            squashed, self.fuzzy_multi, scorer=fuzz.partial_ratio, score_cutoff=self.similarity
+        ):
+            return True
         if self.single:
-            words = set(_WORD.findall(norm))
             for e in self.single:
-                if e in words:
-                    return True
                 if len(e) >= 7 and any(
                     abs(len(w) - len(e)) <= 1 and fuzz.ratio(e, w) >= self.similarity for w in words
                 ):

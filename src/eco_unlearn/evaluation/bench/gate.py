@@ -177,8 +177,8 @@ def run(
                 )
                 created = time.perf_counter() - t0
                 r = evaluate(target, request, seed, adaptive_n, budget)
-                r |= {"create_seconds": created, "calibration_guarantee": rep.get("guarantee", ""),
-                      "warning": rep.get("warning", "")}  # fmt: skip
+                r |= {"create_seconds": created, "mode": rep["mode"], "entities": len(target.entities),
+                      "calibration_guarantee": rep.get("guarantee", ""), "warning": rep.get("warning", "")}  # fmt: skip
                 runs.append(r)
             summary = _summary(runs)
             result["requests"][name] = {
@@ -233,7 +233,8 @@ def report_html(result: dict) -> str:
         s = r["summary"]
         fmt = lambda k, s=s: f"{s[k]['median']:.3f} [{s[k]['min']:.3f}, {s[k]['max']:.3f}]" if k in s else "–"  # noqa: E731
         rows.append(
-            f"<tr><td>{name}</td><td>{r['description']}</td>"
+            f"<tr><td>{name}</td><td>{r['description']}; gate mode "
+            f"{', '.join(sorted({run['mode'] for run in r['runs']}))}</td>"
             + "".join(f"<td>{fmt(k)}</td>" for k in ("heldout_fnr", "neighbour_fpr", "general_fpr", "auroc",
                                                      "adaptive.success", "latency_ms", "create_seconds"))
             + f"<td>{', '.join(k for k, ok in r['goals_met'].items() if not ok) or 'all met'}</td></tr>"
