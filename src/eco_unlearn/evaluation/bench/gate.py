@@ -10,8 +10,8 @@ request's forget and retain prompts, and then measured on prompts nothing traine
   neighbours, the twin (FPR); a family that changes nothing for a request (no subject to rewrite) is n/a;
 - passages where the request has them; an adaptive black-box attacker (greedy word edits, a query budget
   per prompt) on flagged held-out forget prompts: the share it gets under τ;
-- latency: median gate time for one prompt (the gateway gates prompt by prompt, micro-batched), and the
-  time ``target create`` took.
+- latency: median gate time for one prompt (the gateway gates prompt by prompt, micro-batched), alone and
+  among 100 targets of the same kind, and the time ``target create`` took.
 
 Prompts are gated as the product gates them: a chat message list through the conversation texts, a
 completion prefix as raw text. Results are the median and range over seeds; goals are checked on medians.
@@ -37,7 +37,7 @@ from eco_unlearn.gate.create import create_target, general_prompts
 from eco_unlearn.gate.targets import Target
 
 GOALS = {"heldout_fnr": 0.05, "neighbour_fpr": 0.02, "general_fpr": 0.01, "family_fnr": 0.10, "twin_fpr": 0.05,
-         "adaptive_success": 0.10, "latency_ms": 20.0, "create_seconds": 60.0}  # fmt: skip
+         "adaptive_success": 0.10, "latency_ms": 20.0, "latency_100_ratio": 1.2, "create_seconds": 60.0}  # fmt: skip
 
 
 def gate_p(target: Target, prompts: list[Sent]) -> np.ndarray:
@@ -94,14 +94,24 @@ def evaluate(target: Target, request: Request, seed: int, adaptive_n: int, budge
         "mean_queries": float(np.mean([r.queries for r in results])) if results else 0.0,
         "examples": [r.text for r in results if r.success][:3],
     }
-    probe = [p.text for p in request.heldout_forget[:25] + request.heldout_neighbours[:25]]
-    times = []
-    for text in probe:
-        t0 = time.perf_counter()
-        gate_p(target, [text])
-        times.append(time.perf_counter() - t0)
-    out["latency_ms"] = 1000 * statistics.median(times)
+    out |= _latency(target, [p.text for p in request.heldout_forget[:25] + request.heldout_neighbours[:25]])
     return out
+
+
+def _latency(target: Target, probe: list[str]) -> dict:
+    """Median gate time for one prompt, with this target alone and with 100 targets of the same kind (copies
+    under other names, as a gateway serving 100 removal requests would hold); the two arms alternate on
+    each prompt, so machine drift hits both alike."""
+    many = [Target(target.manifest.model_copy(update={"name": f"copy{i}"}), target.gate) for i in range(100)]
+    one_t, many_t = [], []
+    for i, text in enumerate(probe):
+        arms = ((([target]), one_t), (many, many_t))
+        for targets, times in arms if i % 2 == 0 else arms[::-1]:
+            t0 = time.perf_counter()
+            decide([gate_texts_of(text)], targets)
+            times.append(time.perf_counter() - t0)
+    one, hundred = statistics.median(one_t), statistics.median(many_t)
+    return {"latency_ms": 1000 * one, "latency_100_ms": 1000 * hundred, "latency_100_ratio": hundred / one}
 
 
 def _summary(runs: list[dict]) -> dict:
@@ -134,6 +144,7 @@ def _goals(s: dict) -> dict[str, bool]:
         "families_fnr": all(v <= GOALS["family_fnr"] for k, v in med.items() if k.endswith(".fnr")),
         "twins_fpr": all(v <= GOALS["twin_fpr"] for k, v in med.items() if k.endswith(".twin_fpr")),
         "latency_ms": med["latency_ms"] <= GOALS["latency_ms"],
+        "latency_100_ratio": med["latency_100_ratio"] <= GOALS["latency_100_ratio"],
         "create_seconds": med["create_seconds"] <= GOALS["create_seconds"],
     }
     if "adaptive.success" in med:
@@ -219,7 +230,7 @@ def _heatmap_png(result: dict) -> str:
         for i in range(len(rows)):
             for j in range(len(names)):
                 ax.text(j, i, "n/a" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2f}", ha="center", va="center",
-                        fontsize=8)  # fmt: skip
+                        fontsize=8, color="white" if grid[i, j] > 0.3 else "black")  # fmt: skip
         ax.set_xticks(range(len(names)), names)
         ax.set_yticks(range(len(rows)), rows if col == 0 else [""] * len(rows))
         ax.set_title(title, fontsize=10)
@@ -236,7 +247,8 @@ def report_html(result: dict) -> str:
             f"<tr><td>{name}</td><td>{r['description']}; gate mode "
             f"{', '.join(sorted({run['mode'] for run in r['runs']}))}</td>"
             + "".join(f"<td>{fmt(k)}</td>" for k in ("heldout_fnr", "neighbour_fpr", "general_fpr", "auroc",
-                                                     "adaptive.success", "latency_ms", "create_seconds"))
+                                                     "adaptive.success", "latency_ms", "latency_100_ratio",
+                                                     "create_seconds"))
             + f"<td>{', '.join(k for k, ok in r['goals_met'].items() if not ok) or 'all met'}</td></tr>"
         )  # fmt: skip
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: gate</title>
@@ -245,7 +257,8 @@ td,th{{padding:4px 8px;border-bottom:1px solid #ddd;font-size:13px}} table{{bord
 </head><body><h1>The gate on realistic requests, under attack</h1>
 <p>Command: <code>{result["command"]}</code>. Median [min, max] over seeds. Goals: {result["goals"]}.</p>
 <table><tr><th>request</th><th></th><th>held-out FNR</th><th>neighbour FPR</th><th>general FPR</th>
-<th>AUROC</th><th>adaptive success</th><th>latency ms</th><th>create s</th><th>goals missed</th></tr>
+<th>AUROC</th><th>adaptive success</th><th>latency ms</th><th>100 targets / 1</th><th>create s</th>
+<th>goals missed</th></tr>
 {"".join(rows)}</table>
 <img src="data:image/png;base64,{_heatmap_png(result)}" alt="families x requests heat map">
 </body></html>"""
