@@ -48,6 +48,24 @@ def replace_dir(staged: Path, final: Path, *, overwrite: bool) -> None:
         os.replace(staged, final)
 
 
+def pyplot():
+    """matplotlib's pyplot on the non-interactive Agg backend: reports are drawn on headless machines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_report(out_dir: str | Path, result: dict, html: str) -> None:
+    """A benchmark run's ``results.json`` and ``report.html`` under ``out_dir``, each written atomically."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out_dir / "results.json", result)
+    atomic_write_text(out_dir / "report.html", html)
+
+
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
     """Save a matplotlib figure atomically (PNG) and close it."""
     import matplotlib.pyplot as plt

@@ -31,7 +31,7 @@ import numpy as np
 
 from eco_unlearn.console import track
 from eco_unlearn.core.ecomodel import ECOModel
-from eco_unlearn.fileio import save_figure
+from eco_unlearn.fileio import pyplot, save_figure
 from eco_unlearn.fit.objectives import Objective
 from eco_unlearn.gate.targets import Target
 
@@ -287,10 +287,7 @@ def evaluate(eco: ECOModel, target: Target, objective: Objective, seeds: int = 3
 
 
 def plot_trajectory(result: FitResult, path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tr = result.trajectory
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from eco_unlearn.fileio import save_figure
+from eco_unlearn.fileio import pyplot, save_figure
 
 
 def conformal_threshold(p_calibration: np.ndarray, alpha: float) -> float:
@@ -158,10 +158,7 @@ def report(scores: dict[str, np.ndarray], tau: float) -> dict:
 
 def plot(scores: dict[str, np.ndarray], tau: float, path: Path, title: str) -> None:
     """Histograms of p_forget by set, with τ marked; log-scaled counts so the tails show."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(7, 4))
     bins = np.linspace(0, 1, 41)

@@ -38,7 +38,7 @@ from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, make_splits
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, training_record
 from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, forget_quality, model_utility
-from eco_unlearn.fileio import atomic_write_json, atomic_write_text, png_base64
+from eco_unlearn.fileio import atomic_write_json, png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import LikelihoodObjective, QAItem
 from eco_unlearn.fit.search import FitConfig, fit_sigma
 from eco_unlearn.gate.create import create_target
@@ -273,9 +273,8 @@ def run(
         result["splits"][split]["cost_ratio"] = _cost_ratio(result["splits"][split]["methods"], baselines)
         atomic_write_json(out_dir / "results.partial.json", result)  # a long run keeps what it has so far
     result["seconds"] = time.perf_counter() - t_start
-    atomic_write_json(out_dir / "results.json", result)
+    write_report(out_dir, result, report_html(result))
     (out_dir / "results.partial.json").unlink(missing_ok=True)
-    atomic_write_text(out_dir / "report.html", report_html(result))
     return result
 
 
@@ -332,10 +331,7 @@ def _cost(ckpt: Path) -> dict:
 
 
 def _scatter_png(result: dict) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(9, 4.8))
     markers = {"original": "o", "retain": "*", "prompting": "s", "eco_rand_noise": "^", "eco_zero_out": "v",

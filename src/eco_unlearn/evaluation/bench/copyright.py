@@ -27,7 +27,7 @@ from eco_unlearn.core.models import cache_dir, load_model
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
-from eco_unlearn.fileio import atomic_write_json, atomic_write_text, png_base64
+from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import SimilarityObjective, TextItem
 from eco_unlearn.fit.search import FitConfig, fit_sigma
 from eco_unlearn.gate.create import create_target
@@ -195,17 +195,12 @@ def run(
         "cost": costs,
         "seconds": time.perf_counter() - t_start,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "results.json", result)
-    atomic_write_text(out_dir / "report.html", report_html(result))
+    write_report(out_dir, result, report_html(result))
     return result
 
 
 def _asg_png(result: dict) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     methods = [m for m in result["asg"] if m != "retain"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))

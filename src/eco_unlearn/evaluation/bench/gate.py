@@ -31,7 +31,7 @@ from eco_unlearn.console import track
 from eco_unlearn.core.encoder import decide, gate_texts_of
 from eco_unlearn.evaluation.attacks import FAMILIES, Sent, adaptive_attack
 from eco_unlearn.evaluation.requests import EVERYDAY, REQUESTS, Request
-from eco_unlearn.fileio import atomic_write_json, atomic_write_text, png_base64
+from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.gate.calibration import auroc
 from eco_unlearn.gate.create import create_target, general_prompts
 from eco_unlearn.gate.targets import Target
@@ -198,17 +198,12 @@ def run(
                 "summary": summary,
                 "goals_met": _goals(summary),
             }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / "results.json", result)
-    atomic_write_text(out_dir / "report.html", report_html(result))
+    write_report(out_dir, result, report_html(result))
     return result
 
 
 def _heatmap_png(result: dict) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     names = list(result["requests"])
     rows = ["held-out", "neighbours", "general"] + sorted(

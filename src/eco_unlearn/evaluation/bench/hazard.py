@@ -33,7 +33,7 @@ from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir, resolve_model
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.domains import domain_mcq, domain_prompts
-from eco_unlearn.fileio import atomic_write_json, atomic_write_text, png_base64
+from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import MCQItem, MCQObjective, normalise
 from eco_unlearn.fit.search import FitConfig, check_disjoint, fit_sigma
 from eco_unlearn.gate.create import create_target
@@ -165,16 +165,12 @@ def run(
                 if name not in ("original", "prompting")
             },
         }
-    atomic_write_json(out_dir / "results.json", result)
-    atomic_write_text(out_dir / "report.html", report_html(result))
+    write_report(out_dir, result, report_html(result))
     return result
 
 
 def _bars_png(result: dict) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     models = list(result["models"])
     fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 3.8), squeeze=False)
