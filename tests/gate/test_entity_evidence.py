@@ -63,7 +63,7 @@ def test_gate_modes_combine_classifier_and_names():
     for mode, want in expect.items():
         gate = EvidenceGate(clf, EVIDENCE, mode)
         assert gate.p_forget(texts).tolist() == want
-        assert gate.parts(texts).tolist() == np.c_[expect["classifier"], expect["entities"]].tolist()
+        assert gate.parts(texts).tolist() == np.c_[expect["classifier"], expect["entities"], [0] * 4].tolist()
     assert EvidenceGate(clf, EVIDENCE, "entities").encoder is None  # names alone need no encoder pass
     with pytest.raises(ValueError, match="unknown gate mode"):
         EvidenceGate(clf, EVIDENCE, "min")

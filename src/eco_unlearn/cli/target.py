@@ -41,6 +41,9 @@ def target_create(
     entities: Annotated[Path | None, typer.Option(help="File of entity strings, one per line.")] = None,
     extract_entities: Annotated[bool, typer.Option(help="Take capitalised spans of the forget prompts.")] = False,
     ner: Annotated[bool, typer.Option(help="Take named entities by spaCy (extra 'ner').")] = False,
+    forget_text: Annotated[
+        Path | None, typer.Option(help="A text whose quotation is in scope (a book): verbatim 8-gram index.")
+    ] = None,
     entity_evidence: Annotated[
         bool, typer.Option(help="Also flag prompts naming the target's entities (given, else extracted).")
     ] = True,
@@ -81,6 +84,7 @@ def target_create(
             folds=folds,
             background=background,
             entity_evidence=entity_evidence,
+            forget_text=[_read_text(forget_text)] if forget_text else None,
             corruption={"name": corruption, "strength": strength, "dims": parse_dims(dims)},
             selection={"mode": select},
             entities=ents,
@@ -91,6 +95,15 @@ def target_create(
         raise fail(str(e)) from None
     out.print(f"wrote target bundle [bold]{target.path}[/bold] (τ = {target.threshold:.6f})")
     _print_report(rep)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
 
 
 def _print_report(rep: dict) -> None:

@@ -9,7 +9,8 @@ name), so attack families can rewrite it (indirect reference, multi-turn follow-
 
 - ``authors``: 20 fictitious authors vs 20 other fictitious authors (TOFU-like), 12 questions each;
 - ``austen``: Pride and Prejudice (its characters and places, and passages of the novel) vs Austen's
-  other five novels (same author, same style);
+  other five novels (same author, same style); as a copyright request would, it supplies the book itself
+  as forget text (the verbatim index), and held-out passages are parts of it no prompt contains;
 - ``hazard``: chemistry (elements) vs physics (quantities, laws, particles), a near scientific neighbour.
 
 The general sets (TOFU world facts and real authors, and :data:`EVERYDAY`) are evaluation-only and disjoint
@@ -41,6 +42,8 @@ class Request:
     heldout_neighbours: list[Prompt]
     extra: dict[str, list[Prompt]] = field(default_factory=dict)
     """Further evaluation-only sets, e.g. passages."""
+    forget_text: list[str] = field(default_factory=list)
+    """A text whose quotation is in scope (the book of a copyright request), for the verbatim index."""
 
 
 # Everyday requests for FPR, written for evaluation only (the background set never trains on these forms).
@@ -138,16 +141,19 @@ def _entity_prompts(entities: dict[str, str], templates: list[str]) -> list[Prom
 def austen_request(seed: int = 0, passages: int = 60) -> Request:
     """Pride and Prejudice vs the other Austen novels: questions (held-out templates for testing) and, when
     the corpus is available, passages (held-out chapters)."""
-    extra = {}
+    extra, forget_text = {}, []
     forget = _entity_prompts(PRIDE, AUSTEN_TEMPLATES)
     retain = _entity_prompts(OTHER_AUSTEN, AUSTEN_TEMPLATES)
     if passages:
+        from eco_unlearn.evaluation.corpora import austen
+
         pp, others = _passages("prideprejudice", seed), [p for b in _OTHERS for p in _passages(b, seed)]
         random.Random(seed).shuffle(others)
         half = passages // 2
         forget += pp[:half]
         retain += others[:half]
         extra = {"forget_passages": pp[half:passages], "neighbour_passages": others[half:passages]}
+        forget_text = ["\n".join(austen("prideprejudice"))]  # a copyright request supplies the book
     return Request(
         "austen",
         "Pride and Prejudice vs Austen's other novels (same author)",
@@ -156,6 +162,7 @@ def austen_request(seed: int = 0, passages: int = 60) -> Request:
         _entity_prompts(PRIDE, AUSTEN_HELDOUT_TEMPLATES),
         _entity_prompts(OTHER_AUSTEN, AUSTEN_HELDOUT_TEMPLATES),
         extra,
+        forget_text,
     )
 
 

@@ -43,6 +43,7 @@ from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate, evide
 from eco_unlearn.gate.normalise import normalise
 from eco_unlearn.gate.prompt_files import check_classes
 from eco_unlearn.gate.targets import Target, TargetManifest, explain_validation
+from eco_unlearn.gate.verbatim import VerbatimIndex
 
 CALIBRATION_REPORT = "calibration.json"
 CALIBRATION_PLOT = "calibration.png"
@@ -83,6 +84,7 @@ def create_target(
     folds: int | None = None,
     background: bool = True,
     entity_evidence: bool = True,
+    forget_text: list[str] | None = None,
     corruption: dict[str, Any] | None = None,
     selection: dict[str, Any] | None = None,
     entities: list[str] | None = None,
@@ -120,13 +122,15 @@ def create_target(
     bg_train, bg_test = _split(bg, (0.7, 0.3), seed + 3)
     negatives = r_train + augment(r_train, seed=seed + 1) + wrapper_fragments()
 
+    verbatim = VerbatimIndex.from_texts(forget_text) if forget_text else None
+
     def train(f: list[str]) -> tuple[EvidenceGate, float]:
         positives = f + augment(f, seed=seed) + entity_prompts(entities)
         clf, seconds = train_classifier(
             classifier, positives, negatives, background=bg_train, backbone=backbone, seed=seed
         )
         names = (entities or evidence_entities(f, r_train + bg_train)) if entity_evidence else []
-        return EvidenceGate(clf, EntityEvidence(names)), seconds
+        return EvidenceGate(clf, EntityEvidence(names), verbatim=verbatim), seconds
 
     if folds and threshold is None:
         held, held_wrapped = _out_of_fold(forget, folds, seed, train)
@@ -189,7 +193,7 @@ def create_target(
     else:
         mode = "max" if entities else "classifier"
         tau, method = float(threshold), {"method": "fixed", "guarantee": "none (fixed τ)"}
-    gate = EvidenceGate(gate.classifier, gate.evidence, mode)
+    gate = EvidenceGate(gate.classifier, gate.evidence, mode, verbatim)
     scores = {k: _combine(v, mode) for k, v in parts.items()}
     rep = (
         report(scores, tau)
@@ -209,6 +213,7 @@ def create_target(
         "kind": "classifier",
         "classifier": "classifier",
         "mode": mode,
+        "verbatim": verbatim is not None,
         "threshold": tau,
         "calibration": {k: rep[k] for k in ("method", "alpha", "max_fpr", "n_calibration", "guarantee") if k in rep},
     }
@@ -219,6 +224,8 @@ def create_target(
     try:
         (staged / "classifier").mkdir()
         gate.classifier.save(staged / "classifier")
+        if verbatim is not None:
+            verbatim.save(staged)
         atomic_write_json(staged / CALIBRATION_REPORT, rep)
         plot(scores, tau, staged / CALIBRATION_PLOT, f"target {name}: p_forget by set")
         Target(manifest, gate).save(staged)
@@ -228,7 +235,8 @@ def create_target(
 
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    return Target(manifest, gate if mode != "classifier" else gate.classifier, out), rep
+    plain_classifier = mode == "classifier" and verbatim is None
+    return Target(manifest, gate.classifier if plain_classifier else gate, out), rep
 
 
 def _background(forget: list[str], backbone: str) -> list[str]:
@@ -241,10 +249,10 @@ def _background(forget: list[str], backbone: str) -> list[str]:
 
 
 def _out_of_fold(forget: list[str], folds: int, seed: int, train) -> tuple[np.ndarray, np.ndarray]:
-    """Gate parts (classifier p, entity score) of every forget prompt, plain and in a held-out wrapper, from
-    a gate that never saw it (its names are extracted from the other folds only)."""
+    """Gate parts (classifier p, entity score, verbatim score) of every forget prompt, plain and in a
+    held-out wrapper, from a gate that never saw it (its names are extracted from the other folds only)."""
     order = np.random.default_rng(seed).permutation(len(forget))
-    plain, wrapped = np.zeros((len(forget), 2)), np.zeros((len(forget), 2))
+    plain, wrapped = np.zeros((len(forget), 3)), np.zeros((len(forget), 3))
     for k in track(range(folds), "cross-conformal folds"):
         out_idx = order[k::folds]
         fold_out = set(out_idx.tolist())
@@ -256,8 +264,10 @@ def _out_of_fold(forget: list[str], folds: int, seed: int, train) -> tuple[np.nd
 
 
 def _combine(parts: np.ndarray, mode: str) -> np.ndarray:
-    """A gate mode's score from (classifier p, entity score) columns, as EvidenceGate computes it."""
-    return {"classifier": parts[:, 0], "entities": parts[:, 1], "max": parts.max(axis=1)}[mode]
+    """A gate mode's score from (classifier p, entity score, verbatim score) columns, as EvidenceGate
+    computes it: the mode's score, or a quotation of the forget text."""
+    by_mode = {"classifier": parts[:, 0], "entities": parts[:, 1], "max": parts[:, :2].max(axis=1)}[mode]
+    return np.maximum(by_mode, parts[:, 2])
 
 
 def read_report(directory: str | Path) -> dict | None:

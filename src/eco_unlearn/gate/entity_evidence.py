@@ -103,26 +103,33 @@ class EvidenceGate:
     """A topic classifier and entity evidence in one gate, combined by ``mode`` (see :data:`MODES`).
 
     ``eco target create`` picks the mode per target from out-of-fold scores (the fewest misses within the
-    FPR budget): names alone for fictitious authors, the classifier for a topic like chemistry. With the
+    FPR budget): names alone for fictitious authors, the classifier for a topic like chemistry. A verbatim
+    index of a forget text (verbatim.py), when the target has one, flags quotations in every mode. With the
     classifier in use it keeps the shared-encoder path (``p_from_embeddings``), so many targets on one
     backbone still cost one encoder pass."""
 
-    def __init__(self, classifier, evidence: EntityEvidence, mode: str = "max"):
+    def __init__(self, classifier, evidence: EntityEvidence, mode: str = "max", verbatim=None):
         if mode not in MODES:
             raise ValueError(f"unknown gate mode {mode!r}; known: {', '.join(MODES)}")
-        self.classifier, self.evidence, self.mode = classifier, evidence, mode
+        self.classifier, self.evidence, self.mode, self.verbatim = classifier, evidence, mode, verbatim
         self.encoder = getattr(classifier, "encoder", None) if mode != "entities" else None
 
+    def _quoted(self, texts: list[str]) -> np.ndarray:
+        return self.verbatim.score(list(texts)) if self.verbatim is not None else np.zeros(len(texts))
+
     def parts(self, texts: list[str]) -> np.ndarray:
-        """(n, 2): classifier p and entity score of each text."""
-        return np.c_[self.classifier.p_forget(list(texts)), self.evidence.score(list(texts))]
+        """(n, 3): classifier p, entity score and verbatim score of each text."""
+        texts = list(texts)
+        return np.c_[self.classifier.p_forget(texts), self.evidence.score(texts), self._quoted(texts)]
 
     def _combine(self, p_classifier, texts: list[str]) -> np.ndarray:
         if self.mode == "classifier":
-            return p_classifier()
-        if self.mode == "entities":
-            return self.evidence.score(list(texts))
-        return np.maximum(p_classifier(), self.evidence.score(list(texts)))
+            p = p_classifier()
+        elif self.mode == "entities":
+            p = self.evidence.score(list(texts))
+        else:
+            p = np.maximum(p_classifier(), self.evidence.score(list(texts)))
+        return np.maximum(p, self._quoted(texts)) if self.verbatim is not None else p
 
     def p_forget(self, texts: list[str]) -> np.ndarray:
         return self._combine(lambda: self.classifier.p_forget(list(texts)), texts)

@@ -35,6 +35,9 @@ class GateSpec(Strict):
     mode: Literal["classifier", "entities", "max"] = "classifier"
     """Classifier gates: the topic classifier alone, the target's entity names alone, or the max of both
     (entity_evidence.py); ``eco target create`` picks it from out-of-fold scores."""
+    verbatim: bool = False
+    """Classifier gates: the bundle holds a verbatim index of a forget text (verbatim.py); quotations of it
+    are flagged in every mode."""
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
     """τ: a prompt is flagged when p_forget >= τ."""
     calibration: dict[str, Any] | None = None
@@ -189,11 +192,13 @@ def _gate_for(manifest: TargetManifest, directory: Path) -> Gate:
     if not manifest.gate.classifier:
         raise BundleError(f"target {manifest.name!r}: classifier gate without a classifier path")
     clf = load_classifier(directory / manifest.gate.classifier)
-    if manifest.gate.mode == "classifier":
+    if manifest.gate.mode == "classifier" and not manifest.gate.verbatim:
         return clf
     from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate
+    from eco_unlearn.gate.verbatim import VerbatimIndex
 
-    return EvidenceGate(clf, EntityEvidence(manifest.entities), manifest.gate.mode)
+    verbatim = VerbatimIndex.load(directory) if manifest.gate.verbatim else None
+    return EvidenceGate(clf, EntityEvidence(manifest.entities), manifest.gate.mode, verbatim)
 
 
 def load_targets(paths: list[str | Path]) -> list[Target]:

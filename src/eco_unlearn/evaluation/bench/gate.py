@@ -185,6 +185,7 @@ def run(
                     [p.text for p in request.retain],
                     Path(tmp) / f"{name}-{seed}",
                     seed=seed,
+                    forget_text=request.forget_text or None,
                 )
                 created = time.perf_counter() - t0
                 r = evaluate(target, request, seed, adaptive_n, budget)
