@@ -67,3 +67,16 @@ def test_gate_modes_combine_classifier_and_names():
     assert EvidenceGate(clf, EVIDENCE, "entities").encoder is None  # names alone need no encoder pass
     with pytest.raises(ValueError, match="unknown gate mode"):
         EvidenceGate(clf, EVIDENCE, "min")
+
+
+def test_combining_precomputed_parts_scores_exactly_as_the_gate_does():
+    from eco_unlearn.gate.entity_evidence import combine_parts
+    from eco_unlearn.gate.verbatim import VerbatimIndex
+
+    quote = "one two three four five six seven eight nine"
+    verbatim = VerbatimIndex.from_texts([quote])
+    texts = ["chemistry of Norma Fisher", "chemistry homework", "Norma Fisher", "nothing", quote]
+    for mode in ("classifier", "entities", "max"):
+        gate = EvidenceGate(KeywordGate(["chemistry"]), EVIDENCE, mode, verbatim)
+        assert combine_parts(gate.parts(texts), mode).tolist() == gate.p_forget(texts).tolist()
+        assert gate.p_forget(texts)[-1] == 1.0  # a quotation is in scope in every mode

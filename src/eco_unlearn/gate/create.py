@@ -39,7 +39,7 @@ from eco_unlearn.gate.backbone import DEFAULT_BACKBONE, get_encoder
 from eco_unlearn.gate.background import background_prompts, far_from
 from eco_unlearn.gate.calibration import choose_threshold, plot, rate, report
 from eco_unlearn.gate.classifier import train_classifier
-from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate, evidence_entities
+from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate, combine_parts, evidence_entities
 from eco_unlearn.gate.normalise import normalise
 from eco_unlearn.gate.prompt_files import check_classes
 from eco_unlearn.gate.targets import Target, TargetManifest, explain_validation
@@ -156,14 +156,16 @@ def create_target(
     if threshold is None:
         # wrapped neighbours (training's wrapper family, not the held-out one) are calibration negatives too
         wrapped_retain = gate.parts(augment(r_test, copies=1, seed=seed + 4))
-        negative = {m: _combine(np.r_[parts["retain_test"], wrapped_retain, parts["background"]], m) for m in modes}
+        negative = {
+            m: combine_parts(np.r_[parts["retain_test"], wrapped_retain, parts["background"]], m) for m in modes
+        }
         options = {
-            m: choose_threshold(_combine(held, m), negative[m], alpha=alpha, max_fpr=max_fpr, fnr_bound=bound)
+            m: choose_threshold(combine_parts(held, m), negative[m], alpha=alpha, max_fpr=max_fpr, fnr_bound=bound)
             for m in modes
         }
         errors = {
             m: {
-                "fnr_out_of_fold": rate(_combine(held, m), t.tau, flagged=False),
+                "fnr_out_of_fold": rate(combine_parts(held, m), t.tau, flagged=False),
                 "fpr_negative_calibration": rate(negative[m], t.tau, flagged=True),
                 "feasible": t.feasible,
                 "threshold": t.tau,
@@ -194,7 +196,7 @@ def create_target(
         mode = "max" if entities else "classifier"
         tau, method = float(threshold), {"method": "fixed", "guarantee": "none (fixed τ)"}
     gate = EvidenceGate(gate.classifier, gate.evidence, mode, verbatim)
-    scores = {k: _combine(v, mode) for k, v in parts.items()}
+    scores = {k: combine_parts(v, mode) for k, v in parts.items()}
     rep = (
         report(scores, tau)
         | method
@@ -261,13 +263,6 @@ def _out_of_fold(forget: list[str], folds: int, seed: int, train) -> tuple[np.nd
         plain[out_idx] = gate.parts(held)
         wrapped[out_idx] = gate.parts(heldout_wrapped(held, seed=seed + k))
     return plain, wrapped
-
-
-def _combine(parts: np.ndarray, mode: str) -> np.ndarray:
-    """A gate mode's score from (classifier p, entity score, verbatim score) columns, as EvidenceGate
-    computes it: the mode's score, or a quotation of the forget text."""
-    by_mode = {"classifier": parts[:, 0], "entities": parts[:, 1], "max": parts[:, :2].max(axis=1)}[mode]
-    return np.maximum(by_mode, parts[:, 2])
 
 
 def read_report(directory: str | Path) -> dict | None:

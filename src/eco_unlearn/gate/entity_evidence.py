@@ -99,6 +99,14 @@ MODES = ("classifier", "entities", "max")
 """How a gate combines its evidence: the topic classifier alone, the entity evidence alone, or the max."""
 
 
+def combine_parts(parts: np.ndarray, mode: str) -> np.ndarray:
+    """A mode's score from precomputed (classifier p, entity score, verbatim score) columns, exactly as
+    :class:`EvidenceGate` scores a prompt: the mode's score, or a quotation of the forget text. Target
+    creation scores every part once and compares the modes on them."""
+    by_mode = {"classifier": parts[:, 0], "entities": parts[:, 1], "max": parts[:, :2].max(axis=1)}[mode]
+    return np.maximum(by_mode, parts[:, 2])
+
+
 class EvidenceGate:
     """A topic classifier and entity evidence in one gate, combined by ``mode`` (see :data:`MODES`).
 
