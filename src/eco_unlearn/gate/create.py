@@ -37,7 +37,7 @@ from eco_unlearn.fileio import atomic_write_json, replace_dir
 from eco_unlearn.gate.augment import augment, entity_prompts, heldout_wrapped, wrapper_fragments
 from eco_unlearn.gate.backbone import DEFAULT_BACKBONE, get_encoder
 from eco_unlearn.gate.background import background_prompts, far_from
-from eco_unlearn.gate.calibration import choose_threshold, plot, rate, report
+from eco_unlearn.gate.calibration import Threshold, choose_threshold, plot, rate, report
 from eco_unlearn.gate.classifier import train_classifier
 from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate, combine_parts, evidence_entities
 from eco_unlearn.gate.normalise import normalise
@@ -159,24 +159,7 @@ def create_target(
         negative = {
             m: combine_parts(np.r_[parts["retain_test"], wrapped_retain, parts["background"]], m) for m in modes
         }
-        options = {
-            m: choose_threshold(combine_parts(held, m), negative[m], alpha=alpha, max_fpr=max_fpr, fnr_bound=bound)
-            for m in modes
-        }
-        errors = {
-            m: {
-                "fnr_out_of_fold": rate(combine_parts(held, m), t.tau, flagged=False),
-                "fpr_negative_calibration": rate(negative[m], t.tau, flagged=True),
-                "feasible": t.feasible,
-                "threshold": t.tau,
-            }
-            for m, t in options.items()
-        }
-        # Neyman–Pearson model selection: the fewest misses within the FPR budget; ties go to fewer false
-        # positives, then to the simpler gate (names alone before the classifier before both)
-        mode = min(modes, key=lambda m: (not errors[m]["feasible"], errors[m]["fnr_out_of_fold"],
-                                         errors[m]["fpr_negative_calibration"], modes.index(m)))  # fmt: skip
-        chosen = options[mode]
+        mode, chosen, errors = _choose_mode(held, negative, modes, alpha=alpha, max_fpr=max_fpr, bound=bound)
         tau = chosen.tau
         method = {
             "method": "cross-conformal" if folds else "conformal",
@@ -239,6 +222,29 @@ def create_target(
         raise
     plain_classifier = mode == "classifier" and verbatim is None
     return Target(manifest, gate.classifier if plain_classifier else gate, out), rep
+
+
+def _choose_mode(held: np.ndarray, negative: dict[str, np.ndarray], modes: tuple[str, ...], *, alpha: float,
+                 max_fpr: float | None, bound: str) -> tuple[str, Threshold, dict]:  # fmt: skip
+    """Neyman–Pearson model selection over gate modes: each mode's τ from its out-of-fold forget scores and
+    calibration negatives; the mode that misses the fewest forget prompts within the FPR budget wins; ties go
+    to fewer false positives, then to the simpler gate (names alone before the classifier before both)."""
+    options = {
+        m: choose_threshold(combine_parts(held, m), negative[m], alpha=alpha, max_fpr=max_fpr, fnr_bound=bound)
+        for m in modes
+    }
+    errors = {
+        m: {
+            "fnr_out_of_fold": rate(combine_parts(held, m), t.tau, flagged=False),
+            "fpr_negative_calibration": rate(negative[m], t.tau, flagged=True),
+            "feasible": t.feasible,
+            "threshold": t.tau,
+        }
+        for m, t in options.items()
+    }
+    mode = min(modes, key=lambda m: (not errors[m]["feasible"], errors[m]["fnr_out_of_fold"],
+                                     errors[m]["fpr_negative_calibration"], modes.index(m)))  # fmt: skip
+    return mode, options[mode], errors
 
 
 def _background(forget: list[str], backbone: str) -> list[str]:

@@ -144,6 +144,3 @@ class EvidenceGate:
 
     def p_from_embeddings(self, embeddings) -> np.ndarray:
         return self._combine(lambda: self.classifier.p_from_embeddings(embeddings), embeddings.texts)
-
-    def save(self, directory) -> None:
-        self.classifier.save(directory)

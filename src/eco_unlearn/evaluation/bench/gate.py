@@ -126,10 +126,10 @@ def _summary(runs: list[dict]) -> dict:
                 flat[prefix + k] = float(v)
         return flat
 
-    keys = set.intersection(*(set(leaves(r)) for r in runs))
+    flat = [leaves(r) for r in runs]
     out = {}
-    for k in sorted(keys):
-        vals = [leaves(r)[k] for r in runs if not np.isnan(leaves(r)[k])]
+    for k in sorted(set.intersection(*(set(f) for f in flat))):
+        vals = [f[k] for f in flat if not np.isnan(f[k])]
         if vals:
             out[k] = {"median": statistics.median(vals), "min": min(vals), "max": max(vals)}
     return out
