@@ -213,6 +213,36 @@ def test_cli_fit_updates_sigma_and_refuses_overlap(tmp_path, tokenizer):
     assert r.returncode == 2 and "unknown objective" in r.stderr
 
 
+def test_cli_fit_searches_families_with_the_distribution_objective(tmp_path, tokenizer):
+    from conftest import make_tiny
+    from eco_unlearn.gate.targets import Target
+
+    make_tiny("llama", tokenizer).save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+
+    def qa(name: str, n: int) -> str:
+        rows = [{"question": f"Where did {name} live in year {i}?", "answer": f"{name} lived in Town {i}.",
+                 "perturbed_answer": [f"{name} lived in Town {i + 3}.", f"{name} lived in City {i}."]}
+                for i in range(n)]  # fmt: skip
+        return "".join(json.dumps(r) + "\n" for r in rows)
+
+    (tmp_path / "fit.jsonl").write_text(qa("Mara Quill", 6))
+    (tmp_path / "unseen.jsonl").write_text(qa("Ivo Brandt", 6))
+    Target.create("t", selection={"mode": "all_but_last"}).save(tmp_path / "t")
+    args = ["target", "fit", str(tmp_path / "t"), "--data", str(tmp_path / "fit.jsonl"), "--objective",
+            "distribution", "--model", str(tmp_path / "tiny"), "--seeds", "1"]  # fmt: skip
+    r = eco(*args, check=False)
+    assert r.returncode == 2 and "needs --heldout" in r.stderr
+    r = eco(*args, "--heldout", str(tmp_path / "unseen.jsonl"), "--families", "rand_noise_first_n,zero_out_top_k")
+    fitted = Target.load(tmp_path / "t")
+    family = fitted.manifest.fit["family"]
+    assert fitted.corruption.name == family["chosen"] in {"rand_noise_first_n", "zero_out_top_k"}
+    assert [c["name"] for c in family["candidates"]] == ["rand_noise_first_n", "zero_out_top_k"]
+    assert "has the lowest distribution objective" in r.stdout and (tmp_path / "t" / "fit.png").exists()
+    r = eco(*args, "--heldout", str(tmp_path / "unseen.jsonl"), "--families", "blur", check=False)
+    assert r.returncode == 2 and "unknown corruption" in r.stderr
+
+
 def test_serve_refuses_bad_options_clearly(tmp_path):
     r = eco("serve", "--targets", str(tmp_path / "missing"), check=False)
     assert r.returncode == 2 and "does not exist" in r.stderr

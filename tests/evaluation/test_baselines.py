@@ -125,8 +125,21 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
     assert set(r["asg"]) >= {"original", "retain", "eco_sign_flip", "ga"} and r["asg"]["ga"] >= 0.0
     assert r["cost"]["ga"]["backward_passes"] > 0 and r["cost"]["eco_sign_flip"]["backward_passes"] == 0
     assert "--baselines ga" in r["command"]
+    split = r["retain_split"]  # the baselines' retain loss never trains on a scored retain prompt's chunk
+    assert split["scored"] and split["baseline_retain"] and not set(split["scored"]) & set(split["baseline_retain"])
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["asg"] == r["asg"] and "<td>ga</td>" in (tmp_path / "report.html").read_text()
+
+
+def test_split_retain_keeps_scored_and_training_chunks_apart():
+    from eco_unlearn.evaluation.bench.copyright import split_retain
+
+    chunks = [f"chunk {i}" for i in range(10)]
+    assert split_retain(chunks, 3, 4) == (chunks[:3], chunks[3:7])
+    with pytest.raises(ValueError, match="10 chunks; 12 are needed"):
+        split_retain(chunks, 6, 6)
+    with pytest.raises(ValueError, match="also in the baselines' retain data"):
+        split_retain(["same", "other", "same"], 1, 2)
 
 
 def test_hazard_bench_unlearns_the_pretrained_model_as_wmdp_does(tmp_path):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
+
 from eco_unlearn.evaluation.bench.suite import run_all
 
 
@@ -14,12 +16,20 @@ def test_quick_suite_writes_every_report(tmp_path):
     for path in written.values():
         assert path.exists() and path.read_text().startswith("<!doctype html>")
     authors = json.loads((tmp_path / "authors" / "results.json").read_text())
-    # the σ fit's surrogate is the clean model's margin on held-out authors nobody trained on
-    assert math.isfinite(authors["sigma"]["surrogate"]) and authors["sigma"]["value"] > 0
+    # the fit compares against the clean model on the held-out authors nobody trained on, for every family
+    fit = authors["fit"]
+    assert fit["reference_items"] == 24 + 6 * 12  # the held-out and six more unseen authors
+    assert fit["chosen"] in {c["name"] for c in fit["candidates"]}
+    assert len(fit["candidates"]) == 3 and math.isfinite(fit["objective"]) and fit["reason"].startswith(fit["chosen"])
+    eco_rows = {"eco_rand_noise", "eco_zero_out", "eco_sign_flip"}
     for split in authors["splits"].values():
         methods = split["methods"]
-        assert set(methods) == {"original", "retain", "prompting", "eco_rand_noise", "eco_zero_out", "eco_sign_flip"}
+        assert set(methods) == {"original", "retain", "prompting"} | eco_rows | {m + "_oracle" for m in eco_rows}
         assert methods["retain"]["forget_quality"] == 1.0  # the retain model against itself
+        noise = methods["eco_rand_noise"]["forget_quality_seeds"]
+        assert len(noise) == 2 and methods["eco_rand_noise"]["forget_quality"] == np.median(noise)
+        assert len(methods["eco_zero_out"]["forget_quality_seeds"]) == 1  # deterministic: one draw
+        assert all(math.isfinite(m["fluency"]["repetition"]) for m in methods.values())
         assert all(0.0 <= m["forget_quality"] <= 1.0 and m["model_utility"] >= 0.0 for m in methods.values())
         assert split["gate"]["flag_rate"]["forget"] > 0.5
     copyright = json.loads((tmp_path / "copyright" / "results.json").read_text())

@@ -33,6 +33,31 @@ def bench_overhead(
     out.print(json.dumps({k: r[k] for k in ("overhead_unflagged", "overhead_flagged")}))
 
 
+@app.command("fluency")
+def bench_fluency(
+    model: ModelOpt = "smollm2",
+    prompts: Annotated[int, typer.Option(help="Held-out questions per request.")] = 24,
+    new_tokens: Annotated[int, typer.Option()] = 40,
+    quick: Annotated[bool, typer.Option(help="Tiny random model, 4 prompts (CI: mechanics only).")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/fluency"),
+) -> None:
+    """Fluency and leak of answers to flagged chat questions under each corruption setting."""
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.fluency import run
+
+    try:
+        r = run(model, n_prompts=prompts, new_tokens=new_tokens, quick=quick, out_dir=out_dir)
+    except (ValueError, ModelNotAvailable) as e:
+        raise fail(str(e)) from None
+    t = Table("request", "setting", "perplexity ÷ clean", "repetition", "leak", title="fluency of flagged answers")
+    for req, v in r["requests"].items():
+        for s, x in v["settings"].items():
+            leak = "" if x["leak"] is None else f"{x['leak']:.2f}"
+            t.add_row(req, s, f"{x['perplexity_ratio']:.2f}", f"{x['repetition']:.3f}", leak)
+    out.print(t)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
 @app.command("classifier")
 def bench_classifier(
     kinds: Annotated[str, typer.Option(help="Comma-separated classifier kinds.")] = "embedding,finetune",
@@ -175,14 +200,19 @@ def bench_authors(
         )  # fmt: skip
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
-    t = Table("split", "method", "forget quality", "model utility", "forget ROUGE-L", title="authors (TOFU)")
+    t = Table("split", "method", "forget quality [range]", "model utility", "forget ROUGE-L", "repetition",
+              title="authors (TOFU); _oracle: exactly the forget questions flagged")  # fmt: skip
+    t.columns[1].no_wrap = True
     for split, s in r["splits"].items():
         for m, v in s["methods"].items():
+            seeds = v["forget_quality_seeds"]
+            rng = f" [{min(seeds):.2g}, {max(seeds):.2g}]" if len(seeds) > 1 else ""
             t.add_row(
-                split, m, f"{v['forget_quality']:.3g}", f"{v['model_utility']:.3f}",
-                f"{v['sets']['forget']['rouge_l']:.3f}",
+                split, m, f"{v['forget_quality']:.3g}{rng}", f"{v['model_utility']:.3f}",
+                f"{v['sets']['forget']['rouge_l']:.3f}", f"{v['fluency']['repetition']:.3f}",
             )  # fmt: skip
     out.print(t)
+    out.print(f"corruption fit: {r['fit']['reason']}")
     for split, s in r["splits"].items():
         c = s.get("cost_ratio")
         if c:

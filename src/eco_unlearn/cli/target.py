@@ -219,12 +219,23 @@ def target_test(
 def target_fit(
     directory: Annotated[Path, typer.Argument(help="Target bundle directory (updated in place).")],
     data: Annotated[Path, typer.Option(help="Fit data, JSONL (schema depends on --objective).")],
-    objective: Annotated[str, typer.Option(help="mcq, likelihood or similarity.")] = "mcq",
+    objective: Annotated[str, typer.Option(help="mcq, likelihood, similarity or distribution.")] = "mcq",
     eval_data: Annotated[
         Path | None, typer.Option("--eval", help="Held-out data, same schema; must not overlap.")
     ] = None,
     retain: Annotated[Path | None, typer.Option(help="mcq: retain items whose accuracy must not move.")] = None,
-    heldout: Annotated[Path | None, typer.Option(help="similarity: text the model never saw (surrogate).")] = None,
+    heldout: Annotated[
+        Path | None,
+        typer.Option(help="similarity: text the model never saw; distribution: QA items it never saw (reference)."),
+    ] = None,
+    distance: Annotated[str, typer.Option(help="distribution: ks, wasserstein or quantile.")] = "ks",
+    families: Annotated[
+        str | None,
+        typer.Option(
+            help="Also choose the corruption family: comma-separated names, or 'default' for "
+            "rand_noise_first_n,zero_out_top_k,flip_sign_top_k (σ or k searched per family)."
+        ),
+    ] = None,  # fmt: skip
     reference_value: Annotated[float | None, typer.Option(help="likelihood: a retain model's statistic.")] = None,
     model: ModelOpt = "smollm2",
     budget: Annotated[int | None, typer.Option(help="Most LLM forward passes (sequences).")] = None,
@@ -249,7 +260,16 @@ def target_fit(
             if heldout is None:
                 raise ValueError("the similarity objective needs --heldout (text the model never saw)")
             return obj.SimilarityObjective(obj.read_text_items(path), obj.read_text_items(heldout))
-        raise ValueError(f"unknown objective {objective!r}; known: mcq, likelihood, similarity")
+        if objective == "distribution":
+            if heldout is None:
+                raise ValueError("the distribution objective needs --heldout (QA items the model never saw)")
+            from eco_unlearn.core.ecomodel import ECOModel
+            from eco_unlearn.fit.distribution import DistributionObjective
+
+            unseen = obj.read_qa(heldout)
+            return DistributionObjective.from_unseen(ECOModel.from_pretrained(model), obj.read_qa(path), unseen,
+                                                     distance)  # fmt: skip
+        raise ValueError(f"unknown objective {objective!r}; known: mcq, likelihood, similarity, distribution")
 
     try:
         cfg = FitConfig(seeds=seeds, budget=budget, tol=tol, fit_dims=fit_dims)
@@ -260,11 +280,14 @@ def target_fit(
             cfg=cfg,
             eval_objective=build(eval_data) if eval_data else None,
             bracket=bracket,
+            families=_families(families),
         )
     except (ValueError, PromptFileError, BundleError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     t = Table("", "σ", "dims", "objective", "metric", title=f"{objective} fit (surrogate {rec['surrogate']:.4f})")
     b, a = rec["before"], rec["after"]
+    if "family" in rec:
+        out.print(f"corruption: {b['corruption']} → {a['corruption']}: {rec['family']['reason']}")
     t.add_row("before", f"{b['sigma']:.4g}", str(b["dims"] or "all"), f"{b['objective']:.4f}", f"{b['metric']:.4f}")
     t.add_row("after", f"{a['sigma']:.4g}", str(a["dims"] or "all"), f"{a['objective']:.4f}", f"{a['metric']:.4f}")
     if "eval" in rec:
@@ -276,3 +299,16 @@ def target_fit(
         f"{rec['evaluations']} evaluations, {rec['forward_passes']} forward passes, {rec['seconds']:.1f} s "
         f"({rec['stopped']}); trajectory in {directory / 'fit.png'}"
     )
+
+
+def _families(option: str | None) -> list[str] | None:
+    if option is None:
+        return None
+    from eco_unlearn.fit.family import DEFAULT_FAMILIES
+
+    names = (
+        list(DEFAULT_FAMILIES) if option.strip() == "default" else [x.strip() for x in option.split(",") if x.strip()]
+    )
+    if not names:
+        raise ValueError("--families needs at least one corruption name, or 'default'")
+    return names

@@ -185,3 +185,17 @@ def make_splits(
         tuple(sorted(forget_sizes)),
         author_qa(unseen, decoys, seed=seed + 1, known=authors),
     )
+
+
+REFERENCE_SEED_OFFSET = 7_919
+
+
+def unseen_qa(splits: AuthorSplits, n: int, seed: int = 0) -> list[AuthorQA]:
+    """QA about ``n`` further authors that nobody is trained on, drawn from another seed stream with names
+    distinct from every split and held-out author. A larger never-saw-it reference sample than ``held_out``
+    (two authors' idiosyncrasies dominate 24 questions), without changing any split or evaluation item."""
+    taken = {a.name for a in splits.authors} | {x.author for x in splits.held_out}
+    pool = make_authors(n + len(taken), seed + REFERENCE_SEED_OFFSET)
+    fresh = [a for a in pool if a.name not in taken][:n]
+    decoys = make_authors(2 * len(splits.authors), seed, decoy=True)
+    return author_qa(fresh, decoys, seed=seed + 2, known=splits.authors)

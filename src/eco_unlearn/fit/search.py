@@ -25,13 +25,15 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import numpy as np
 
 from eco_unlearn.console import track
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.fileio import pyplot, save_figure
+from eco_unlearn.fit.evaluator import Evaluator, FitConfig, FitResult
+from eco_unlearn.fit.family import fit_corruption, plot_families
 from eco_unlearn.fit.objectives import Objective
 from eco_unlearn.gate.targets import Target
 
@@ -45,87 +47,6 @@ def check_disjoint(fit_keys: list[str], eval_keys: list[str]) -> None:
     if both:
         shown = "; ".join(repr(k) for k in both[:3])
         raise DataOverlapError(f"{len(both)} prompt(s) are in both the fit and the evaluation data: {shown}")
-
-
-@dataclass
-class FitConfig:
-    sigma_min: float | None = None
-    """Default: 0.1 × the std of the embedding table."""
-    sigma_max: float | None = None
-    """Default: 1e4 × the std of the embedding table (dims = 1 needs very large σ)."""
-    mu: float = 0.35
-    """Probe radius in log σ (natural log)."""
-    step: float = 1.0
-    """Initial step in log σ."""
-    min_step: float = 0.05
-    tol: float = 0.02
-    seeds: int = 3
-    budget: int | None = None
-    """Most LLM forward passes (sequences); None = no limit besides max_iters."""
-    max_iters: int = 25
-    fit_dims: bool = False
-    """Vector variant: fit (σ, dims) together."""
-    prefer_small: bool = False
-    """Opt-in: once within tolerance, look for the smallest σ that still is. Measured on SmolLM2 (all-dims
-    noise), that σ sat in a steep, non-monotone dip and held-out accuracy missed chance by 0.11, while the
-    saturated σ generalised (see README), hence off by default."""
-    seed: int = 0
-
-
-@dataclass
-class FitResult:
-    sigma: float
-    dims: int | None
-    objective: float
-    metric: float
-    surrogate: float
-    evaluations: int
-    forward_passes: int
-    seconds: float
-    stopped: str
-    trajectory: list[dict] = field(default_factory=list)
-
-
-class _Evaluator:
-    """f(x) with a cache, a forward-pass counter and the trajectory."""
-
-    def __init__(self, eco: ECOModel, target: Target, objective: Objective, cfg: FitConfig, d_model: int):
-        self.eco, self.target, self.objective, self.cfg, self.d_model = eco, target, objective, cfg, d_model
-        self.cache: dict[tuple, tuple[float, float]] = {}
-        self.forward_passes = 0
-        self.trajectory: list[dict] = []
-        self.seeds = [cfg.seed + 1000 * i for i in range(cfg.seeds)]
-
-    def params(self, x: np.ndarray) -> tuple[float, int | None]:
-        sigma = float(math.exp(x[0]))
-        dims = self.target.corruption.dims
-        if len(x) > 1:
-            dims = int(min(self.d_model, max(1, round(math.exp(x[1])))))
-        return sigma, dims
-
-    def cost(self) -> int:
-        return self.objective.cost() * len(self.seeds)
-
-    def affordable(self) -> bool:
-        return self.cfg.budget is None or self.forward_passes + self.cost() <= self.cfg.budget
-
-    def __call__(self, x: np.ndarray, kind: str) -> tuple[float, float]:
-        sigma, dims = self.params(x)
-        key = (round(sigma, 12), dims)
-        if key not in self.cache:
-            t = self.target.with_corruption(strength=sigma, dims=dims)
-            eco = ECOModel(self.eco.model, self.eco.tokenizer, [t], seed=self.eco.seed)
-            value = float(np.mean([self.objective.metric(eco, s) for s in self.seeds]))
-            f = abs(value - self.objective.surrogate()) + float(
-                np.mean([self.objective.penalty(eco, s) for s in self.seeds])
-            )
-            self.forward_passes += self.cost()
-            self.cache[key] = (f, value)
-        f, value = self.cache[key]
-        self.trajectory.append(
-            {"step": len(self.trajectory), "kind": kind, "sigma": sigma, "dims": dims, "objective": f, "metric": value}
-        )
-        return f, value
 
 
 def fit_sigma(
@@ -145,7 +66,7 @@ def fit_sigma(
     hi = math.log(cfg.sigma_max or 1e4 * std)
     if not lo < hi:
         raise ValueError("sigma_min must be below sigma_max")
-    F = _Evaluator(eco, target, objective, cfg, d_model)
+    F = Evaluator(eco, target, objective, cfg, d_model)
     dims0 = target.corruption.dims or d_model
     rng = np.random.default_rng(cfg.seed)
     best: list = [math.inf, None]  # (f, x)
@@ -219,7 +140,7 @@ def fit_sigma(
     )
 
 
-def _shrink(F: _Evaluator, objective: Objective, cfg: FitConfig, x: np.ndarray, fx: float):
+def _shrink(F: Evaluator, objective: Objective, cfg: FitConfig, x: np.ndarray, fx: float):
     """Least corruption that still meets the tolerance: bisect log σ between the largest evaluated σ below
     the best one that is still on the clean side (metric − surrogate with the clean sign) and the best."""
     clean_sign = np.sign(F.trajectory[0]["metric"] - objective.surrogate()) if F.trajectory else 1.0
@@ -252,7 +173,7 @@ def grid_search(
     t0 = time.perf_counter()
     table = eco.model.get_input_embeddings().weight
     std = float(table.detach().float().std())
-    F = _Evaluator(eco, target, objective, cfg, table.shape[1])
+    F = Evaluator(eco, target, objective, cfg, table.shape[1])
     xs = np.linspace(math.log(cfg.sigma_min or 1e-1 * std), math.log(cfg.sigma_max or 1e4 * std), points)
     fs = [F(np.array([x]), "grid")[0] for x in track(xs, "σ grid search")]
     i = int(np.argmin(fs))
@@ -280,7 +201,7 @@ def _hash(key: str) -> str:
 def evaluate(eco: ECOModel, target: Target, objective: Objective, seeds: int = 3, seed: int = 0) -> dict:
     """Objective and metric of ``target`` at its current settings (same seeds as the fit)."""
     cfg = FitConfig(seeds=seeds, seed=seed)
-    F = _Evaluator(eco, target, objective, cfg, eco.hidden_size)
+    F = Evaluator(eco, target, objective, cfg, eco.hidden_size)
     c = target.corruption
     f, value = F(np.array([math.log(max(c.strength, 1e-300))]), "eval")
     return {"objective": f, "metric": value, "surrogate": objective.surrogate()}
@@ -315,8 +236,12 @@ def fit_bundle(
     cfg: FitConfig | None = None,
     eval_objective: Objective | None = None,
     bracket: bool = True,
+    families: list[str] | None = None,
 ) -> dict:
-    """Fit a bundle's σ in place: refuses fit/eval overlap, records before/after, trajectory and plot."""
+    """Fit a bundle's σ in place: refuses fit/eval overlap, records before/after, trajectory and plot.
+
+    With ``families`` the corruption family is searched too (``family.fit_corruption``: σ or k per family,
+    the lowest objective wins); the record then says which families were tried and why one was chosen."""
     from pathlib import Path
 
     cfg = cfg or FitConfig()
@@ -327,14 +252,33 @@ def fit_bundle(
     eco = ECOModel.from_pretrained(model)
     before = evaluate(eco, target, objective, cfg.seeds, cfg.seed)
     eval_before = evaluate(eco, target, eval_objective, cfg.seeds, cfg.seed) if eval_objective else None
-    result = fit_sigma(eco, target, objective, cfg, bracket=bracket)
-    fitted = target.with_corruption(strength=result.sigma, dims=result.dims)
+    family = None
+    if families:
+        family = fit_corruption(eco, target, objective, families, cfg)
+        result = FitResult(family.strength, family.dims, family.objective, family.metric, objective.surrogate(),
+                           family.evaluations, family.forward_passes, family.seconds, "family search",
+                           family.trajectory)  # fmt: skip
+        fitted = target.with_corruption(name=family.name, strength=family.strength, dims=family.dims)
+    else:
+        result = fit_sigma(eco, target, objective, cfg, bracket=bracket)
+        fitted = target.with_corruption(strength=result.sigma, dims=result.dims)
     record = {
         "objective": objective.name,
         "model": model,
         "surrogate": result.surrogate,
-        "before": {"sigma": target.corruption.strength, "dims": target.corruption.dims, **before},
-        "after": {"sigma": result.sigma, "dims": result.dims, "objective": result.objective, "metric": result.metric},
+        "before": {
+            "corruption": target.corruption.name,
+            "sigma": target.corruption.strength,
+            "dims": target.corruption.dims,
+            **before,
+        },
+        "after": {
+            "corruption": fitted.corruption.name,
+            "sigma": result.sigma,
+            "dims": result.dims,
+            "objective": result.objective,
+            "metric": result.metric,
+        },  # fmt: skip
         "evaluations": result.evaluations,
         "forward_passes": result.forward_passes,
         "seconds": result.seconds,
@@ -343,9 +287,15 @@ def fit_bundle(
         "fit_data": {"items": len(objective.keys()), "sha256_16": [_hash(k) for k in objective.keys()]},
         "trajectory": result.trajectory,
     }
+    if family is not None:
+        record["family"] = {"chosen": family.name, "reason": family.reason, "candidates": family.candidates}
     if eval_objective is not None:
         record["eval"] = {"before": eval_before, "after": evaluate(eco, fitted, eval_objective, cfg.seeds, cfg.seed)}
-    plot_trajectory(result, directory / "fit.png", f"target {target.name}: {objective.name} objective")
+    if family is not None:
+        fig = plot_families(family.candidates, family.trajectory, family.name, f"{objective.name} objective")
+        save_figure(fig, directory / "fit.png")
+    else:
+        plot_trajectory(result, directory / "fit.png", f"target {target.name}: {objective.name} objective")
     fitted.manifest = fitted.manifest.model_copy(update={"fit": record})
     fitted.save(directory)  # the manifest is the commit point
     return record

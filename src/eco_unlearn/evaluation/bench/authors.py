@@ -4,16 +4,18 @@
    nested forget splits of the first k authors;
 2. the *target* model is SmolLM2 fine-tuned on every author; one *retain* model per split is fine-tuned on
    all other authors (same recipe), the ground truth of "never saw it"; checkpoints are cached;
-3. per split, a classifier-gated target (forget questions vs retain questions, conformal α = 0.1: a
-   split's ~10 calibration questions cannot support α = 0.05, which needs 19 and falls back to τ = 0) with the
+3. per split, a target made by ``create_target`` (forget questions vs retain questions, α = 0.1) with the
    ``proper_nouns`` selection (the offline stand-in for the paper's NER tokens, prompt and answer) plus the
    forgotten authors' names;
-4. σ for random noise (every dimension) is fitted once, with the likelihood objective on two held-aside
-   authors that no evaluation set contains: the paraphrased answer's log-likelihood margin over the
-   perturbed ones. The surrogate is the same margin of the clean target model on the two *held-out*
-   authors nobody was trained on: what the model scores on an author it never saw (no reference model);
-5. methods: original, retain model, prompting baseline, ECO random noise / zero-out / sign-flip; TOFU's
-   metrics (``tofu.py``): forget quality (KS p-value against the retain model) and model utility.
+4. the corruption is fitted once (``fit_eco``): family (random noise, zero-out top-k, sign-flip top-k) and
+   its σ or k, by the distribution objective on held-aside authors that no evaluation set contains: their
+   log truth ratios under corruption should be distributed (KS) as the clean target's on eight authors
+   nobody was trained on (the held-out two and six more), i.e. as on an author it never saw. No retain
+   model is read;
+5. methods: original, retain model, prompting baseline, one ECO row per family at its fitted parameter,
+   each with the real gate and with an oracle gate (exactly the forget questions flagged), noise rows over
+   several noise draws; TOFU's metrics (``tofu.py``): forget quality (KS p-value against the retain model)
+   and model utility; fluency of the forget answers (``fluency.py``) against the retain model's.
 
 An ECO method whose gate flags nothing in a set runs exactly as the original model there (unflagged
 traffic is the plain model), so those scores are reused rather than recomputed; the report says how many
@@ -32,15 +34,20 @@ from pathlib import Path
 import numpy as np
 
 from eco_unlearn.console import status
+from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir
-from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, make_splits
+from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, make_splits, unseen_qa
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
+from eco_unlearn.evaluation.bench.authors_report import report_html
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, training_record
+from eco_unlearn.evaluation.fluency import fluency
 from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, forget_quality, model_utility
-from eco_unlearn.fileio import atomic_write_json, png_base64, pyplot, write_report
-from eco_unlearn.fit.objectives import LikelihoodObjective, QAItem
-from eco_unlearn.fit.search import FitConfig, fit_sigma
+from eco_unlearn.fileio import atomic_write_json, write_report
+from eco_unlearn.fit.distribution import DistributionObjective
+from eco_unlearn.fit.family import FamilyFit, fit_corruption
+from eco_unlearn.fit.objectives import QAItem
+from eco_unlearn.fit.search import FitConfig
 from eco_unlearn.gate.create import create_target
 from eco_unlearn.gate.targets import Target
 
@@ -149,36 +156,55 @@ def prepare(
     return Prepared(splits, target_ckpt, retain_ckpts, fixed, fit_authors, lr, gen_tokens, cache, base, command)
 
 
-def run(
-    out_dir: Path = Path("runs/bench/authors"),
-    *,
-    baselines: tuple[str, ...] = (),
-    unlearn_cfg: UnlearnConfig | None = None,
-    **prepare_kw,
-) -> dict:
-    """The whole task; ``prepare_kw`` go to :func:`prepare` (base, n_authors, forget_sizes, …, quick)."""
-    t_start = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    prep = prepare(**prepare_kw)
-    splits, target_ckpt, retain_ckpts, fixed = prep.splits, prep.target_ckpt, prep.retain_ckpts, prep.fixed
-    fit_authors, gen_tokens, cache = prep.fit_authors, prep.gen_tokens, prep.cache
-    forget_sizes = splits.forget_sizes
-    unlearn_cfg = unlearn_cfg or UnlearnConfig(lr=prep.lr)  # TOFU unlearns at its fine-tuning learning rate
-    target = ECOModel.from_pretrained(str(target_ckpt))
+ECO_ROWS = {"rand_noise_first_n": "eco_rand_noise", "zero_out_top_k": "eco_zero_out",
+            "flip_sign_top_k": "eco_sign_flip"}  # fmt: skip
 
-    # σ for random noise, fitted on held-aside authors that no evaluation set contains; the surrogate is the
-    # clean model's margin on held-out authors it was never trained on.
-    t0 = time.perf_counter()
+
+def fit_eco(target: ECOModel, splits: AuthorSplits, fit_authors: list[str], *, seeds: int = 1, grid: int = 7,
+            refine: int = 4, reference_authors: int = 6) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
+    """Choose the corruption family and its σ or k on held-aside authors, by the distribution objective.
+
+    The corrupted target's log truth ratios on the held-aside authors (trained, in no evaluation set) are
+    matched, as a distribution (KS), to the clean target's on authors nobody was trained on: the splits'
+    held-out authors plus ``reference_authors`` more (``unseen_qa``; two authors alone skew the sample by
+    their idiosyncrasies). Its inputs are the target and generated QA only: no retain model is read (tested).
+    """
     fit_items = [truth_item(x) for x in splits.qa if x.author in fit_authors]
     fit_target = Target.create(
         "authors-fit", gate={"kind": "always"}, selection={"mode": "proper_nouns"}, entities=fit_authors,
         corruption={"name": "rand_noise_first_n", "dims": None},
     )  # fmt: skip
-    surrogate = LikelihoodObjective.statistic(target, [truth_item(x) for x in splits.held_out])
-    objective = LikelihoodObjective(fit_items, reference_value=surrogate)
-    with status("fitting σ on the held-aside authors"):
-        fit = fit_sigma(target, fit_target, objective, FitConfig(seeds=1, budget=12 * objective.cost()))
-    fit_seconds = time.perf_counter() - t0
+    unseen = [truth_item(x) for x in [*splits.held_out, *unseen_qa(splits, reference_authors)]]
+    objective = DistributionObjective.from_unseen(target, fit_items, unseen)
+    with status("fitting the corruption family and strength on the held-aside authors"):
+        fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=seeds), grid=grid, refine=refine)
+    return fit, objective
+
+
+def run(
+    out_dir: Path = Path("runs/bench/authors"),
+    *,
+    baselines: tuple[str, ...] = (),
+    unlearn_cfg: UnlearnConfig | None = None,
+    noise_seeds: int = 3,
+    **prepare_kw,
+) -> dict:
+    """The whole task; ``prepare_kw`` go to :func:`prepare` (base, n_authors, forget_sizes, …, quick).
+
+    Every ECO row is reported twice: with the target's real gate and with an *oracle* gate (exactly the
+    forget questions flagged); the gap is the gate's share. Noise-based rows run ``noise_seeds`` noise draws:
+    forget quality is their median, with the range.
+    """
+    t_start = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prep = prepare(**prepare_kw)
+    splits, target_ckpt, retain_ckpts, fixed = prep.splits, prep.target_ckpt, prep.retain_ckpts, prep.fixed
+    gen_tokens, cache = prep.gen_tokens, prep.cache
+    unlearn_cfg = unlearn_cfg or UnlearnConfig(lr=prep.lr)  # TOFU unlearns at its fine-tuning learning rate
+    target = ECOModel.from_pretrained(str(target_ckpt))
+    quick = prepare_kw.get("quick", False)
+    fit, objective = fit_eco(target, splits, prep.fit_authors, grid=5 if quick else 7, refine=2 if quick else 4)
+    noise_seeds = min(noise_seeds, 2) if quick else noise_seeds
 
     cached: dict[str, SetScores] = {}
 
@@ -198,18 +224,25 @@ def run(
         "qa_per_author": len(splits.qa) // len(splits.authors),
         "n_eval": {k: len(v) for k, v in fixed.items()},
         "finetune": {"target": _cost(target_ckpt)} | {f"retain{k}": _cost(c) for k, c in retain_ckpts.items()},
-        "sigma": {
-            "value": fit.sigma,
+        "fit": {
+            "chosen": fit.name,
+            "strength": fit.strength,
+            "dims": fit.dims,
+            "objective": fit.objective,
+            "distance": objective.distance,
+            "reason": fit.reason,
+            "candidates": fit.candidates,
             "evaluations": fit.evaluations,
             "forward_passes": fit.forward_passes,
-            "objective": fit.objective,
-            "surrogate": surrogate,
-            "seconds": fit_seconds,
-            "fit_authors": fit_authors,
+            "seconds": fit.seconds,
+            "fit_authors": prep.fit_authors,
+            "reference_items": len(objective.reference),
+            "trajectory": fit.trajectory,
         },  # fmt: skip
+        "noise_seeds": noise_seeds,
         "splits": {},
     }
-    for k in forget_sizes:
+    for k in splits.forget_sizes:
         split = splits.split_name(k)
         names = [a.name for a in splits.authors[:k]]
         forget_qa = splits.forget(k)
@@ -222,11 +255,6 @@ def run(
         )  # fmt: skip
         gate_seconds = time.perf_counter() - t0
         retain_model = ECOModel.from_pretrained(str(retain_ckpts[k]))
-        ecos = {
-            "eco_rand_noise": gate.with_corruption(name="rand_noise_first_n", strength=fit.sigma, dims=None),
-            "eco_zero_out": gate.with_corruption(name="zero_out_first_n", dims=None),
-            "eco_sign_flip": gate.with_corruption(name="flip_sign_first_n", dims=None),
-        }
         sets = {"forget": forget_items, **fixed}
         per_method: dict[str, dict[str, SetScores]] = {
             "original": {s: scores(target, f"original/{s}" if s != "forget" else None, v, s in _OPT)
@@ -234,43 +262,67 @@ def run(
             "retain": {s: scores(retain_model, None, v, s in _OPT) for s, v in sets.items()},
             "prompting": {s: scores(target, None, v, s in _OPT, prompting_prefix(names)) for s, v in sets.items()},
         }  # fmt: skip
-        flagged = {  # the three ECO methods share one gate: score each set once
+        flagged = {  # the ECO rows share one gate: score each set once
             s: float(np.mean([bool(d.flagged) for d in target.decide([[qa_prompt(it.question)] for it in v], [gate])]))
             for s, v in sets.items()
         }
-        for name, t in ecos.items():
-            eco = ECOModel(target.model, target.tokenizer, [t])
-            per_method[name] = {}
-            for s, v in sets.items():
-                if flagged[s] == 0.0 and s != "forget":
-                    per_method[name][s] = per_method["original"][s]  # nothing flagged: the plain model, exactly
-                else:
-                    per_method[name][s] = scores(eco, None, v, s in _OPT)
-        eco_cost = {"seconds": gate_seconds + fit_seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
-        costs = {m: eco_cost for m in ecos}
+        oracle = Target.create(f"authors-{split}-oracle", gate={"kind": "always"}, selection={"mode": "proper_nouns"},
+                               entities=names)  # fmt: skip
+        exact = flagged["forget"] == 1.0 and not any(flagged[s] for s in sets if s != "forget")
+        seeds_fq: dict[str, list[float]] = {}
+        ref = per_method["retain"]["forget"].ratios
+        for c in fit.candidates:
+            spec = {"name": c["name"], "strength": c["strength"], "dims": c["dims"]}
+            n_seeds = noise_seeds if get_corruption(c["name"]).uses_strength else 1
+            row = ECO_ROWS[c["name"]]
+            for name, t in ((row, gate.with_corruption(**spec)), (row + "_oracle", oracle.with_corruption(**spec))):
+                if name.endswith("_oracle") and exact:  # the real gate flagged exactly the forget set: it is the oracle
+                    per_method[name], seeds_fq[name] = per_method[row], seeds_fq[row]
+                    continue
+                per_method[name] = {}
+                for s, v in sets.items():
+                    if s != "forget" and (name.endswith("_oracle") or flagged[s] == 0.0):
+                        per_method[name][s] = per_method["original"][s]  # nothing flagged: the plain model, exactly
+                    else:
+                        per_method[name][s] = scores(ECOModel(target.model, target.tokenizer, [t]), None, v, s in _OPT)
+                seeds_fq[name] = [forget_quality(per_method[name]["forget"].ratios, ref)] + [
+                    forget_quality(
+                        scores(
+                            ECOModel(target.model, target.tokenizer, [t], seed=sd), None, forget_items, False
+                        ).ratios,
+                        ref,
+                    )  # fmt: skip
+                    for sd in range(1, n_seeds)
+                ]
+        eco_cost = {"seconds": gate_seconds + fit.seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
+        costs = {m: eco_cost for m in per_method if m.startswith("eco_")}
         forget_pairs, retain_pairs = pairs(forget_qa), pairs(splits.retain(k))
         for b, model, cost in unlearned_models(baselines, target_ckpt, forget_pairs, retain_pairs, cache / "unlearned",
                                                unlearn_cfg):  # fmt: skip
             per_method[b] = {s: scores(model, None, v, s in _OPT) for s, v in sets.items()}
             costs[b] = cost
-        ref = per_method["retain"]["forget"].ratios
+        prompts = [qa_prompt(it.question) for it in forget_items]
+        fluent = {m: fluency(target, prompts, ss["forget"].answers) for m, ss in per_method.items()}  # clean scorer
+        methods = {}
+        for m, ss in per_method.items():
+            fq = seeds_fq.get(m) or [forget_quality(ss["forget"].ratios, ref)]
+            methods[m] = {
+                "forget_quality": float(np.median(fq)),
+                "forget_quality_seeds": fq,
+                "model_utility": model_utility(ss),
+                "fluency": fluent[m],
+                "sets": {s: {kk: vv for kk, vv in asdict(x).items() if kk != "answers"} for s, x in ss.items()},
+                "examples": ss["forget"].answers[:3],
+                "cost": costs.get(m),
+            }
         result["splits"][split] = {
             "forget_authors": k,
             "forget_questions": len(forget_items),
             "gate": {"seconds": gate_seconds, "flag_rate": flagged,
                      "calibration": {c: calibration[c] for c in calibration if c.startswith(("fnr_", "fpr_"))}},
-            "methods": {
-                m: {
-                    "forget_quality": forget_quality(ss["forget"].ratios, ref),
-                    "model_utility": model_utility(ss),
-                    "sets": {s: {kk: vv for kk, vv in asdict(x).items() if kk != "answers"} for s, x in ss.items()},
-                    "examples": ss["forget"].answers[:3],
-                    "cost": costs.get(m),
-                }
-                for m, ss in per_method.items()
-            },
+            "methods": methods,
         }  # fmt: skip
-        result["splits"][split]["cost_ratio"] = _cost_ratio(result["splits"][split]["methods"], baselines)
+        result["splits"][split]["cost_ratio"] = _cost_ratio(methods, baselines, ECO_ROWS[fit.name])
         atomic_write_json(out_dir / "results.partial.json", result)  # a long run keeps what it has so far
     result["seconds"] = time.perf_counter() - t_start
     write_report(out_dir, result, report_html(result))
@@ -305,12 +357,12 @@ def run_baseline(
     }
 
 
-def _cost_ratio(methods: dict, baselines: tuple[str, ...]) -> dict | None:
-    """Baseline setup seconds / ECO's (classifier + calibration + σ fit), for the cheapest baseline and for the
-    cheapest one whose forget quality reaches ECO's (random noise)."""
+def _cost_ratio(methods: dict, baselines: tuple[str, ...], eco_row: str) -> dict | None:
+    """Baseline setup seconds / ECO's (classifier + calibration + fit), for the cheapest baseline and for the
+    cheapest one whose forget quality reaches ECO's (the fitted family's row)."""
     if not baselines:
         return None
-    eco = methods["eco_rand_noise"]
+    eco = methods[eco_row]
     secs = {b: methods[b]["cost"]["seconds"] for b in baselines}
     reaching = [b for b in baselines if methods[b]["forget_quality"] >= eco["forget_quality"]]
     cheapest = min(secs, key=secs.get)
@@ -328,66 +380,3 @@ _OPT = {"real_authors", "world_facts"}  # option-normalised probability (no para
 def _cost(ckpt: Path) -> dict:
     r = training_record(ckpt)
     return {k: r[k] for k in ("examples", "steps", "tokens", "seconds", "tokens_per_s")} | {"final_loss": r["loss"][-1]}
-
-
-def _scatter_png(result: dict) -> str:
-    plt = pyplot()
-
-    fig, ax = plt.subplots(figsize=(9, 4.8))
-    markers = {"original": "o", "retain": "*", "prompting": "s", "eco_rand_noise": "^", "eco_zero_out": "v",
-               "eco_sign_flip": "D", "ga": "x", "gd": "+", "kl": "P", "npo": "X", "npo_rt": "h"}  # fmt: skip
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (split, r) in enumerate(result["splits"].items()):
-        for m, v in r["methods"].items():
-            ax.scatter(max(v["forget_quality"], 1e-20), v["model_utility"], marker=markers.get(m, "x"),
-                       color=colors[i % len(colors)], s=60, label=f"{split} {m}")  # fmt: skip
-    ax.set_xscale("log")
-    ax.set(xlabel="forget quality (KS p-value vs retain model, log)", ylabel="model utility",
-           title="TOFU-style: forget quality vs model utility")  # fmt: skip
-    ax.axvline(0.05, color="grey", linestyle=":", linewidth=1)
-    ax.legend(fontsize=6, ncol=3, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes, not over points
-    fig.tight_layout()
-    return png_base64(fig)
-
-
-def report_html(result: dict) -> str:
-    rows = []
-    for split, r in result["splits"].items():
-        for m, v in r["methods"].items():
-            f, rt = v["sets"]["forget"], v["sets"]["retain"]
-            rows.append(
-                f"<tr><td>{split}</td><td>{m}</td><td>{v['forget_quality']:.3g}</td><td>{v['model_utility']:.3f}</td>"
-                f"<td>{f['probability']:.3f}</td><td>{f['rouge_l']:.3f}</td><td>{rt['probability']:.3f}</td>"
-                f"<td>{rt['rouge_l']:.3f}</td></tr>"
-            )
-    ft = "".join(f"<tr><td>{k}</td><td>{v['examples']}</td><td>{v['tokens']}</td><td>{v['seconds']:.0f}</td>"
-                 f"<td>{v['tokens_per_s']:.0f}</td><td>{v['final_loss']:.3f}</td></tr>"
-                 for k, v in result["finetune"].items())  # fmt: skip
-    costs = "".join(
-        f"<tr><td>{sp}</td><td>{m}</td><td>{v['cost']['seconds']:.1f}</td><td>{v['cost']['forward_passes']}</td>"
-        f"<td>{v['cost']['backward_passes']}</td></tr>"
-        for sp, r in result["splits"].items()
-        for m, v in r["methods"].items()
-        if v.get("cost")
-    )
-    ratios = {sp: r.get("cost_ratio") for sp, r in result["splits"].items()}
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: authors</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-td,th{{padding:4px 10px;border-bottom:1px solid #ddd}} table{{border-collapse:collapse;margin:1em 0}}</style>
-</head><body><h1>authors (TOFU protocol in miniature)</h1>
-<p>{result["authors"]} fictitious authors × {result["qa_per_author"]} QA; base <code>{result["base"]}</code>.
-Command: <code>{result["command"]}</code>. Evaluation sizes: {result["n_eval"]}.</p>
-<img alt="forget quality vs model utility" src="data:image/png;base64,{_scatter_png(result)}" style="max-width:100%">
-<table><tr><th>split</th><th>method</th><th>forget quality</th><th>model utility</th><th>forget prob</th>
-<th>forget ROUGE-L</th><th>retain prob</th><th>retain ROUGE-L</th></tr>{"".join(rows)}</table>
-<h2>Fine-tuning</h2><table><tr><th>model</th><th>examples</th><th>tokens</th><th>seconds</th><th>tokens/s</th>
-<th>final loss</th></tr>{ft}</table>
-<h2>Setup cost</h2><table><tr><th>split</th><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>
-{costs}</table>
-<p>ECO's cost is classifier training + calibration + the σ fit; a baseline's is its unlearning run.
-Cost ratios (baseline / ECO): {ratios}</p>
-<p>σ (random noise, every dim): {result["sigma"]["value"]:.4g} (surrogate margin
-{result["sigma"]["surrogate"]:.3f}, reached {result["sigma"]["objective"]:.3f} from it) after
-{result["sigma"]["evaluations"]} evaluations
-({result["sigma"]["forward_passes"]} forward passes) on held-aside authors {result["sigma"]["fit_authors"]}.</p>
-</body></html>"""

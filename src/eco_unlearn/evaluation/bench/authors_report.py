@@ -1,0 +1,104 @@
+"""The `eco bench authors` HTML report: scatter (with seed ranges), fit curves per family, tables."""
+
+from __future__ import annotations
+
+import html
+
+from eco_unlearn.fileio import png_base64, pyplot
+from eco_unlearn.fit.family import plot_families
+
+MARKERS = {"original": "o", "retain": "*", "prompting": "s", "eco_rand_noise": "^", "eco_zero_out": "v",
+           "eco_sign_flip": "D", "ga": "x", "gd": "+", "kl": "P", "npo": "X", "npo_rt": "h"}  # fmt: skip
+
+
+def _scatter_png(result: dict) -> str:
+    """Forget quality (median over noise draws, bar = range) vs model utility; oracle-gate rows hollow."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(9, 4.8))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (split, r) in enumerate(result["splits"].items()):
+        for m, v in r["methods"].items():
+            oracle = m.endswith("_oracle")
+            x, y = max(v["forget_quality"], 1e-20), v["model_utility"]
+            seeds = [max(s, 1e-20) for s in v.get("forget_quality_seeds", [])]
+            if len(seeds) > 1:
+                ax.errorbar(x, y, xerr=[[x - min(seeds)], [max(seeds) - x]], color=colors[i % len(colors)],
+                            linewidth=0.8, capsize=2)  # fmt: skip
+            c = colors[i % len(colors)]
+            ax.scatter(x, y, marker=MARKERS.get(m.removesuffix("_oracle"), "x"), s=60, label=f"{split} {m}",
+                       facecolors="none" if oracle else c, edgecolors=c)  # fmt: skip
+    ax.set_xscale("log")
+    ax.set(xlabel="forget quality (KS p-value vs retain model, log; bar: range over noise draws)",
+           ylabel="model utility", title="forget quality vs model utility (hollow: oracle gate)")  # fmt: skip
+    ax.axvline(0.05, color="grey", linestyle=":", linewidth=1)
+    ax.axvline(0.5, color="green", linestyle=":", linewidth=1)
+    ax.legend(fontsize=5, ncol=3, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the axes, not over points
+    fig.tight_layout()
+    return png_base64(fig)
+
+
+def _fit_png(fit: dict) -> str:
+    """The strength trade-off on the fit authors: distribution distance against σ or k, per family."""
+    return png_base64(plot_families(fit["candidates"], fit["trajectory"], fit["chosen"], f"{fit['distance']} distance"))
+
+
+def _fq(v: dict) -> str:
+    seeds = v.get("forget_quality_seeds", [])
+    if len(seeds) > 1:
+        return f"{v['forget_quality']:.3g} [{min(seeds):.2g}, {max(seeds):.2g}]"
+    return f"{v['forget_quality']:.3g}"
+
+
+def report_html(result: dict) -> str:
+    rows = []
+    for split, r in result["splits"].items():
+        ref = r["methods"]["retain"]["fluency"]
+        for m, v in r["methods"].items():
+            f, rt, fl = v["sets"]["forget"], v["sets"]["retain"], v["fluency"]
+            ppl = fl["text_perplexity"] / ref["text_perplexity"]
+            rows.append(
+                f"<tr><td>{split}</td><td>{m}</td><td>{_fq(v)}</td><td>{v['model_utility']:.3f}</td>"
+                f"<td>{f['probability']:.3f}</td><td>{f['rouge_l']:.3f}</td><td>{rt['probability']:.3f}</td>"
+                f"<td>{rt['rouge_l']:.3f}</td><td>{ppl:.2f}</td><td>{fl['repetition']:.3f}</td>"
+                f"<td>{html.escape(v['examples'][0] if v['examples'] else '')}</td></tr>"
+            )
+    ft = "".join(f"<tr><td>{k}</td><td>{v['examples']}</td><td>{v['tokens']}</td><td>{v['seconds']:.0f}</td>"
+                 f"<td>{v['tokens_per_s']:.0f}</td><td>{v['final_loss']:.3f}</td></tr>"
+                 for k, v in result["finetune"].items())  # fmt: skip
+    costs = "".join(
+        f"<tr><td>{sp}</td><td>{m}</td><td>{v['cost']['seconds']:.1f}</td><td>{v['cost']['forward_passes']}</td>"
+        f"<td>{v['cost']['backward_passes']}</td></tr>"
+        for sp, r in result["splits"].items()
+        for m, v in r["methods"].items()
+        if v.get("cost")
+    )
+    gates = "".join(f"<tr><td>{sp}</td><td>{r['gate']['flag_rate']}</td></tr>" for sp, r in result["splits"].items())
+    ratios = {sp: r.get("cost_ratio") for sp, r in result["splits"].items()}
+    fit = result["fit"]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: authors</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+td,th{{padding:4px 10px;border-bottom:1px solid #ddd;font-size:90%}} table{{border-collapse:collapse;margin:1em 0}}
+</style></head><body><h1>authors (TOFU protocol in miniature)</h1>
+<p>{result["authors"]} fictitious authors × {result["qa_per_author"]} QA; base <code>{result["base"]}</code>.
+Command: <code>{html.escape(result["command"])}</code>. Evaluation sizes: {result["n_eval"]}. Noise rows: median of
+{result["noise_seeds"]} noise draws [range]. <code>_oracle</code> rows use an oracle gate (exactly the forget questions
+flagged): the gap to the real-gate row is the gate's share.</p>
+<img alt="forget quality vs model utility" src="data:image/png;base64,{_scatter_png(result)}" style="max-width:100%">
+<table><tr><th>split</th><th>method</th><th>forget quality</th><th>model utility</th><th>forget prob</th>
+<th>forget ROUGE-L</th><th>retain prob</th><th>retain ROUGE-L</th>
+<th>forget answers: text perplexity ÷ retain model's</th><th>repetition</th><th>example forget answer</th></tr>
+{"".join(rows)}</table>
+<h2>Corruption fit</h2>
+<p>{html.escape(fit["reason"])}. Distance: {fit["distance"]} between log truth ratios on held-aside authors
+{fit["fit_authors"]} and the clean model's on {fit["reference_items"]} questions about held-out authors it never saw;
+{fit["evaluations"]} evaluations, {fit["forward_passes"]} forward passes, {fit["seconds"]:.0f} s. The curves are the
+strength trade-off on the fit authors (the star: the fitted point).</p>
+<img alt="fit curves" src="data:image/png;base64,{_fit_png(fit)}" style="max-width:100%">
+<h2>Gate flag rates</h2><table><tr><th>split</th><th>flagged share per set</th></tr>{gates}</table>
+<h2>Fine-tuning</h2><table><tr><th>model</th><th>examples</th><th>tokens</th><th>seconds</th><th>tokens/s</th>
+<th>final loss</th></tr>{ft}</table>
+<h2>Setup cost</h2><table><tr><th>split</th><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>
+{costs}</table>
+<p>ECO's cost is classifier training + calibration + the corruption fit; a baseline's is its unlearning run.
+Cost ratios (baseline / ECO): {ratios}</p>
+</body></html>"""

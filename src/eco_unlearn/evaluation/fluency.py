@@ -1,0 +1,50 @@
+"""Fluency of generated answers: a model that never saw the data answers fluently and wrongly, not in gibberish.
+
+Three numbers per set of (prompt, answer) pairs, each compared against the retain model's answers to the
+same prompts (the behaviour to reproduce), all under a fixed *scorer* (the clean original model):
+
+- **text perplexity**: exp of the mean token negative log-likelihood of the answers read *alone* (after
+  "Text:"): is it fluent text? Noise-corrupted gibberish ("10x+2 + 2x == 3x." to a question about a
+  novel) scores far higher than a fluent sentence, while a fluent *wrong* answer ("Robert Murray was born
+  in Lisbon.") is not penalised for being wrong, which is what forgetting should produce;
+- **perplexity**: the same with the clean prompt before the answer: does it read as an answer to this
+  question? A wrong fact raises it (the scorer knows the truth), so it is a plausibility check, not the
+  fluency goal;
+- **repetition**: the mean over answers of 1 − distinct words / words (0 = no word repeats; degenerate
+  loops such as "the the the" approach 1).
+Empty answers count in ``empty`` and are left out of both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eco_unlearn.core.ecomodel import ECOModel
+
+
+def repetition(text: str) -> float:
+    words = text.lower().split()
+    return 0.0 if not words else 1.0 - len(set(words)) / len(words)
+
+
+def fluency(scorer: ECOModel, prompts: list[str], answers: list[str]) -> dict[str, float]:
+    """Text perplexity, perplexity given the prompt, repetition and empty share; ``scorer`` should have no
+    targets (the clean model)."""
+    if len(prompts) != len(answers):
+        raise ValueError("one answer per prompt")
+    kept = [(p, a.strip()) for p, a in zip(prompts, answers) if a.strip()]
+    if not kept:
+        nan = float("nan")
+        return {"text_perplexity": nan, "perplexity": nan, "repetition": nan, "empty": 1.0 if answers else 0.0}
+    logps = scorer.score_batch([(p, " " + a) for p, a in kept])
+    alone = scorer.score_batch([("Text:", " " + a) for _, a in kept])  # a neutral, non-empty context
+
+    def ppl(lps) -> float:
+        return float(np.exp(-np.concatenate([lp.numpy() for lp in lps]).mean()))
+
+    return {
+        "text_perplexity": ppl(alone),
+        "perplexity": ppl(logps),
+        "repetition": float(np.mean([repetition(a) for _, a in kept])),
+        "empty": 1.0 - len(kept) / len(answers),
+    }

@@ -1,0 +1,168 @@
+"""Choosing the corruption *family* and its parameter, not only σ (zeroth-order, budgeted, reproducible).
+
+The paper's best TOFU rows do not use random noise: they zero out or flip each token's top-k embedding
+dimensions with a tuned k. Which family reproduces a never-trained model best is an empirical question per
+model and task, so :func:`fit_corruption` answers it with the same currency as the σ fit: objective
+evaluations, each a batch of LLM forward passes with no gradient.
+
+Per family, one parameter is searched on a log scale:
+- families that read σ (``rand_noise_*``): σ over [0.1, 1e3] × the embedding table's std, every dimension
+  (or the target's dims);
+- families that read only k (``zero_out_top_k``, ``flip_sign_top_k``, …): k over d, d/2, …, d/64.
+The search is a coarse log-grid (every point evaluated with the same noise seeds: common random numbers),
+then golden-section refinement between the best point's grid neighbours. A grid, not a gradient step,
+because distribution distances such as KS are step functions of the parameter. The family with the lowest
+objective wins; every candidate and the reason for the choice are returned for the bundle's record.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from eco_unlearn.console import track
+from eco_unlearn.core.corruptions import get_corruption
+from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.fit.evaluator import Evaluator, FitConfig
+from eco_unlearn.fit.objectives import Objective
+from eco_unlearn.gate.targets import Target
+
+DEFAULT_FAMILIES: tuple[str, ...] = ("rand_noise_first_n", "zero_out_top_k", "flip_sign_top_k")
+_GOLDEN = (math.sqrt(5) - 1) / 2
+
+
+@dataclass
+class FamilyFit:
+    name: str
+    strength: float
+    dims: int | None
+    objective: float
+    metric: float
+    evaluations: int
+    forward_passes: int
+    seconds: float
+    reason: str
+    candidates: list[dict] = field(default_factory=list)
+    """Per family: its best parameter and objective."""
+    trajectory: list[dict] = field(default_factory=list)
+
+
+def fit_corruption(
+    eco: ECOModel,
+    target: Target,
+    objective: Objective,
+    families: Sequence[str] = DEFAULT_FAMILIES,
+    cfg: FitConfig | None = None,
+    *,
+    grid: int = 7,
+    refine: int = 4,
+) -> FamilyFit:
+    """Search each family's parameter (grid, then golden section) and keep the family with the lowest objective.
+
+    ``cfg.budget`` (LLM forward passes) is split evenly between the families; ``cfg.seeds`` noise draws per
+    evaluation, the same draws at every point.
+    """
+    if not families:
+        raise ValueError("give at least one corruption family")
+    for name in families:
+        get_corruption(name)  # a clear error for an unknown name, before any forward pass
+    cfg = cfg or FitConfig()
+    t0 = time.perf_counter()
+    table = eco.model.get_input_embeddings().weight
+    std, d_model = float(table.detach().float().std()), int(table.shape[1])
+    share = None if cfg.budget is None else cfg.budget // len(families)
+    candidates, trajectory, evaluations, passes = [], [], 0, 0
+    for name in families:
+        c = get_corruption(name)
+        t = target.with_corruption(name=name, strength=target.corruption.strength, dims=target.corruption.dims)
+        fcfg = replace(cfg, budget=share, fit_dims=not c.uses_strength)
+        F = Evaluator(eco, t, objective, fcfg, d_model)
+        if c.uses_strength:
+            lo, hi = math.log(cfg.sigma_min or 0.1 * std), math.log(cfg.sigma_max or 1e3 * std)
+
+            def point(v: float) -> np.ndarray:
+                return np.array([v])
+        else:
+            lo, hi = math.log(max(1, d_model // 64)), math.log(d_model)
+
+            def point(v: float) -> np.ndarray:
+                return np.array([0.0, v])
+
+        best_x = _minimise_log(F, point, lo, hi, grid, refine, name)
+        f, value = F(point(best_x), "best")
+        sigma, dims = F.params(point(best_x))
+        candidates.append({"name": name, "strength": sigma if c.uses_strength else t.corruption.strength,
+                           "dims": dims, "objective": f, "metric": value, "evaluations": len(F.cache)})  # fmt: skip
+        trajectory += [{"family": name, **r} for r in F.trajectory if r["kind"] != "best"]
+        evaluations, passes = evaluations + len(F.cache), passes + F.forward_passes
+    best = min(candidates, key=lambda r: r["objective"])
+    others = "; ".join(f"{r['name']} {_param(r)}: {r['objective']:.4f}" for r in candidates if r is not best)
+    reason = (f"{best['name']} {_param(best)} has the lowest {objective.name} objective, {best['objective']:.4f}"
+              + (f" (others: {others})" if others else ""))  # fmt: skip
+    return FamilyFit(best["name"], best["strength"], best["dims"], best["objective"], best["metric"], evaluations,
+                     passes, time.perf_counter() - t0, reason, candidates, trajectory)  # fmt: skip
+
+
+def _param(r: dict) -> str:
+    c = get_corruption(r["name"])
+    return f"σ={r['strength']:.4g}" if c.uses_strength else f"k={r['dims']}"
+
+
+def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: int, label: str) -> float:
+    """Grid over [lo, hi], then golden section between the best grid point's neighbours; returns the best x."""
+    xs = list(np.linspace(lo, hi, max(2, grid)))
+    fs = []
+    for x in track(xs, f"fit {label}: grid"):
+        if not F.affordable() and fs:
+            break
+        fs.append(F(point(x), "grid")[0])
+    i = int(np.argmin(fs))
+    best_x, best_f = xs[i], fs[i]
+    a, b = xs[max(0, i - 1)], xs[min(len(fs) - 1, i + 1)]
+    c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    fc = fd = None
+    for _ in range(refine):  # one new evaluation per step: golden section reuses the other interior point
+        if b - a < 1e-3 or not F.affordable():
+            break
+        if fc is None:
+            fc = F(point(c), "refine")[0]
+        elif fd is None:
+            fd = F(point(d), "refine")[0]
+        else:
+            if fc <= fd:
+                b, d, fd = d, c, fc
+                c = b - _GOLDEN * (b - a)
+                fc = F(point(c), "refine")[0]
+            else:
+                a, c, fc = c, d, fd
+                d = a + _GOLDEN * (b - a)
+                fd = F(point(d), "refine")[0]
+        for x, f in ((c, fc), (d, fd)):
+            if f is not None and f < best_f:
+                best_x, best_f = x, f
+    return best_x
+
+
+def plot_families(candidates: list[dict], trajectory: list[dict], chosen: str, ylabel: str = "objective"):
+    """One panel per family: the objective against σ or k over every evaluated point (the strength
+    trade-off on the fit data), the family's best point starred and the chosen family named."""
+    from eco_unlearn.fileio import pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(candidates), figsize=(4 * len(candidates), 3.4), squeeze=False)
+    for ax, c in zip(axes[0], candidates):
+        sigma = get_corruption(c["name"]).uses_strength
+        pts = sorted((t["sigma"] if sigma else t["dims"], t["objective"])
+                     for t in trajectory if t["family"] == c["name"])  # fmt: skip
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], ".-", alpha=0.7)
+        best = c["strength"] if sigma else c["dims"]
+        label = ("chosen: " if c["name"] == chosen else "best: ") + (f"σ={best:.3g}" if sigma else f"k={best}")
+        ax.scatter([best], [c["objective"]], marker="*", s=180, color="black", label=label)
+        ax.set(xscale="log", xlabel="σ" if sigma else "k (top-k dims)", ylabel=ylabel, title=c["name"])
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,33 @@
+"""The authors bench's corruption fit: no peeking at the retain models, no overlap with evaluation data."""
+
+from __future__ import annotations
+
+from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.evaluation.authors import unseen_qa
+from eco_unlearn.evaluation.bench.authors import fit_eco, prepare
+from eco_unlearn.fit.objectives import normalise
+from eco_unlearn.fit.search import check_disjoint
+
+
+def test_fit_reads_no_retain_model_and_no_evaluation_question():
+    prep = prepare(quick=True)
+    hidden = {k: p.with_name(p.name + ".hidden") for k, p in prep.retain_ckpts.items()}
+    target = ECOModel.from_pretrained(str(prep.target_ckpt))
+    for k, p in prep.retain_ckpts.items():
+        p.rename(hidden[k])  # the fit must work without them: it never reads a retain model
+    try:
+        fit, objective = fit_eco(target, prep.splits, prep.fit_authors, grid=3, refine=0)
+    finally:
+        for k, p in prep.retain_ckpts.items():
+            hidden[k].rename(p)
+    assert fit.name in {"rand_noise_first_n", "zero_out_top_k", "flip_sign_top_k"}
+    fit_questions = {q.question for q in objective.items}
+    assert all(any(a in q for a in prep.fit_authors) for q in fit_questions)
+    unseen = {x.author for x in [*prep.splits.held_out, *unseen_qa(prep.splits, 6)]}
+    assert len(unseen) == 2 + 6 and not unseen & {a.name for a in prep.splits.authors}  # nobody trained on them
+    assert len(objective.reference) == 12 * len(unseen)
+    evaluated = [it.question for k in prep.splits.forget_sizes for it in prep.forget_items(k)]
+    evaluated += [it.question for items in prep.fixed.values() for it in items]
+    fit_keys = [normalise(q.removeprefix("Question: ").removesuffix("\nAnswer:")) for q in fit_questions]
+    assert len(fit_keys) == 12 * len(prep.fit_authors) and all("answer:" not in k for k in fit_keys)
+    check_disjoint(fit_keys, [normalise(q) for q in evaluated])  # raises on any overlap
