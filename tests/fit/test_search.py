@@ -135,6 +135,13 @@ def test_fit_bundle_updates_the_manifest_and_plots(tmp_path, tiny_dir):
         )
 
 
+def test_fit_bundle_refuses_a_corruption_without_sigma_unless_families_are_searched(tmp_path):
+    items = [MCQItem(m.prompt, list(m.options), m.answer) for m in domain_mcq("chemistry", 8, seed=5)]
+    Target.create("t", corruption={"name": "flip_sign_first_n", "dims": None}).save(tmp_path / "t")
+    with pytest.raises(ValueError, match="flip_sign_first_n, which has no σ to fit: pass --families"):
+        fit_bundle(tmp_path / "t", MCQObjective(items), model=str(tmp_path / "not-loaded"))
+
+
 def test_smollm2_fit_reaches_chance_on_fit_and_heldout(smol):
     """The paper's claim in miniature: σ learned without gradients brings forget accuracy to chance."""
     items = [MCQItem(m.prompt, list(m.options), m.answer) for m in domain_mcq("chemistry", 80, seed=5)]

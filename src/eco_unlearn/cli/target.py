@@ -34,10 +34,14 @@ def target_create(
         int | None, typer.Option(help="Cross-conformal folds over all forget prompts; 0 = split conformal.")
     ] = None,
     background: Annotated[bool, typer.Option(help="Train against the built-in background of ordinary prompts.")] = True,
-    corruption: Annotated[str, typer.Option(help="Corruption function (see `eco info`).")] = "rand_noise_first_n",
-    strength: Annotated[float, typer.Option(help="σ (fit it with `eco target fit`).")] = 100.0,
-    dims: Annotated[str, typer.Option(help="n/k, or 'all'.")] = "1",
-    select: Annotated[str, typer.Option(help="all_but_last, user_span, entities or proper_nouns.")] = "all_but_last",
+    corruption: Annotated[
+        str, typer.Option(help="Corruption function (see `eco info`); the default keeps answers fluent.")
+    ] = "flip_sign_first_n",
+    strength: Annotated[float, typer.Option(help="σ, for noise corruptions (fit it with `eco target fit`).")] = 100.0,
+    dims: Annotated[str, typer.Option(help="n/k, or 'all'.")] = "all",
+    select: Annotated[
+        str, typer.Option(help="all_but_last, user_span, entities (falls back to user_span) or proper_nouns.")
+    ] = "entities",
     entities: Annotated[Path | None, typer.Option(help="File of entity strings, one per line.")] = None,
     extract_entities: Annotated[bool, typer.Option(help="Take capitalised spans of the forget prompts.")] = False,
     ner: Annotated[bool, typer.Option(help="Take named entities by spaCy (extra 'ner').")] = False,

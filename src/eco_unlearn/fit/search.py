@@ -30,6 +30,7 @@ from dataclasses import asdict
 import numpy as np
 
 from eco_unlearn.console import track
+from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.fileio import pyplot, save_figure
 from eco_unlearn.fit.evaluator import Evaluator, FitConfig, FitResult
@@ -247,6 +248,11 @@ def fit_bundle(
     cfg = cfg or FitConfig()
     directory = Path(directory)
     target = Target.load(directory)
+    if not families and not get_corruption(target.corruption.name).uses_strength:
+        raise ValueError(
+            f"target {target.name!r} uses {target.corruption.name}, which has no σ to fit: pass --families "
+            "default to choose a family and its σ or k, or create it with a noise corruption"
+        )
     if eval_objective is not None:
         check_disjoint(objective.keys(), eval_objective.keys())
     eco = ECOModel.from_pretrained(model)
