@@ -22,28 +22,20 @@ surrogate is 0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 
 from eco_unlearn.core.ecomodel import ECOModel
-from eco_unlearn.fit.objectives import QAItem, normalise
+from eco_unlearn.fit.objectives import QAItem, QAObjective, option_logprobs
 
 DISTANCES = ("ks", "wasserstein", "quantile")
 
 
 def log_truth_ratios(eco: ECOModel, items: list[QAItem], seed: int = 0) -> np.ndarray:
     """TOFU's log truth ratio per item: ``QAItem.answer`` is the paraphrased answer it compares against."""
-    pairs = [(q.question, " " + a.strip()) for q in items for a in [q.answer, *q.perturbed]]
-    logp = np.array([float(lp.mean()) for lp in eco.score_batch(pairs, seed=seed)])  # log P̄ per option
-    out, j = [], 0
-    for q in items:
-        n = 1 + len(q.perturbed)
-        pert = logp[j + 1 : j + n]
-        out.append(float(np.log(np.mean(np.exp(pert))) - logp[j]))
-        j += n
-    return np.array(out)
+    return np.array([np.log(np.mean(np.exp(lp[1:]))) - lp[0] for lp in option_logprobs(eco, items, seed)])
 
 
 def sample_distance(a: np.ndarray, b: np.ndarray, kind: str = "ks") -> float:
@@ -62,11 +54,10 @@ def sample_distance(a: np.ndarray, b: np.ndarray, kind: str = "ks") -> float:
 
 
 @dataclass
-class DistributionObjective:
+class DistributionObjective(QAObjective):
     """Distance between the corrupted model's log-truth-ratio sample on ``items`` and ``reference``."""
 
-    items: list[QAItem]
-    reference: list[float]
+    reference: list[float] = field(default_factory=list)
     distance: str = "ks"
     name: str = "distribution"
 
@@ -90,12 +81,3 @@ class DistributionObjective:
 
     def surrogate(self) -> float:
         return 0.0
-
-    def penalty(self, eco: ECOModel, seed: int) -> float:
-        return 0.0
-
-    def cost(self) -> int:
-        return sum(1 + len(q.perturbed) for q in self.items)
-
-    def keys(self) -> list[str]:
-        return [normalise(q.question) for q in self.items]

@@ -97,28 +97,19 @@ class QAItem:
     perturbed: list[str]
 
 
+def option_logprobs(eco: ECOModel, items: list[QAItem], seed: int = 0) -> list[np.ndarray]:
+    """Per item, log P̄ (mean token log-prob) of [answer, *perturbed] as continuations of the question."""
+    pairs = [(q.question, " " + a.strip()) for q in items for a in [q.answer, *q.perturbed]]
+    lps = np.array([float(lp.mean()) for lp in eco.score_batch(pairs, seed=seed)])
+    bounds = np.cumsum([0] + [1 + len(q.perturbed) for q in items])
+    return [lps[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 @dataclass
-class LikelihoodObjective:
+class QAObjective:
+    """What every objective on QA items shares: its cost, its keys, and no penalty."""
+
     items: list[QAItem]
-    reference_value: float | None = None
-    name: str = "likelihood"
-
-    @staticmethod
-    def statistic(eco: ECOModel, items: list[QAItem], seed: int = 0) -> float:
-        pairs = [(q.question, " " + a.strip()) for q in items for a in [q.answer, *q.perturbed]]
-        lps = [float(lp.mean()) for lp in eco.score_batch(pairs, seed=seed)]  # log P̄ per option
-        out, j = [], 0
-        for q in items:
-            n = 1 + len(q.perturbed)
-            out.append(lps[j] - float(np.mean(lps[j + 1 : j + n])))
-            j += n
-        return float(np.mean(out))
-
-    def metric(self, eco: ECOModel, seed: int) -> float:
-        return self.statistic(eco, self.items, seed)
-
-    def surrogate(self) -> float:
-        return 0.0 if self.reference_value is None else self.reference_value
 
     def penalty(self, eco: ECOModel, seed: int) -> float:
         return 0.0
@@ -128,6 +119,22 @@ class LikelihoodObjective:
 
     def keys(self) -> list[str]:
         return [normalise(q.question) for q in self.items]
+
+
+@dataclass
+class LikelihoodObjective(QAObjective):
+    reference_value: float | None = None
+    name: str = "likelihood"
+
+    @staticmethod
+    def statistic(eco: ECOModel, items: list[QAItem], seed: int = 0) -> float:
+        return float(np.mean([lp[0] - lp[1:].mean() for lp in option_logprobs(eco, items, seed)]))
+
+    def metric(self, eco: ECOModel, seed: int) -> float:
+        return self.statistic(eco, self.items, seed)
+
+    def surrogate(self) -> float:
+        return 0.0 if self.reference_value is None else self.reference_value
 
 
 @dataclass
