@@ -38,6 +38,8 @@ def test_evaluate_set_matches_a_hand_computation(tiny_eco):
     total = p(item.answer) + sum(p(x) for x in item.perturbed)
     assert norm.probability == pytest.approx(p(item.answer) / total, rel=1e-4)
     assert 0.0 <= plain.rouge_l <= 1.0 and len(plain.answers) == 1
+    scores_only = evaluate_set(eco, [item], options_normalised=False, generate=False)
+    assert scores_only.ratios == plain.ratios and scores_only.answers == [] and np.isnan(scores_only.rouge_l)
 
 
 def test_the_answer_is_the_first_non_empty_line():

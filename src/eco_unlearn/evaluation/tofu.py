@@ -47,8 +47,16 @@ class SetScores:
 
 
 def evaluate_set(
-    eco: ECOModel, items: list[EvalItem], *, options_normalised: bool, prefix: str = "", max_new_tokens: int = 24
+    eco: ECOModel,
+    items: list[EvalItem],
+    *,
+    options_normalised: bool,
+    prefix: str = "",
+    max_new_tokens: int = 24,
+    generate: bool = True,
 ) -> SetScores:
+    """Every metric of one set; ``generate=False`` skips the greedy answers (no ROUGE-L: NaN, no answers),
+    for callers that need only the probabilities and truth ratios, such as extra noise draws."""
     prompts = [prefix + qa_prompt(it.question) for it in items]
     pairs, spans = [], []
     for p, it in zip(prompts, items):
@@ -61,9 +69,11 @@ def evaluate_set(
         p_a, p_para, p_pert = probs[s], probs[s + 1], probs[s + 2 : e]
         prob.append(p_a / (p_a + p_pert.sum()) if options_normalised else p_a)
         ratios.append(float(p_pert.mean() / max(p_para, 1e-300)))
-    gens = eco.generate(prompts, chat=False, max_new_tokens=max_new_tokens, batch_size=16)
-    answers = [first_line(g.text) for g in gens]
-    rouge = [_ROUGE.score(it.answer, a)["rougeL"].recall for it, a in zip(items, answers)]
+    answers = []
+    if generate:
+        gens = eco.generate(prompts, chat=False, max_new_tokens=max_new_tokens, batch_size=16)
+        answers = [first_line(g.text) for g in gens]
+    rouge = [_ROUGE.score(it.answer, a)["rougeL"].recall for it, a in zip(items, answers)] or [float("nan")]
     return SetScores(
         probability=float(np.mean(prob)),
         truth_ratio=float(np.mean([max(0.0, 1.0 - r) for r in ratios])),

@@ -27,6 +27,7 @@ import numpy as np
 from eco_unlearn.console import track
 from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.fileio import pyplot
 from eco_unlearn.fit.evaluator import Evaluator, FitConfig
 from eco_unlearn.fit.objectives import Objective
 from eco_unlearn.gate.targets import Target
@@ -92,12 +93,12 @@ def fit_corruption(
             def point(v: float) -> np.ndarray:
                 return np.array([0.0, v])
 
-        best_x = _minimise_log(F, point, lo, hi, grid, refine, name)
-        f, value = F(point(best_x), "best")
-        sigma, dims = F.params(point(best_x))
-        candidates.append({"name": name, "strength": sigma if c.uses_strength else t.corruption.strength,
-                           "dims": dims, "objective": f, "metric": value, "evaluations": len(F.cache)})  # fmt: skip
-        trajectory += [{"family": name, **r} for r in F.trajectory if r["kind"] != "best"]
+        _minimise_log(F, point, lo, hi, grid, refine, name)
+        top = min(F.trajectory, key=lambda r: r["objective"])  # the first point at the lowest objective
+        candidates.append({"name": name, "strength": top["sigma"] if c.uses_strength else t.corruption.strength,
+                           "dims": top["dims"], "objective": top["objective"], "metric": top["metric"],
+                           "evaluations": len(F.cache)})  # fmt: skip
+        trajectory += [{"family": name, **r} for r in F.trajectory]
         evaluations, passes = evaluations + len(F.cache), passes + F.forward_passes
     best = min(candidates, key=lambda r: r["objective"])
     others = "; ".join(f"{r['name']} {_param(r)}: {r['objective']:.4f}" for r in candidates if r is not best)
@@ -112,8 +113,9 @@ def _param(r: dict) -> str:
     return f"σ={r['strength']:.4g}" if c.uses_strength else f"k={r['dims']}"
 
 
-def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: int, label: str) -> float:
-    """Grid over [lo, hi], then golden section between the best grid point's neighbours; returns the best x."""
+def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: int, label: str) -> None:
+    """Grid over [lo, hi], then golden section between the best grid point's neighbours (every point lands in
+    ``F.trajectory``)."""
     xs = list(np.linspace(lo, hi, max(2, grid)))
     fs = []
     for x in track(xs, f"fit {label}: grid"):
@@ -121,7 +123,6 @@ def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: 
             break
         fs.append(F(point(x), "grid")[0])
     i = int(np.argmin(fs))
-    best_x, best_f = xs[i], fs[i]
     a, b = xs[max(0, i - 1)], xs[min(len(fs) - 1, i + 1)]
     c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
     fc = fd = None
@@ -141,17 +142,11 @@ def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: 
                 a, c, fc = c, d, fd
                 d = a + _GOLDEN * (b - a)
                 fd = F(point(d), "refine")[0]
-        for x, f in ((c, fc), (d, fd)):
-            if f is not None and f < best_f:
-                best_x, best_f = x, f
-    return best_x
 
 
 def plot_families(candidates: list[dict], trajectory: list[dict], chosen: str, ylabel: str = "objective"):
     """One panel per family: the objective against σ or k over every evaluated point (the strength
     trade-off on the fit data), the family's best point starred and the chosen family named."""
-    from eco_unlearn.fileio import pyplot
-
     plt = pyplot()
     fig, axes = plt.subplots(1, len(candidates), figsize=(4 * len(candidates), 3.4), squeeze=False)
     for ax, c in zip(axes[0], candidates):

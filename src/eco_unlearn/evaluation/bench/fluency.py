@@ -20,6 +20,7 @@ embedding standard deviations. The gate is "always" (every prompt flagged) to is
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from pathlib import Path
@@ -137,8 +138,6 @@ def _png(result: dict) -> str:
 
 
 def report_html(result: dict) -> str:
-    import html
-
     def row(r: str, s: str, v: dict) -> str:
         leak = "" if v["leak"] is None else f"{v['leak']:.2f}"
         return (f"<tr><td>{r}</td><td>{html.escape(s)}</td><td>{v['perplexity_ratio']:.2f}</td>"
