@@ -80,3 +80,95 @@ def test_combining_precomputed_parts_scores_exactly_as_the_gate_does():
         gate = EvidenceGate(KeywordGate(["chemistry"]), EVIDENCE, mode, verbatim)
         assert combine_parts(gate.parts(texts), mode).tolist() == gate.p_forget(texts).tolist()
         assert gate.p_forget(texts)[-1] == 1.0  # a quotation is in scope in every mode
+
+
+NAMES = [
+    ["Norma Fisher", "Pemberley"], ["Jorge Sullivan", "The Glass Orchard"], ["Elizabeth Bennet", "Longbourn"],
+    ["Fitzwilliam Darcy", "Meryton"], ["Hsiao Yun-Hwa", "Kuwait City"], ["Basil Mahfouz Al-Kuwaiti"],
+    ["Nikolai Abilov", "Astana"], ["Moshe Ben-David", "Rosings"], ["Catherine de Bourgh", "Hunsford"], [],
+]  # fmt: skip
+
+
+def _reference_hit(text: str, entities: list[str], similarity: float = 90.0) -> bool:
+    """The rules of the module docstring, applied name by name with rapidfuzz and no index."""
+    import re
+
+    from rapidfuzz import fuzz
+
+    from eco_unlearn.gate.normalise import normalise
+
+    norm = normalise(text).lower()
+    squashed, words = re.sub(r"[^a-z0-9]+", "", norm), set(re.findall(r"[a-z0-9]+", norm))
+    for e in entities:
+        n = normalise(e).lower()
+        parts, whole = re.findall(r"[a-z0-9]+", n), re.sub(r"[^a-z0-9]+", "", n)
+        if len(parts) > 1 and len(whole) >= 6:
+            if whole in squashed or (len(whole) >= 8 and fuzz.partial_ratio(squashed, whole) >= similarity):
+                return True
+        elif len(parts) == 1 and len(parts[0]) >= 4:
+            w = parts[0]
+            if w in words or (
+                len(w) >= 7 and any(abs(len(x) - len(w)) <= 1 and fuzz.ratio(w, x) >= similarity for x in words)
+            ):
+                return True
+    return False
+
+
+def _typos(name: str, rng) -> str:
+    """One to three random character edits: some still match (90 % similar), some no longer do."""
+    chars = list(name)
+    for _ in range(rng.randint(1, 3)):
+        i = rng.randrange(len(chars))
+        op = rng.choice("sdi")
+        if op == "s":
+            chars[i] = rng.choice("abcdefghijklmnopqrstuvwxyz")
+        elif op == "d" and len(chars) > 3:
+            del chars[i]
+        else:
+            chars.insert(i, rng.choice("abcdefghijklmnopqrstuvwxyz"))
+    return "".join(chars)
+
+
+def test_the_joint_index_finds_exactly_what_each_target_alone_finds():
+    """The trigram count only skips names that cannot match: on names with random typos (around the
+    similarity cut-off), short prompts and unrelated text, the joint index agrees with the name-by-name
+    rules for every target."""
+    import random
+
+    from eco_unlearn.gate.entity_evidence import EntityIndex
+
+    rng = random.Random(0)
+    everyone = [n for names in NAMES for n in names]
+    texts = ["", "Hi", "Darcy", "Who is Pemberly?", "What is the capital of France?"]
+    for _ in range(400):
+        name = _typos(rng.choice(everyone), rng)
+        texts.append(rng.choice(["Where was {} born?", "{}", "Tell me about {} and her books, please.", "{}s"])
+                     .format(name))  # fmt: skip
+    index = EntityIndex(NAMES)
+    got = index.score(texts)
+    want = np.array([[float(_reference_hit(t, names)) for names in NAMES] for t in texts])
+    assert np.array_equal(got, want)
+    assert 50 < want.sum() < len(texts)  # the typos land on both sides of the cut-off
+
+
+def test_gates_scored_together_score_as_each_gate_alone():
+    from eco_unlearn.core.encoder import decide
+    from eco_unlearn.gate.targets import Target
+    from eco_unlearn.gate.verbatim import VerbatimIndex
+
+    quote = "it is a truth universally acknowledged that a single man in possession"
+    modes = ["entities", "max", "classifier", "entities"]
+    targets = []
+    for i, names in enumerate(NAMES[:8]):
+        verbatim = VerbatimIndex.from_texts([quote]) if i % 3 == 0 else None
+        gate = EvidenceGate(KeywordGate(["chemistry"]), EntityEvidence(names), modes[i % 4], verbatim)
+        targets.append(Target(Target.create(f"t{i}").manifest, gate))  # τ = 0.5
+    texts = ["chemistry of Norma Fisher", "Jorge Sulivan's glass orchard", quote, "Mr Darcy at Meryton", "hello"]
+    alone = np.array([t.p_forget(texts) for t in targets])
+    together = EvidenceGate.p_forget_joint([t.gate for t in targets], texts, embed=None)
+    assert np.array_equal(together.T, alone)
+    assert alone.sum() > 5  # not a table of zeros
+    decisions = decide([[t] for t in texts], targets)
+    assert [[f.name for f in d.flagged] for d in decisions] == [
+        [t.name for t, row in zip(targets, alone[:, k]) if row >= 0.5] for k in range(len(texts))
+    ]

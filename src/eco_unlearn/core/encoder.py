@@ -23,7 +23,7 @@ import torch
 from eco_unlearn.core.corruptions import apply_corruption
 from eco_unlearn.core.models import DEFAULT_MODEL
 from eco_unlearn.core.selection import Segment, select_tokens
-from eco_unlearn.core.target import CorruptionSpec, ForgetTarget, gate_scores
+from eco_unlearn.core.target import CorruptionSpec, ForgetTarget, gate_scores, target_set
 
 Message = dict[str, str]
 Prompt = str | list[Message]
@@ -63,23 +63,21 @@ def _row_seed(seed: int, ids: list[int]) -> int:
 
 def decide(gate_texts: list[list[str]], targets: Sequence[ForgetTarget]) -> list[Decision]:
     """Run every gate once over all texts; a prompt is flagged when any of its gate texts is (each user
-    message, and for a multi-turn chat the whole conversation)."""
+    message, and for a multi-turn chat the whole conversation). Vectorised over targets: with 100 targets
+    the bookkeeping must not cost more than the gates."""
+    ts = target_set(targets)
     flat = [t for texts in gate_texts for t in texts]
-    owner = np.repeat(np.arange(len(gate_texts)), [len(t) for t in gate_texts])
     position = {t: i for i, t in enumerate(dict.fromkeys(flat))}  # cloze repeats a prompt per option: score once
-    unique = list(position)
-    where = np.array([position[t] for t in flat], dtype=int)
-    decisions = [Decision({}, []) for _ in gate_texts]
-    scores = gate_scores(list(targets), unique) if flat else [np.zeros(0) for _ in targets]
-    groups = [np.flatnonzero(owner == i) for i in range(len(gate_texts))]
-    for target, p_unique in zip(targets, scores):
-        p = p_unique[where] if flat else p_unique
-        for d, g in zip(decisions, groups):
-            p_i = float(p[g].max()) if len(g) else 0.0
-            d.p_forget[target.name] = p_i
-            if p_i >= target.threshold:
-                d.flagged.append(target)
-    return decisions
+    scores = gate_scores(ts, list(position)) if flat else np.zeros((len(ts.targets), 0))
+    p = np.zeros((len(ts.targets), len(gate_texts)))  # a prompt's p: the max over its gate texts
+    for k, texts in enumerate(gate_texts):
+        if texts:
+            p[:, k] = scores[:, [position[t] for t in texts]].max(axis=1)
+    flagged = p >= ts.thresholds.reshape(-1, 1)
+    return [
+        Decision(dict(zip(ts.names, p[:, k].tolist())), [ts.targets[i] for i in np.flatnonzero(flagged[:, k])])
+        for k in range(len(gate_texts))
+    ]
 
 
 class PromptEncoder:

@@ -8,6 +8,8 @@ trained, calibrated or stored.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -81,18 +83,78 @@ class ForgetTarget(Protocol):
     def p_forget(self, texts: list[str]) -> np.ndarray: ...
 
 
-def gate_scores(targets: list[ForgetTarget], texts: list[str]) -> list[np.ndarray]:
-    """p_forget of every target for every text. Gates that share an encoder share one encoder pass, so
-    100 embedding-classifier targets cost one MiniLM forward plus 100 dot products."""
-    shared: dict[int, np.ndarray] = {}
-    out = []
-    for t in targets:
-        # duck-typed: a runtime-checkable Protocol's isinstance costs ~8 µs, too much per target per prompt
-        if getattr(t.gate, "encoder", None) is not None and hasattr(t.gate, "p_from_embeddings"):
-            key = id(t.gate.encoder)
-            if key not in shared:
-                shared[key] = t.gate.encoder.embed_prompts(texts)
-            out.append(np.asarray(t.gate.p_from_embeddings(shared[key]), dtype=float))
-        else:
-            out.append(t.p_forget(texts))
+class JointGate(Protocol):
+    """A gate kind that scores many of its gates in one pass (e.g. one index over every target's names).
+    ``p_forget_joint(gates, texts, embed)`` returns a (len(texts), len(gates)) array equal to each gate's
+    own ``p_forget``; ``embed(encoder)`` gives the shared encoder pass for gates that use one."""
+
+    @staticmethod
+    def p_forget_joint(gates: Sequence[Any], texts: list[str], embed: Any) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class TargetSet:
+    """What scoring a set of targets needs that does not depend on the prompts, worked out once per set
+    (:func:`target_set`): with 100 targets, re-reading every target's name, threshold and gate kind on each
+    prompt would cost more than the gates themselves."""
+
+    targets: tuple[ForgetTarget, ...]
+    names: list[str]
+    thresholds: np.ndarray
+    joint: dict[type, tuple[list[int], tuple[Any, ...]]]
+    """Gate kinds that score their gates together (:class:`JointGate`) -> rows of their targets, gates."""
+    encoded: list[int]
+    """Gates that score a shared encoder pass."""
+    alone: list[int]
+
+
+_SETS: dict[tuple[int, ...], TargetSet] = {}
+
+
+def target_set(targets: Sequence[ForgetTarget] | TargetSet) -> TargetSet:
+    """The :class:`TargetSet` of ``targets``, cached by the targets' identity: a target is treated as
+    immutable once it has gated a prompt (a new threshold or gate makes a new target, as ``with_corruption``
+    does). The cache holds the targets, so an identity cannot be reused while its entry lives."""
+    if isinstance(targets, TargetSet):
+        return targets
+    key = tuple(map(id, targets))
+    if key not in _SETS:
+        kinds: dict[type, list[int]] = {}
+        encoded, alone = [], []
+        for i, t in enumerate(targets):
+            # duck-typed: a runtime-checkable Protocol's isinstance costs ~8 µs
+            if hasattr(type(t.gate), "p_forget_joint"):
+                kinds.setdefault(type(t.gate), []).append(i)
+            elif getattr(t.gate, "encoder", None) is not None and hasattr(t.gate, "p_from_embeddings"):
+                encoded.append(i)
+            else:
+                alone.append(i)
+        if len(_SETS) >= 32:  # the gateway uses a handful of sets; drop the oldest
+            del _SETS[next(iter(_SETS))]
+        joint = {kind: (rows, tuple(targets[i].gate for i in rows)) for kind, rows in kinds.items()}
+        thresholds = np.array([t.threshold for t in targets], dtype=float)
+        _SETS[key] = TargetSet(tuple(targets), [t.name for t in targets], thresholds, joint, encoded, alone)
+    return _SETS[key]
+
+
+def gate_scores(targets: Sequence[ForgetTarget] | TargetSet, texts: list[str]) -> np.ndarray:
+    """p_forget of every target for every text, shape (len(targets), len(texts)). Gates that share an
+    encoder share one encoder pass, so 100 embedding-classifier targets cost one MiniLM forward plus 100 dot
+    products; gates of a :class:`JointGate` kind are scored together."""
+    ts = target_set(targets)
+    shared: dict[int, Any] = {}
+
+    def embed(encoder: Any) -> Any:
+        if id(encoder) not in shared:
+            shared[id(encoder)] = encoder.embed_prompts(texts)
+        return shared[id(encoder)]
+
+    out = np.zeros((len(ts.targets), len(texts)))
+    for i in ts.encoded:
+        gate = ts.targets[i].gate
+        out[i] = gate.p_from_embeddings(embed(gate.encoder))  # type: ignore[attr-defined]
+    for i in ts.alone:
+        out[i] = ts.targets[i].p_forget(texts)
+    for kind, (rows, gates) in ts.joint.items():
+        out[rows] = np.asarray(kind.p_forget_joint(gates, texts, embed)).T
     return out

@@ -19,6 +19,8 @@ classifier, so the threshold calibration (calibration.py) sees one score per pro
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -26,6 +28,7 @@ from rapidfuzz import fuzz, process
 
 from eco_unlearn.gate.entities import capitalised_spans
 from eco_unlearn.gate.normalise import normalise
+from eco_unlearn.gate.verbatim import JointVerbatim
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -35,42 +38,129 @@ def _squash(text: str) -> str:
     return _NON_ALNUM.sub("", text)
 
 
+def _grams(text: str) -> list[str]:
+    return [text[i : i + 3] for i in range(len(text) - 2)]
+
+
 @lru_cache(maxsize=4096)
-def _views(text: str) -> tuple[str, frozenset[str]]:
-    """The squashed normalised text and its set of words, computed once per prompt for every target."""
+def _views(text: str) -> tuple[str, frozenset[str], frozenset[str]]:
+    """The squashed normalised text, its words and its character trigrams, computed once per prompt for
+    every target."""
     norm = normalise(text).lower()
-    return _squash(norm), frozenset(_WORD.findall(norm))
+    squashed = _squash(norm)
+    return squashed, frozenset(_WORD.findall(norm)), frozenset(_grams(squashed))
+
+
+def _kept_grams(length: np.ndarray, total: np.ndarray, similarity: float) -> np.ndarray:
+    """A lower bound on how many of a string's trigram positions survive in any string it matches.
+
+    Two strings whose lengths sum to ``total`` score ``similarity`` (rapidfuzz's normalised Indel
+    similarity) only if at most ``d = total * (1 - similarity / 100)`` characters are inserted or deleted
+    between them; one deletion breaks at most three trigrams of a ``length``-character string and one
+    insertion at most two, so at least ``length - 2 - 3 d`` of its trigrams occur, in order, in the other
+    string. A string can only match a prompt that shares that many trigram positions with it: the index
+    checks only those."""
+    edits = np.floor(total * (1 - similarity / 100) + 1e-9)
+    return length - 2 - 3 * edits
+
+
+class EntityIndex:
+    """The entity evidence of many targets in one index: a prompt is read once, whatever the number of
+    targets (a gateway serving 100 removal requests does not gate 100 times).
+
+    ``entity_lists[j]`` are target ``j``'s names. :meth:`score` gives, for every prompt, 1.0 in each
+    column whose target it names (the rules of the module docstring), else 0.0. The fuzzy rules are exact,
+    not approximate: a trigram count (:func:`_kept_grams`) rules out the names a prompt cannot match, and
+    only the rest are compared with rapidfuzz.
+    """
+
+    def __init__(self, entity_lists: Sequence[Sequence[str]], similarity: float = 90.0):
+        self.similarity = similarity
+        self.n_targets = len(entity_lists)
+        owners: dict[tuple[str, bool], set[int]] = {}  # (normalised name, multi-word) -> targets naming it
+        for j, entities in enumerate(entity_lists):
+            for e in entities:
+                norm = normalise(e).lower()
+                words = _WORD.findall(norm)
+                if len(words) > 1 and len(_squash(norm)) >= 6:
+                    owners.setdefault((_squash(norm), True), set()).add(j)
+                elif len(words) == 1 and len(words[0]) >= 4:
+                    owners.setdefault((words[0], False), set()).add(j)
+        self.names = [name for name, _ in owners]
+        self.multi = np.array([multi for _, multi in owners], dtype=bool)
+        self.owners = [sorted(js) for js in owners.values()]
+        self.length = np.array([len(n) for n in self.names], dtype=float)
+        self.words: dict[str, int] = {n: i for i, n in enumerate(self.names) if not self.multi[i]}
+        # trigram index of every name that can match by substring or fuzzily: all multi-word names, and one
+        # word of seven letters or more (shorter single words only match as whole words, through self.words)
+        indexed = [i for i, n in enumerate(self.names) if self.multi[i] or len(n) >= 7]
+        postings: dict[str, dict[int, int]] = {}
+        for i in indexed:
+            for g in _grams(self.names[i]):
+                postings.setdefault(g, {}).setdefault(i, 0)
+                postings[g][i] += 1
+        # each trigram's names, a name repeated once per position it has the trigram at
+        self._postings = {g: np.repeat(list(p), list(p.values())) for g, p in postings.items()}
+        indexed_mask = np.zeros(len(self.names), dtype=bool)
+        indexed_mask[indexed] = True
+        self._fuzzy = self.multi & (self.length >= 8)
+        self._short = self.multi & (self.length < 8)
+        self._single = indexed_mask & ~self.multi
+        # trigram positions a name must share with a prompt to be checked at all (infinite: never checked
+        # here; a short single word matches through self.words); a multi-word name is matched by
+        # partial_ratio, its best window in the prompt: prompts shorter than the name get their own bound
+        need_single = np.where(self._single, _kept_grams(self.length, 2 * self.length + 1, similarity), np.inf)
+        # a prompt of n letters (row n; the last row: as long as the longest name or longer)
+        window = np.minimum(self.length, np.arange(int(self.length.max(initial=0)) + 1).reshape(-1, 1))
+        self._need = np.where(self.multi, _kept_grams(window, 2 * window, similarity), need_single)
+
+    def _shared_grams(self, grams: frozenset[str]) -> np.ndarray:
+        """How many trigram positions of each name occur in the prompt."""
+        hit = [self._postings[g] for g in grams if g in self._postings]
+        if not hit:
+            return np.zeros(len(self.names))
+        return np.bincount(np.concatenate(hit), minlength=len(self.names))
+
+    def _hits(self, text: str) -> set[int]:
+        """The names (entry numbers) the prompt matches."""
+        squashed, words, grams = _views(text)
+        hits = {self.words[w] for w in words if w in self.words}
+        need = self._need[min(len(squashed), len(self._need) - 1)]
+        candidates = np.flatnonzero(self._shared_grams(grams) >= need)
+        if not len(candidates):
+            return hits
+        fuzzy = candidates[self._fuzzy[candidates]]
+        if len(fuzzy):  # one rapidfuzz call for every candidate name (an exact occurrence scores 100)
+            names = [self.names[i] for i in fuzzy]
+            matches = process.extract(squashed, names, scorer=fuzz.partial_ratio, score_cutoff=self.similarity,
+                                      limit=None)  # fmt: skip
+            hits.update(int(fuzzy[k]) for _, _, k in matches)
+        hits.update(int(i) for i in candidates[self._short[candidates]] if self.names[i] in squashed)
+        for i in candidates[self._single[candidates]]:
+            name = self.names[i]
+            if any(abs(len(w) - len(name)) <= 1 and fuzz.ratio(name, w, score_cutoff=self.similarity) for w in words):
+                hits.add(int(i))
+        return hits
+
+    def score(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), n_targets): 1.0 where a prompt names one of the target's entities."""
+        out = np.zeros((len(texts), self.n_targets))
+        for row, text in enumerate(texts):
+            for i in self._hits(text):
+                out[row, self.owners[i]] = 1.0
+        return out
 
 
 class EntityEvidence:
     """Scores prompts 1.0 when they name one of ``entities`` (see the module docstring), else 0.0."""
 
     def __init__(self, entities: list[str], similarity: float = 90.0):
-        norm = [normalise(e).lower() for e in entities if e.strip()]
         self.entities = list(entities)
-        self.multi = sorted({_squash(e) for e in norm if len(_WORD.findall(e)) > 1 and len(_squash(e)) >= 6})
-        self.single = sorted({e for e in norm if len(_WORD.findall(e)) == 1 and len(e) >= 4})
-        self.fuzzy_multi = [e for e in self.multi if len(e) >= 8]
         self.similarity = similarity
-
-    def _hit(self, text: str) -> bool:
-        squashed, words = _views(text)
-        if any(e in squashed for e in self.multi) or any(e in words for e in self.single):
-            return True
-        if self.fuzzy_multi and process.extractOne(
-            squashed, self.fuzzy_multi, scorer=fuzz.partial_ratio, score_cutoff=self.similarity
-        ):
-            return True
-        if self.single:
-            for e in self.single:
-                if len(e) >= 7 and any(
-                    abs(len(w) - len(e)) <= 1 and fuzz.ratio(e, w) >= self.similarity for w in words
-                ):
-                    return True
-        return False
+        self.index = EntityIndex([self.entities], similarity)
 
     def score(self, texts: list[str]) -> np.ndarray:
-        return np.array([1.0 if self._hit(t) else 0.0 for t in texts])
+        return self.index.score(texts)[:, 0]
 
 
 def _spans(text: str) -> list[str]:
@@ -144,3 +234,51 @@ class EvidenceGate:
 
     def p_from_embeddings(self, embeddings) -> np.ndarray:
         return self._combine(lambda: self.classifier.p_from_embeddings(embeddings), embeddings.texts)
+
+    @staticmethod
+    def p_forget_joint(gates: Sequence[EvidenceGate], texts: list[str], embed) -> np.ndarray:
+        """(len(texts), len(gates)): every gate's p_forget, scored together (``core.target.gate_scores``
+        calls it). One entity index and one verbatim lookup serve all the gates and the encoder pass is
+        shared per backbone (``embed(encoder)``), so a prompt's cost hardly grows with the number of
+        targets. Same scores as each gate's :meth:`p_forget`."""
+        plan = _joint_plan(tuple(gates))
+        out = np.zeros((len(texts), len(gates)))
+        for j in plan.classifier:  # the topic classifiers: one dot product each on the shared pass
+            g = gates[j]
+            out[:, j] = g.classifier.p_from_embeddings(embed(g.encoder)) if g.encoder is not None \
+                else g.classifier.p_forget(texts)  # fmt: skip
+        if plan.names is not None:
+            names = plan.names.score(texts)
+            if len(plan.named) == len(gates) and not plan.classifier:  # names alone: the common case
+                out = names
+            else:
+                out[:, plan.named] = np.maximum(out[:, plan.named], names)
+        if plan.quotes is not None:
+            out[:, plan.quoting] = np.maximum(out[:, plan.quoting], plan.quotes.score(texts))
+        return out
+
+
+@dataclass(frozen=True)
+class _JointPlan:
+    classifier: list[int]
+    named: np.ndarray
+    names: EntityIndex | None
+    quoting: np.ndarray
+    quotes: JointVerbatim | None
+
+
+@lru_cache(maxsize=16)
+def _joint_plan(gates: tuple[EvidenceGate, ...]) -> _JointPlan:
+    """Which gates use which evidence, and the shared indexes: built once per set of gates (the gateway
+    asks for the same set on every batch)."""
+    named = [j for j, g in enumerate(gates) if g.mode != "classifier"]
+    quoting = [j for j, g in enumerate(gates) if g.verbatim is not None]
+    return _JointPlan(
+        classifier=[j for j, g in enumerate(gates) if g.mode != "entities"],
+        named=np.array(named, dtype=int),
+        names=EntityIndex([gates[j].evidence.entities for j in named], gates[named[0]].evidence.similarity)
+        if named
+        else None,  # fmt: skip
+        quoting=np.array(quoting, dtype=int),
+        quotes=JointVerbatim(tuple(gates[j].verbatim for j in quoting)) if quoting else None,
+    )

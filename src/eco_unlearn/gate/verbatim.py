@@ -72,3 +72,32 @@ class VerbatimIndex:
             return cls(np.load(directory / FILE, allow_pickle=False))
         except (OSError, ValueError) as e:
             raise BundleError(f"{directory / FILE}: verbatim index is missing or corrupt: {e}") from None
+
+
+class JointVerbatim:
+    """Several targets' verbatim indexes in one lookup: every shingle hash maps to the targets whose text
+    holds it, so a prompt's shingles are looked up once however many targets there are."""
+
+    def __init__(self, indexes: tuple[VerbatimIndex, ...]):
+        self.indexes = indexes
+        self._owners: dict[int, list[int]] = {}
+        for j, index in enumerate(indexes):
+            if index.n == 8:
+                for h in index.hashes.tolist():
+                    self._owners.setdefault(h, []).append(j)
+        self._own_length = [j for j, index in enumerate(indexes) if index.n != 8]
+        """Indexes with another shingle length: read on their own."""
+
+    def score(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), len(indexes)): 1.0 where a prompt quotes the target's text (as each index scores)."""
+        out = np.zeros((len(texts), len(self.indexes)))
+        for row, text in enumerate(texts):
+            counts: dict[int, int] = {}
+            for h in _prompt_shingles(text, 8):
+                for j in self._owners.get(h, ()):
+                    counts[j] = counts.get(j, 0) + 1
+            for j, c in counts.items():
+                out[row, j] = float(c >= self.indexes[j].min_hits)
+        for j in self._own_length:
+            out[:, j] = self.indexes[j].score(texts)
+        return out

@@ -11,7 +11,7 @@ request's forget and retain prompts, and then measured on prompts nothing traine
 - passages where the request has them; an adaptive black-box attacker (greedy word edits, a query budget
   per prompt) on flagged held-out forget prompts: the share it gets under τ;
 - latency: median gate time for one prompt (the gateway gates prompt by prompt, micro-batched), alone and
-  among 100 targets of the same kind, and the time ``target create`` took.
+  among 100 distinct targets of the same kind (their own names and texts), and the time ``target create`` took.
 
 Prompts are gated as the product gates them: a chat message list through the conversation texts, a
 completion prefix as raw text. Results are the median and range over seeds; goals are checked on medians.
@@ -30,11 +30,14 @@ import numpy as np
 from eco_unlearn.console import track
 from eco_unlearn.core.encoder import decide, gate_texts_of
 from eco_unlearn.evaluation.attacks import FAMILIES, Sent, adaptive_attack
+from eco_unlearn.evaluation.authors import make_authors
 from eco_unlearn.evaluation.requests import EVERYDAY, REQUESTS, Request
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.gate.calibration import auroc
 from eco_unlearn.gate.create import create_target, general_prompts
+from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate
 from eco_unlearn.gate.targets import Target
+from eco_unlearn.gate.verbatim import VerbatimIndex
 
 GOALS = {"heldout_fnr": 0.05, "neighbour_fpr": 0.02, "general_fpr": 0.01, "family_fnr": 0.10, "twin_fpr": 0.05,
          "adaptive_success": 0.10, "latency_ms": 20.0, "latency_100_ratio": 1.2, "create_seconds": 60.0}  # fmt: skip
@@ -99,10 +102,10 @@ def evaluate(target: Target, request: Request, seed: int, adaptive_n: int, budge
 
 
 def _latency(target: Target, probe: list[str]) -> dict:
-    """Median gate time for one prompt, with this target alone and with 100 targets of the same kind (copies
-    under other names, as a gateway serving 100 removal requests would hold); the two arms alternate on
-    each prompt, so machine drift hits both alike."""
-    many = [Target(target.manifest.model_copy(update={"name": f"copy{i}"}), target.gate) for i in range(100)]
+    """Median gate time for one prompt, with this target alone and among 100 targets of the same kind
+    (:func:`distinct_targets`, as a gateway serving 100 removal requests holds them); the two arms alternate
+    on each prompt, so machine drift hits both alike."""
+    many = [target] + distinct_targets(target, 99)
     one_t, many_t = [], []
     for i, text in enumerate(probe):
         arms = ((([target]), one_t), (many, many_t))
@@ -112,6 +115,29 @@ def _latency(target: Target, probe: list[str]) -> dict:
             times.append(time.perf_counter() - t0)
     one, hundred = statistics.median(one_t), statistics.median(many_t)
     return {"latency_ms": 1000 * one, "latency_100_ms": 1000 * hundred, "latency_100_ratio": hundred / one}
+
+
+def distinct_targets(target: Target, n: int, seed: int = 10_000) -> list[Target]:
+    """``n`` targets of ``target``'s kind, each with its own names (as many as ``target`` has: fictitious
+    authors' names and book titles) and, where it quotes a text, its own verbatim index (random shingle
+    hashes, as many as the target's). The topic classifier is shared: the cost of a classifier is a dot
+    product whatever its weights. Copies of one gate would flatter any index shared between targets."""
+    gate = target.gate
+    if not isinstance(gate, EvidenceGate):
+        return [Target(target.manifest.model_copy(update={"name": f"other{i}"}), gate) for i in range(n)]
+    k = max(len(target.entities), 1)
+    pool = [s for a in make_authors((n * k + 1) // 2, seed) for s in (a.name, a.books[0])]
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        names = pool[i * k : (i + 1) * k]
+        verbatim = None
+        if gate.verbatim is not None:
+            hashes = rng.integers(0, 2**63, size=len(gate.verbatim.hashes), dtype=np.uint64)
+            verbatim = VerbatimIndex(hashes, gate.verbatim.n, gate.verbatim.min_hits)
+        manifest = target.manifest.model_copy(update={"name": f"other{i}", "entities": names})
+        out.append(Target(manifest, EvidenceGate(gate.classifier, EntityEvidence(names), gate.mode, verbatim)))
+    return out
 
 
 def _summary(runs: list[dict]) -> dict:
