@@ -39,6 +39,21 @@ def test_generate_with_a_target_bundle(tmp_path):
     assert "nothing flagged" in r.stdout
 
 
+@pytest.mark.usefixtures("smol")
+def test_generate_in_bfloat16_and_a_missing_device_is_a_clear_error():
+    r = eco("generate", "What is the capital of France?", "--dtype", "bfloat16", "--max-new-tokens", "12",
+            "--corrupt", "zero_out_first_n")  # fmt: skip
+    cells = [line.split("│")[1:3] for line in r.stdout.splitlines() if line.count("│") == 3]
+    assert "Paris" in " ".join(c[0] for c in cells)  # bfloat16 SmolLM2 still knows it
+    r = eco("generate", "hi", "--dtype", "float8", check=False)
+    assert r.returncode == 2 and "unknown dtype 'float8'" in r.stderr
+    import torch
+
+    if not torch.cuda.is_available():
+        r = eco("generate", "hi", "--device", "cuda", check=False)
+        assert r.returncode == 2 and "CUDA is not available" in r.stderr
+
+
 def test_bad_cli_input_is_a_clear_error(tmp_path):
     r = eco("generate", "hi", "--target", str(tmp_path / "missing"), check=False)
     assert r.returncode == 2 and "does not exist" in r.stderr

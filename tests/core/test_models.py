@@ -40,3 +40,50 @@ def test_embedded_smollm2_is_cached_and_reloads_fast(smol):
     model, tok = load_model("smollm2")
     assert time.perf_counter() - t0 < 5.0  # < 1 s on an idle machine; generous for a shared CI box
     assert type(model).__name__ == "LlamaForCausalLM" and tok.chat_template
+
+
+def test_placement_reads_arguments_then_environment_and_refuses_what_is_missing(monkeypatch):
+    import torch
+
+    from eco_unlearn.core.models import placement
+
+    monkeypatch.delenv("ECO_DEVICE", raising=False)
+    monkeypatch.delenv("ECO_DTYPE", raising=False)
+    assert placement() == ("cpu", torch.float32)
+    monkeypatch.setenv("ECO_DTYPE", "bfloat16")
+    assert placement() == ("cpu", torch.bfloat16)
+    assert placement("CPU", "float16") == ("cpu", torch.float16)
+    assert placement("auto")[0] == "auto"
+    with pytest.raises(ValueError, match="unknown dtype 'float8'"):
+        placement(dtype="float8")
+    with pytest.raises(ValueError, match="unknown device 'gpu0'"):
+        placement("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            placement("cuda:0")
+
+
+def test_bfloat16_loads_generates_and_corrupts_in_float32(tiny_llama_dir):
+    """A bfloat16 model runs end to end; the corruption is computed in float32 and cast back, so it equals
+    the float32 corruption of the same (bfloat16) embeddings, rounded once."""
+    import torch
+
+    from eco_unlearn.core.corruptions import apply_corruption
+    from eco_unlearn.core.ecomodel import ECOModel
+    from eco_unlearn.core.encoder import _row_seed
+    from eco_unlearn.gate.targets import Target
+
+    target = Target.create("t", corruption={"name": "rand_noise_first_n", "strength": 0.3, "dims": None})
+    eco = ECOModel.from_pretrained(str(tiny_llama_dir), [target], dtype="bfloat16")
+    assert eco.model.dtype == torch.bfloat16 and eco.device.type == "cpu"
+    assert eco.generate("The weather today", max_new_tokens=4, chat=False)[0].completion_tokens == 4
+    plan = eco.prepare("The weather today", chat=False)[0]
+    assert plan.corrupted
+    got = eco.prompt_embeds(plan)
+    clean = eco.embedding(torch.tensor([plan.seg.ids]))
+    gen = torch.Generator().manual_seed(_row_seed(eco.seed, plan.seg.ids))
+    want = apply_corruption("rand_noise_first_n", clean.float(), torch.tensor([plan.mask]), 0.3, None, gen)[0]
+    assert got.dtype == torch.bfloat16 and torch.equal(got, want.to(torch.bfloat16))
+    assert not torch.equal(got, clean[0])
+    scores = eco.prompt_logprobs([plan])[0]
+    assert all(torch.isfinite(torch.tensor(scores.logprobs)))

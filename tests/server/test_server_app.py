@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+import torch
 from transformers import AutoModelForCausalLM
 
 from eco_unlearn.core.ecomodel import ECOModel
@@ -279,3 +280,52 @@ def test_a_follow_up_is_gated_on_the_whole_conversation(eco, gateway):
         twin = client.chat.completions.create(model="tiny", messages=chat("Charlotte Brontë"), max_tokens=2)
     assert target.model_extra["eco"]["flagged"] == ["austen"] and target.model_extra["eco"]["corrupted_tokens"] > 0
     assert twin.model_extra["eco"]["flagged"] == []
+
+
+def test_echo_logprobs_are_the_models_own_and_a_flagged_prompt_scores_corrupted(served, eco):
+    """What lm-eval's local-completions sends for a log-likelihood: token ids, echo, logprobs=1,
+    max_tokens=1. The continuation's log-probs equal the local model's teacher-forced scores, and a
+    flagged prompt's come from the corrupted prompt (as generation would see it)."""
+    context, continuation = "The weather today is", " sunny and warm"
+    ctx = eco.tokenizer(context, add_special_tokens=False).input_ids
+    cont = eco.tokenizer(continuation, add_special_tokens=False).input_ids
+    body = {"model": "tiny", "prompt": [ctx + cont], "echo": True, "logprobs": 1, "max_tokens": 1, "temperature": 0}
+    r = post(served[0], "/v1/completions", json=body).json()
+    lp = r["choices"][0]["logprobs"]
+    n = len(ctx) + len(cont)
+    assert len(lp["token_logprobs"]) == n + 1 and lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None
+    local = eco.score(context, continuation, chat=False)
+    assert torch.allclose(torch.tensor(lp["token_logprobs"][len(ctx) : n]), local, atol=1e-4)
+    # the last entry is the generated (greedy) token: its log-prob is the best one
+    assert lp["token_logprobs"][-1] == pytest.approx(max(lp["top_logprobs"][-1].values()))
+    assert "".join(lp["tokens"][:n]) == context + continuation == r["choices"][0]["text"][: len(context + continuation)]
+    assert lp["text_offset"][len(ctx)] == len(context)
+    assert r["usage"] == {"prompt_tokens": n, "completion_tokens": 1, "total_tokens": n + 1}
+
+    flagged = eco.tokenizer("ride a zebra", add_special_tokens=False).input_ids
+    plain = eco.tokenizer("ride a horse", add_special_tokens=False).input_ids
+    body |= {"prompt": [flagged, plain], "max_tokens": 0, "logprobs": 0}
+    both = post(served[0], "/v1/completions", json=body).json()["choices"]
+    zebra = Target.load(served[1].directory / "zebra")
+    for choice, ids, target in ((both[0], flagged, [zebra]), (both[1], plain, [])):
+        plan = eco.plan([eco.encode_ids(ids)], target)[0]
+        want = eco.prompt_logprobs([plan])[0].logprobs
+        assert choice["logprobs"]["token_logprobs"][1:] == pytest.approx(want, abs=1e-4)
+        assert plan.corrupted == bool(target)
+    clean = eco.prompt_logprobs(eco.plan([eco.encode_ids(flagged)], []))[0].logprobs
+    assert both[0]["logprobs"]["token_logprobs"][1:] != pytest.approx(clean, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"prompt": [[1, 2]], "echo": True, "logprobs": 50, "max_tokens": 1}, "less than or equal to 20"),
+        ({"prompt": "hi", "echo": True, "max_tokens": 1, "stream": True}, "cannot be streamed"),
+        ({"prompt": [[1, 10**9]], "echo": True, "max_tokens": 0}, "vocabulary"),
+        ({"prompt": [[-3]], "echo": True, "max_tokens": 0}, "vocabulary"),
+        ({"prompt": "hi", "logprobs": 1}, "max_tokens 0 or 1"),
+    ],
+)
+def test_bad_scoring_requests_are_400s(served, body, needle):
+    r = post(served[0], "/v1/completions", json={"model": "tiny", **body})
+    assert r.status_code == 400 and needle in r.json()["error"]["message"]

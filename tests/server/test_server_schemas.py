@@ -43,8 +43,38 @@ def test_completion_prompt_forms_and_max_tokens():
     r = CompletionRequest.model_validate(
         {"model": "m", "prompt": ["only one"], "max_completion_tokens": 7, "stop": "\n"}
     )
-    assert r.prompt == "only one" and r.requested_tokens() == 7 and r.stop == ["\n"]
+    assert r.prompts == ["only one"] and r.requested_tokens() == 7 and r.stop == ["\n"] and not r.scoring
+    assert CompletionRequest.model_validate({"model": "m", "prompt": [5, 6, 7], "max_tokens": 2}).prompts == [[5, 6, 7]]
     with pytest.raises(ValidationError, match="exactly one prompt"):
         CompletionRequest.model_validate({"model": "m", "prompt": ["a", "b"]})
-    with pytest.raises(ValidationError):
-        CompletionRequest.model_validate({"model": "m", "prompt": "x", "echo": True})
+
+
+def test_scoring_requests_as_lm_eval_sends_them():
+    """lm-eval local-completions: token ids (one prompt or a batch), echo, logprobs=1, max_tokens=1."""
+    body = {"model": "m", "prompt": [[1, 2, 3], [4, 5]], "echo": True, "logprobs": 1, "max_tokens": 1,
+            "temperature": 0, "seed": 1234}  # fmt: skip
+    r = CompletionRequest.model_validate(body)
+    assert r.scoring and r.prompts == [[1, 2, 3], [4, 5]]
+    r = CompletionRequest.model_validate({"model": "m", "prompt": ["a", "b"], "echo": True, "max_tokens": 0})
+    assert r.scoring and r.logprobs is None and r.prompts == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        ({"logprobs": 21, "echo": True, "max_tokens": 1}, "less than or equal to 20"),
+        ({"logprobs": -1, "echo": True, "max_tokens": 1}, "greater than or equal to 0"),
+        ({"echo": True, "max_tokens": 1, "stream": True}, "cannot be streamed"),
+        ({"logprobs": 2, "max_tokens": 1, "stream": True}, "cannot be streamed"),
+        ({"echo": True}, "max_tokens 0 or 1"),
+        ({"logprobs": 1, "max_tokens": 16}, "max_tokens 0 or 1"),
+        ({"max_tokens": 0}, "needs echo"),
+        ({"prompt": [], "echo": True, "max_tokens": 0}, "empty"),
+        ({"prompt": [[1], []], "echo": True, "max_tokens": 0}, "empty"),
+        ({"prompt": [1, "a"], "echo": True, "max_tokens": 0}, "prompt"),
+        ({"suffix": "x"}, "suffix"),
+    ],
+)
+def test_bad_scoring_combinations_are_refused(extra, needle):
+    with pytest.raises(ValidationError, match=needle):
+        CompletionRequest.model_validate({"model": "m", "prompt": "x", **extra})

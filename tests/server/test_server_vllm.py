@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
+import httpx
 import openai
 import pytest
 import torch
@@ -127,3 +128,22 @@ def test_vllm_errors_come_back_as_openai_errors(vllm_url, encoder, gateway):
     with gateway(VLLMBackend(encoder, vllm_url, model="not-served"), zebra()) as url:
         with pytest.raises(openai.BadRequestError, match="vLLM"):
             complete(url, "tiny", "hello")
+
+
+def test_scoring_is_refused_alike_for_flagged_and_clean_prompts_and_token_prompts_generate(
+    vllm_url, encoder, gateway, tiny_llama_dir
+):
+    """Prompt log-probs of a corrupted prompt are not available from vLLM; refusing only flagged prompts
+    would tell the client which prompts the gate flagged, so every scoring request gets the same 400.
+    Generation from token ids goes through as vLLM's own."""
+    ids = encoder.tokenizer("The weather today is", add_special_tokens=False).input_ids
+    with gateway(VLLMBackend(encoder, vllm_url), zebra()) as url:
+        errors = []
+        for prompt in (PROMPT, "The weather today is"):
+            body = {"model": "tiny", "prompt": prompt, "echo": True, "logprobs": 1, "max_tokens": 1}
+            r = httpx.post(url + "/v1/completions", json=body, timeout=60)
+            errors.append((r.status_code, r.json()["error"]["message"]))
+        assert errors[0] == errors[1] and errors[0][0] == 400 and "--backend hf" in errors[0][1]
+        got = client(url).completions.create(model="tiny", prompt=ids, max_tokens=12, temperature=0)
+        want = client(vllm_url).completions.create(model=str(tiny_llama_dir), prompt=ids, max_tokens=12, temperature=0)
+        assert got.choices[0].text == want.choices[0].text

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from eco_unlearn.cli.common import fail, out
+from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, fail, out, place
 
 app = typer.Typer(help="Weight-editing unlearning baselines (GA, GD, KL, NPO, NPO-RT).", no_args_is_help=True)
 
@@ -19,8 +19,11 @@ def baseline_run(
     epochs: Annotated[int, typer.Option(help="Unlearning epochs (TOFU: 5).")] = 5,
     lr: Annotated[float, typer.Option(help="Learning rate (TOFU's: its fine-tuning rate, here 1e-4).")] = 1e-4,
     quick: Annotated[bool, typer.Option(help="The tiny random model of --quick benchmarks.")] = False,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Unlearn one split with one baseline; print forget quality, model utility and the cost."""
+    place(device, dtype)
     from eco_unlearn.evaluation.baselines import METHODS, UnlearnConfig
     from eco_unlearn.evaluation.bench.authors import run_baseline
 

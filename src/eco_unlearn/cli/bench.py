@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from eco_unlearn.cli.common import ModelOpt, baselines_option, fail, out
+from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, baselines_option, fail, out, place
 
 app = typer.Typer(help="Benchmarks (commands, not tests); each writes JSON under --out.", no_args_is_help=True)
 
@@ -21,8 +21,11 @@ def bench_overhead(
     new_tokens: Annotated[int, typer.Option()] = 64,
     repeats: Annotated[int, typer.Option()] = 5,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Latency of ECOModel.generate vs raw model.generate (same prompts, same batch, one run)."""
+    place(device, dtype)
     from eco_unlearn.evaluation.bench.overhead import run
 
     r = run(model, batch, new_tokens, repeats, out_dir / "overhead.json")
@@ -40,8 +43,11 @@ def bench_fluency(
     new_tokens: Annotated[int, typer.Option()] = 40,
     quick: Annotated[bool, typer.Option(help="Tiny random model, 4 prompts (CI: mechanics only).")] = False,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/fluency"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Fluency and leak of answers to flagged chat questions under each corruption setting."""
+    place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench.fluency import run
 
@@ -113,8 +119,11 @@ def bench_fit(
     seeds: Annotated[int, typer.Option()] = 2,
     grid_points: Annotated[int, typer.Option()] = 20,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """σ fit (bracketing + ZO) vs a dense log-grid: evaluations, forward passes, wall time, held-out."""
+    place(device, dtype)
     from eco_unlearn.evaluation.bench.fit import run
 
     r = run(model, n_items, seeds, grid_points, out_dir / "fit.json")
@@ -156,8 +165,11 @@ def bench_hazard(
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     baseline_lr: Annotated[float, typer.Option(help="Learning rate of the baselines (5 epochs).")] = 1e-4,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/hazard"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """WMDP-style: chemistry forget, geography retain, TOFU world facts general; results.json + report.html."""
+    place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench.hazard import run
 
@@ -186,8 +198,11 @@ def bench_authors(
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, about a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """TOFU-style: fine-tuned target and retain models, forget quality vs model utility; results.json + report.html."""
+    place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench.authors import run
 
@@ -237,8 +252,11 @@ def bench_copyright(
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, under a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """MUSE-style verbatim memorisation on Austen: ROUGE-L, BLEU, cosine, PPL, ASG; results.json + report.html."""
+    place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench.copyright import run
     from eco_unlearn.evaluation.corpora import CorpusNotAvailable
@@ -298,8 +316,11 @@ def bench_gate(
 def bench_all(
     quick: Annotated[bool, typer.Option(help="Tiny random models (CI): mechanics, not figures.")] = False,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """hazard, authors and copyright in one go; each writes results.json and report.html under --out."""
+    place(device, dtype)
     from eco_unlearn.evaluation.bench import suite
 
     try:
@@ -318,8 +339,11 @@ def bench_serve(
     max_tokens: Annotated[int, typer.Option()] = 16,
     clients: Annotated[str, typer.Option(help="Comma-separated concurrency levels.")] = "1,4,16",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/serve"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Gateway throughput and latency under closed-loop load, ten classifier-gated targets loaded."""
+    place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench.serve import run
 
@@ -338,3 +362,30 @@ def bench_serve(
     for k, v in r["ratios"].items():
         out.print(f"{k}: {v:.2f}")
     out.print(f"wrote {out_dir / 'results.json'}")
+
+
+@app.command("harness")
+def bench_harness(
+    model: ModelOpt = "smollm2",
+    quick: Annotated[bool, typer.Option(help="10 items per set.")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/harness"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+) -> None:
+    """lm-eval through ECO: in process and against eco serve, vs the hazard bench's own scoring (one run)."""
+    place(device, dtype)
+    try:
+        from eco_unlearn.evaluation.bench.harness import TASKS, run
+    except ImportError:
+        raise fail("lm-eval is not installed: pip install -e '.[lm-eval]'") from None
+    r = run(model, quick=quick, out_dir=out_dir)
+    t = Table("condition", "how scored", *TASKS, title="eco_hazard accuracy")
+    for condition, arms in r["accuracy"].items():
+        for arm, acc in arms.items():
+            t.add_row(condition, arm, *(f"{acc[k]:.3f}" for k in TASKS))
+    out.print(t)
+    out.print(f"bench vs lm-eval in process: largest gap {r['bench_vs_harness_max_acc_gap']:.4f}; "
+              f"gateway vs in process: largest log-likelihood difference "
+              f"{r['gateway_vs_harness_max_loglik_diff']:.2e}, "
+              f"accuracy equal: {r['gateway_acc_equal']}")  # fmt: skip
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")

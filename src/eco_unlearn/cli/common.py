@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -10,6 +11,28 @@ from rich.console import Console
 out = Console()
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Embedded name (smollm2, gemma3-270m) or local path.")]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Where models load: cpu, cuda, cuda:N, mps, or auto (spread over GPUs). [default: $ECO_DEVICE or cpu]"
+    ),
+]
+DtypeOpt = Annotated[
+    str | None, typer.Option(help="Model precision: float32, bfloat16 or float16. [default: $ECO_DTYPE or float32]")
+]
+
+
+def place(device: str | None, dtype: str | None) -> None:
+    """Check ``--device`` / ``--dtype`` and make them this process's default, so every model the command
+    loads (targets, baselines, references) goes there; fine-tuning still trains in float32."""
+    from eco_unlearn.core.models import DEVICE_ENV, DTYPE_ENV, DTYPES, placement
+
+    try:
+        where, torch_dtype = placement(device, dtype)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    os.environ[DEVICE_ENV] = where
+    os.environ[DTYPE_ENV] = next(name for name, t in DTYPES.items() if t == torch_dtype)
 
 
 def fail(message: str) -> typer.Exit:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from eco_unlearn.cli.common import ModelOpt, fail
+from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, fail, place
 
 
 def serve(
@@ -33,8 +33,11 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Serve the OpenAI-compatible ECO gateway (chat, completions, streaming, metrics, admin)."""
+    place(device, dtype)
     import uvicorn
 
     from eco_unlearn.core.models import ModelNotAvailable

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from eco_unlearn.cli.common import ModelOpt, fail, out, parse_dims
+from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, fail, out, parse_dims, place
 
 app = typer.Typer(help="Create, inspect and test forget targets.", no_args_is_help=True)
 
@@ -194,8 +194,11 @@ def target_test(
     prompt: Annotated[str, typer.Argument(help="A prompt to check.")],
     model: ModelOpt = "smollm2",
     chat: Annotated[bool, typer.Option(help="Render the chat template (as generation does).")] = True,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """p_forget, flagged or not, and which tokens would be corrupted (highlighted)."""
+    place(device, dtype)
     from rich.text import Text
 
     from eco_unlearn.core.ecomodel import ECOModel
@@ -247,8 +250,11 @@ def target_fit(
     tol: Annotated[float, typer.Option(help="Stop when the objective is this close to the surrogate.")] = 0.02,
     fit_dims: Annotated[bool, typer.Option(help="Also fit dims (vector ZO).")] = False,
     bracket: Annotated[bool, typer.Option(help="Start by bracketing σ by bisection (recommended).")] = True,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Learn σ by zeroth-order optimisation toward the surrogate of a never-trained model."""
+    place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.fit import objectives as obj
     from eco_unlearn.fit.search import FitConfig, fit_bundle

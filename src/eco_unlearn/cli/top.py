@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from eco_unlearn._version import __version__
-from eco_unlearn.cli.common import ModelOpt, fail, out, parse_dims
+from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, fail, out, parse_dims, place
 
 
 def generate(
@@ -24,12 +24,15 @@ def generate(
     max_new_tokens: Annotated[int, typer.Option()] = 64,
     seed: Annotated[int, typer.Option()] = 0,
     chat: Annotated[bool, typer.Option(help="Use the chat template when the model has one.")] = True,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Print the clean and the ECO answer side by side.
 
     With neither --target nor --corrupt, the prompt is corrupted with rand_noise_first_n on all dims at
     σ = 0.4 (about 3x SmolLM2's embedding std).
     """
+    place(device, dtype)
     from eco_unlearn.core.ecomodel import ECOModel
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.gate.targets import BundleError, Target, load_targets
@@ -94,8 +97,11 @@ def demo(
     max_new_tokens: Annotated[int, typer.Option()] = 40,
     n_mcq: Annotated[int, typer.Option(help="Cloze items per domain.")] = 40,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/demo"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """The main job: create and fit a chemistry target, evaluate before/after, print the table, write the report."""
+    place(device, dtype)
     from eco_unlearn.evaluation.demo import run
 
     run(model, max_new_tokens, n_mcq, out, out_dir)

@@ -37,6 +37,19 @@ class Choice:
     flagged: list[str]
 
 
+@dataclass
+class PromptLogprobs:
+    """What the model says about a prompt's own tokens and the token after it (OpenAI ``echo`` +
+    ``logprobs``), computed on the prompt as planned: corrupted where the plan says."""
+
+    logprobs: list[float]
+    """log p(ids[i] | ids[:i]) for i = 1 .. n-1 (the first token has no context)."""
+    top: list[list[tuple[int, float]]]
+    """The ``top`` most likely (token, log-prob) at each of those positions, best first."""
+    next_logprobs: torch.Tensor
+    """(vocab,) log-distribution of the token after the prompt."""
+
+
 class ECOModel(PromptEncoder):
     """Wraps a Hugging Face causal LM, its (fast) tokenizer and a list of forget targets."""
 
@@ -53,8 +66,18 @@ class ECOModel(PromptEncoder):
         self.model = model.eval()
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str = DEFAULT_MODEL, targets: Sequence[ForgetTarget] = (), **kw) -> ECOModel:
-        model, tok = load_model(name_or_path)
+    def from_pretrained(
+        cls,
+        name_or_path: str = DEFAULT_MODEL,
+        targets: Sequence[ForgetTarget] = (),
+        *,
+        device: str | None = None,
+        dtype: str | torch.dtype | None = None,
+        **kw,
+    ) -> ECOModel:
+        """Load a model (``device``: cpu, cuda, cuda:N, mps or auto; ``dtype``: float32, bfloat16 or
+        float16; defaults from ``$ECO_DEVICE`` / ``$ECO_DTYPE``, else the CPU in float32)."""
+        model, tok = load_model(name_or_path, device=device, dtype=dtype)
         return cls(model, tok, targets, **kw)
 
     # --- public API ------------------------------------------------------------------------------------
@@ -161,6 +184,31 @@ class ECOModel(PromptEncoder):
                 lp = torch.log_softmax(logits[b, k - 1 - first : n - 1 - first].float(), dim=-1)
                 out.append(lp.gather(-1, ids[b, k:n, None]).squeeze(-1).cpu())
         return out, plans
+
+    @torch.no_grad()
+    def prompt_logprobs(self, plans: Sequence[Plan], top: int = 0, seed: int | None = None) -> list[PromptLogprobs]:
+        """Log-probs of every token of each planned prompt given the tokens before it, and of the next token.
+
+        One prompt per forward pass: all positions need the full vocabulary here, and (seq, vocab) of a
+        long prompt is already large. The corruption is the one generation would use (same plan, same
+        per-sequence seed), so a flagged prompt scores as it would prompt."""
+        seed = self.seed if seed is None else seed
+        out = []
+        for plan in plans:
+            ids, attn, starts = self._pad([plan], left=False)
+            if plan.corrupted:
+                embeds = self._embeds(ids, [plan], starts, seed)
+                logits = self.model(inputs_embeds=embeds, attention_mask=attn).logits[0]
+            else:
+                logits = self.model(input_ids=ids, attention_mask=attn).logits[0]
+            lp = torch.log_softmax(logits.float(), dim=-1)
+            own = lp[:-1].gather(-1, ids[0, 1:, None]).squeeze(-1)
+            best: list[list[tuple[int, float]]] = [[] for _ in range(len(own))]
+            if top:
+                values, indices = lp[:-1].topk(top, dim=-1)
+                best = [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
+            out.append(PromptLogprobs(own.tolist(), best, lp[-1].cpu()))
+        return out
 
     def score(self, prompt: Prompt, continuation: str, **kw) -> torch.Tensor:
         return self.score_batch([(prompt, continuation)], **kw)[0]

@@ -176,6 +176,34 @@ class PromptEncoder:
             text, list(enc.input_ids), [tuple(o) for o in enc.offset_mapping], spans, len(enc.input_ids), users
         )
 
+    def encode_ids(self, ids: Sequence[int], prompt_len: int | None = None) -> Segment:
+        """A prompt given as token ids (what lm-eval sends): the model sees exactly these ids, no special
+        token added, and the gates read their decoded text. A token's character span is where its decoded
+        text falls in the decoded prompt, so entity selection works as for a text prompt.
+
+        ``prompt_len``: only the first ``prompt_len`` tokens are the prompt (the gates read them, the
+        selection picks among them); the rest is a continuation to score, as :meth:`encode_pair` makes."""
+        ids = list(ids)
+        prompt_len = len(ids) if prompt_len is None else prompt_len
+        if not 0 < prompt_len <= len(ids):
+            raise ValueError(f"prompt_len must be in 1..{len(ids)}, got {prompt_len}")
+        if not ids:
+            raise ValueError("empty prompt")
+        vocab = self.embedding.weight.shape[0]
+        bad = [i for i in ids if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < vocab]
+        if bad:
+            raise ValueError(f"token id {bad[0]!r} is not in the model's vocabulary (0..{vocab - 1})")
+        pieces = token_texts(self.tokenizer, ids)
+        offsets, cursor = [], 0
+        for piece in pieces:
+            offsets.append((cursor, cursor + len(piece)))
+            cursor += len(piece)
+        text = "".join(pieces)
+        prompt = text[: offsets[prompt_len - 1][1]]
+        if not prompt.strip():
+            raise ValueError("empty prompt: the token ids decode to blank text")
+        return Segment(text, ids, offsets, [(0, len(prompt))], prompt_len, [prompt])
+
     def encode_pair(self, prompt: Prompt, continuation: str, *, chat: bool = False) -> Segment:
         """Prompt and continuation tokenised separately and concatenated (no BPE merge across the boundary)."""
         if not continuation:
@@ -238,8 +266,10 @@ class PromptEncoder:
             n, s, c = len(p.seg.ids), starts[b], p.corruption
             gen = torch.Generator(device=embeds.device).manual_seed(_row_seed(seed, p.seg.ids))
             mask = torch.tensor(p.mask, device=embeds.device)[None]
-            row = apply_corruption(c.name, embeds[b : b + 1, s : s + n], mask, c.strength, c.dims, gen)
-            embeds[b, s : s + n] = row[0]
+            # the corruption is computed in float32 (a bfloat16 σ·noise or sign flip of a small value loses
+            # most of its precision) and cast back to the model's dtype
+            row = apply_corruption(c.name, embeds[b : b + 1, s : s + n].float(), mask, c.strength, c.dims, gen)
+            embeds[b, s : s + n] = row[0].to(embeds.dtype)
         return embeds
 
     def prepare(
@@ -292,6 +322,22 @@ def gate_texts_of(prompt: Prompt) -> list[str]:
     messages = _validate_messages(prompt)
     conversation = conversation_text(messages)
     return [m["content"] for m in messages if m["role"] == "user"] + ([conversation] if conversation else [])
+
+
+def token_texts(tokenizer, ids: Sequence[int]) -> list[str]:
+    """Each token's text, such that the pieces join to the decoded sequence (the ``tokens`` and
+    ``text_offset`` of OpenAI log-probs). A character split over several byte-level tokens goes to the
+    token that completes it. Each token is decoded in a window of the 8 before it (a
+    whole-prefix decode per token would be quadratic)."""
+    out = []
+    for k in range(1, len(ids) + 1):
+        start = max(0, k - 8)
+        text = tokenizer.decode(ids[start:k], skip_special_tokens=False)
+        prev = tokenizer.decode(ids[start : k - 1], skip_special_tokens=False) if k - 1 > start else ""
+        done = prev.rstrip("\ufffd")  # what the earlier tokens completed
+        piece = text[len(done) :] if text.startswith(done) else text[len(prev) :]
+        out.append(piece.rstrip("\ufffd"))
+    return out
 
 
 def _id_list(ids: int | list[int] | None) -> list[int]:

@@ -140,18 +140,59 @@ def resolve_model(name_or_path: str) -> str:
     raise ModelNotAvailable(f"unknown model {name_or_path!r}: not an embedded model ({known}) nor a local path")
 
 
-def load_model(name_or_path: str = DEFAULT_MODEL, *, dtype: torch.dtype = torch.float32):
-    """Load ``(model, tokenizer)`` in eval mode. Tokenizers must be "fast" (offsets are needed)."""
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DEVICE_ENV, DTYPE_ENV = "ECO_DEVICE", "ECO_DTYPE"
+
+
+def placement(device: str | None = None, dtype: str | torch.dtype | None = None) -> tuple[str, torch.dtype]:
+    """Where and in what precision a model loads: the arguments, else ``$ECO_DEVICE`` / ``$ECO_DTYPE``,
+    else the CPU in float32. ``device`` is ``cpu``, ``cuda``, ``cuda:N``, ``mps`` or ``auto`` (accelerate's
+    ``device_map="auto"``: spread over every GPU, then CPU); a device this machine lacks is an error."""
+    device = (device or os.environ.get(DEVICE_ENV) or "cpu").strip().lower()
+    name = dtype if dtype is not None else os.environ.get(DTYPE_ENV, "float32")
+    if isinstance(name, torch.dtype):
+        torch_dtype = name
+    elif name.strip().lower() in DTYPES:
+        torch_dtype = DTYPES[name.strip().lower()]
+    else:
+        raise ValueError(f"unknown dtype {name!r}; choose from {', '.join(DTYPES)}")
+    if device != "auto":
+        try:
+            kind = torch.device(device).type
+        except RuntimeError:
+            raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto") from None
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but CUDA is not available on this machine")
+        if (
+            kind == "cuda"
+            and torch.device(device).index is not None
+            and torch.device(device).index >= torch.cuda.device_count()
+        ):
+            raise ValueError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
+        if kind == "mps" and not torch.backends.mps.is_available():
+            raise ValueError("device 'mps' asked for, but MPS is not available on this machine")
+    return device, torch_dtype
+
+
+def load_model(name_or_path: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | torch.dtype | None = None):
+    """Load ``(model, tokenizer)`` in eval mode on ``device`` in ``dtype`` (see :func:`placement`).
+    Tokenizers must be "fast" (offsets are needed)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    device, torch_dtype = placement(device, dtype)
     where = resolve_model(name_or_path)
     quiet_transformers()
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if device == "auto":
+        kwargs["device_map"] = "auto"
     try:
         tok = AutoTokenizer.from_pretrained(where)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
     except OSError as e:
         raise ModelNotAvailable(f"could not load {name_or_path!r}: {e}") from e
     _require_fast(tok, name_or_path)
+    if device != "auto":
+        model.to(device)
     model.eval()
     return model, tok
 

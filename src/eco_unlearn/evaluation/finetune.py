@@ -61,8 +61,11 @@ def pad_id(tok) -> int:
     return tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
 
 
-def collate(batch: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-padded ids, attention mask, and labels that are -100 on prompt and pad positions."""
+def collate(
+    batch: list[tuple[list[int], int]], pad_id: int, device: torch.device | str = "cpu"
+) -> dict[str, torch.Tensor]:
+    """Right-padded ids, attention mask, and labels that are -100 on prompt and pad positions, on ``device``
+    (the model's)."""
     width = max(len(ids) for ids, _ in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     attn = torch.zeros_like(ids)
@@ -71,7 +74,7 @@ def collate(batch: list[tuple[list[int], int]], pad_id: int) -> dict[str, torch.
         ids[b, : len(row)] = torch.tensor(row)
         attn[b, : len(row)] = 1
         labels[b, start : len(row)] = torch.tensor(row[start:])
-    return {"input_ids": ids, "attention_mask": attn, "labels": labels}
+    return {"input_ids": ids.to(device), "attention_mask": attn.to(device), "labels": labels.to(device)}
 
 
 def encode_text(tok, chunks: list[str]) -> list[tuple[list[int], int]]:
@@ -107,7 +110,7 @@ def _train(base: str, data_key: dict, encode, cache: Path, name: str, cfg: Finet
         return out
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    model, tok = load_model(base)
+    model, tok = load_model(base, dtype="float32")  # trained in full precision, on $ECO_DEVICE if set
     model.train()
     data = encode(tok)
     steps_per_epoch = (len(data) + cfg.batch_size - 1) // cfg.batch_size
@@ -124,7 +127,7 @@ def _train(base: str, data_key: dict, encode, cache: Path, name: str, cfg: Finet
             order = list(range(len(data)))
             rng.shuffle(order)
         i = step % steps_per_epoch
-        batch = collate([data[j] for j in order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], pad)
+        batch = collate([data[j] for j in order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], pad, model.device)
         loss = model(**batch).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -7,6 +7,7 @@ in OpenAI's error shape, and the server goes on serving the next request.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
@@ -22,10 +23,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from eco_unlearn.core.encoder import Plan
 from eco_unlearn.gate.targets import BundleError, Target, explain_validation
 from eco_unlearn.server.backends import Backend, BackendError, Delta, GenParams, Job
 from eco_unlearn.server.errors import APIError
 from eco_unlearn.server.gate import Gate, GateRequest
+from eco_unlearn.server.logprobs import next_token, scored_choice
 from eco_unlearn.server.metrics import Metrics
 from eco_unlearn.server.registry import TargetRegistry, UnknownTarget
 from eco_unlearn.server.schemas import ChatRequest, CompletionRequest
@@ -160,28 +163,36 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
 
     # --- gating and generation -------------------------------------------------------------------------
 
-    async def start(req, prompt, chat: bool) -> tuple[Job, AsyncIterator[Delta]]:
-        """Gate and plan the request, then hand it to the backend at once (the batcher counts on that)."""
+    def active_targets(req) -> list[Target]:
         try:
-            targets = registry.active(req.eco.targets if req.eco else None)
+            return registry.active(req.eco.targets if req.eco else None)
         except UnknownTarget as e:
             raise APIError(
                 400,
                 f"unknown target(s): {e.args[0]}; loaded: {', '.join(registry.names()) or 'none'}",
                 param="eco.targets",
             ) from None
+
+    async def plan_prompt(req, prompt, chat: bool, targets: list[Target]) -> tuple[Plan, int]:
+        """Gate and plan one prompt, and count it."""
+        try:
+            plan, max_tokens = await gate.plan(GateRequest(prompt, chat, req.requested_tokens(), targets))
+        except ValueError as e:
+            raise APIError(400, str(e), param="messages" if chat else "prompt") from None
+        metrics.gated.inc()
+        for t in plan.decision.flagged:
+            metrics.flagged.labels(t.name).inc()
+        if plan.corrupted:
+            metrics.corrupted.inc()
+        metrics.tokens.labels("prompt").inc(len(plan.seg.ids))
+        return plan, max_tokens
+
+    async def start(req, prompt, chat: bool) -> tuple[Job, AsyncIterator[Delta]]:
+        """Gate and plan the request, then hand it to the backend at once (the batcher counts on that)."""
+        targets = active_targets(req)
         admitted[0] += 1
         try:  # the counter must come down on every path, a client that went away included
-            try:
-                plan, max_tokens = await gate.plan(GateRequest(prompt, chat, req.requested_tokens(), targets))
-            except ValueError as e:
-                raise APIError(400, str(e), param="messages" if chat else "prompt") from None
-            metrics.gated.inc()
-            for t in plan.decision.flagged:
-                metrics.flagged.labels(t.name).inc()
-            if plan.corrupted:
-                metrics.corrupted.inc()
-            metrics.tokens.labels("prompt").inc(len(plan.seg.ids))
+            plan, max_tokens = await plan_prompt(req, prompt, chat, targets)
             params = GenParams(max_tokens, req.temperature, req.top_p, req.seed, tuple(req.stop or ()))
             job = Job(
                 plan, params, messages=prompt if chat else None, prompt=None if chat else prompt, stream=req.stream
@@ -189,6 +200,34 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
             return job, backend.stream(job)
         finally:
             admitted[0] -= 1
+
+    async def score(req: CompletionRequest) -> dict:
+        """A scoring completion (echo / logprobs): every prompt gated and planned as for generation, then
+        its log-probs from the prompt as planned, a flagged prompt's from the corrupted prompt."""
+        targets = active_targets(req)
+        plans = [p for p, _ in await asyncio.gather(*(plan_prompt(req, p, False, targets) for p in req.prompts))]
+        try:
+            results = await backend.score(plans, req.logprobs or 0)
+        except BackendError as e:
+            raise APIError(e.status, e.message) from None
+        generate = req.requested_tokens() == 1
+        choices = []
+        for i, (plan, result) in enumerate(zip(plans, results)):
+            token = next_token(result.next_logprobs, req.temperature, req.top_p, req.seed) if generate else None
+            tok, eos = backend.encoder.tokenizer, backend.encoder.eos_ids
+            choices.append(
+                scored_choice(i, plan, result, tok, echo=req.echo, top=req.logprobs, generated=token, eos_ids=eos)
+            )
+        prompt_tokens = sum(len(p.seg.ids) for p in plans)
+        completion_tokens = len(plans) if generate else 0
+        metrics.tokens.labels("completion").inc(completion_tokens)
+        body = envelope(f"cmpl-{uuid.uuid4().hex}", int(time.time()), "text_completion", choices, usage={
+            "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens})  # fmt: skip
+        if config.reveal_targets:
+            body["eco"] = [{"flagged": [t.name for t in p.decision.flagged], "p_forget": p.decision.p_forget,
+                            "corrupted_tokens": sum(p.mask) if p.corrupted else 0} for p in plans]  # fmt: skip
+        return body
 
     def eco_info(job: Job) -> dict:
         d = job.plan.decision
@@ -293,7 +332,9 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
     async def completions(request: Request):
         check_client(request)
         req = parse(CompletionRequest, await read_json(request))
-        return await answer(req, req.prompt, chat=False)
+        if req.scoring:
+            return await score(req)
+        return await answer(req, req.prompts[0], chat=False)
 
     def model_card() -> dict:
         return {"id": config.model_name, "object": "model", "created": 0, "owned_by": "eco-unlearn"}

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from eco_unlearn.core.ecomodel import PromptLogprobs
 from eco_unlearn.core.encoder import Plan, PromptEncoder
 
 
@@ -73,6 +74,11 @@ class Backend(Protocol):
     async def ready(self) -> bool: ...
 
     def stream(self, job: Job) -> AsyncIterator[Delta]: ...
+
+    async def score(self, plans: list[Plan], top: int) -> list[PromptLogprobs]:
+        """Log-probs of each planned prompt's tokens and of the next token (``echo``/``logprobs``); a
+        backend that cannot raises :class:`BackendError` with a 4xx that says so."""
+        ...
 
 
 BACKENDS = ("hf", "vllm")

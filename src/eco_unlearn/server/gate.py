@@ -21,7 +21,8 @@ from eco_unlearn.server.backends import cancel
 
 @dataclass
 class GateRequest:
-    prompt: Prompt
+    prompt: Prompt | list[int]
+    """Text, chat messages, or token ids (a completion prompt as lm-eval sends it)."""
     chat: bool
     max_tokens: int | None
     """None: as many as fit, up to the server's default."""
@@ -77,7 +78,10 @@ class Gate:
         groups: dict[tuple[int, ...], list[tuple[int, Segment, int]]] = {}
         for i, r in enumerate(requests):
             try:
-                seg = self.encoder.encode(r.prompt, chat=r.chat)
+                if isinstance(r.prompt, list) and r.prompt and all(isinstance(x, int) for x in r.prompt):
+                    seg = self.encoder.encode_ids(r.prompt)  # type: ignore[arg-type]
+                else:
+                    seg = self.encoder.encode(r.prompt, chat=r.chat)  # type: ignore[arg-type]
                 room = (self.encoder.max_context or 10**9) - len(seg.ids)
                 n = r.max_tokens if r.max_tokens is not None else min(self.default_max_tokens, max(room, 1))
                 self.encoder.check_length(len(seg.ids), n)

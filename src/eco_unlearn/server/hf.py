@@ -11,13 +11,15 @@ token to its request, so a batch ends as soon as all of its rows are done.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.core.ecomodel import ECOModel, PromptLogprobs
+from eco_unlearn.core.encoder import Plan
 from eco_unlearn.server.backends import BackendError, Delta, GenParams, Job, StopScanner, cancel
 
 
@@ -94,6 +96,8 @@ class HFBackend:
         """How many admitted requests are still being gated (set by the app): worth waiting for, up to max_wait."""
         self._queue: asyncio.Queue[_Row] | None = None
         self._task: asyncio.Task | None = None
+        self._model_lock = threading.Lock()
+        """One thread at a time runs the model: the generation batches and scoring requests."""
         self.batches: list[int] = []
         """Sizes of the batches run so far (observability and tests)."""
 
@@ -113,6 +117,18 @@ class HFBackend:
         row = _Row(job, asyncio.get_running_loop(), asyncio.Queue())
         self._queue.put_nowait(row)
         return self._relay(row)
+
+    async def score(self, plans: list[Plan], top: int) -> list[PromptLogprobs]:
+        """Prompt log-probs in the worker pool, one model user at a time (generation batches wait)."""
+
+        def run() -> list[PromptLogprobs]:
+            with self._model_lock:
+                return self.eco.prompt_logprobs(plans, top)
+
+        try:
+            return await asyncio.to_thread(run)
+        except Exception as e:
+            raise BackendError(500, f"scoring failed: {e}") from None
 
     async def _relay(self, row: _Row) -> AsyncIterator[Delta]:
         try:
@@ -164,9 +180,10 @@ class HFBackend:
                 torch.manual_seed(params.seed)
         try:
             self.batches.append(len(rows))  # one batch at a time: the batcher awaits each _run
-            self.eco.generate_plans(
-                [r.job.plan for r in rows], max_new_tokens=max(r.job.params.max_tokens for r in rows), **kwargs
-            )
+            with self._model_lock:
+                self.eco.generate_plans(
+                    [r.job.plan for r in rows], max_new_tokens=max(r.job.params.max_tokens for r in rows), **kwargs
+                )
         except Exception as e:  # reported to each waiting request, never kills the batcher
             for r in rows:
                 if not r.done:

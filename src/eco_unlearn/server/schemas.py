@@ -1,15 +1,15 @@
 """Request bodies of the OpenAI API, as much of them as the gateway honours, validated with pydantic.
 
 Unknown fields are ignored (clients send many optional ones); fields the gateway cannot honour with a
-different value than the default (``n > 1``, ``logprobs``, ``tools``) are refused with a clear 400 rather
-than silently dropped. ECO's own per-request options travel in ``eco`` (``extra_body`` in the client).
+different value than the default (``n > 1``, chat ``logprobs``, ``tools``) are refused with a clear 400
+rather than silently dropped. ECO's own per-request options travel in ``eco`` (``extra_body`` in the client).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ECOOptions(BaseModel):
@@ -97,31 +97,65 @@ class ChatRequest(_Request):
         return [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages]
 
 
+MAX_LOGPROBS = 20
+"""The most alternatives per position a request may ask for (vLLM's limit; OpenAI's is 5)."""
+
+
 class CompletionRequest(_Request):
-    prompt: str | list[str]
-    logprobs: int | None = None
+    """A legacy completion. ``prompt`` is text or token ids, one prompt or several.
+
+    With ``echo`` and/or ``logprobs`` it is a *scoring* request, as lm-eval's ``local-completions`` sends
+    for log-likelihoods: the log-prob of every prompt token (``echo``) and of the next token, with the
+    ``logprobs`` best alternatives at each position. Scoring takes ``max_tokens`` 0 (the prompt only) or 1
+    (and the next token) and several prompts at once; generation takes one prompt.
+    """
+
+    prompt: str | list[int] | list[str] | list[list[int]]
+    max_tokens: int | None = Field(None, ge=0)
+    logprobs: int | None = Field(None, ge=0, le=MAX_LOGPROBS)
     echo: bool = False
     suffix: str | None = None
 
     @field_validator("prompt")
     @classmethod
-    def _one_prompt(cls, v: str | list[str]) -> str:
-        if isinstance(v, list):
-            if len(v) != 1:
-                raise ValueError("exactly one prompt per request is supported")
-            v = v[0]
+    def _not_empty(cls, v):
+        if isinstance(v, list) and (not v or any(isinstance(p, list) and not p for p in v)):
+            raise ValueError("the prompt is empty")
         return v
 
-    @field_validator("logprobs", "suffix")
+    @field_validator("suffix")
     @classmethod
-    def _unsupported(cls, v):
+    def _no_suffix(cls, v):
         if v:
-            raise ValueError("not supported by this gateway")
+            raise ValueError("suffix is not supported by this gateway")
         return v
 
-    @field_validator("echo")
-    @classmethod
-    def _no_echo(cls, v: bool) -> bool:
-        if v:
-            raise ValueError("echo is not supported")
-        return v
+    @model_validator(mode="after")
+    def _combination(self) -> CompletionRequest:
+        n = self.requested_tokens()
+        if self.scoring:
+            if self.stream:
+                raise ValueError("echo and logprobs cannot be streamed: send stream=false")
+            if n is None or n > 1:
+                raise ValueError(
+                    "with echo or logprobs this gateway scores the prompt and at most the next token: "
+                    "send max_tokens 0 or 1 (log-probs of longer generations are not supported)"
+                )
+        elif n == 0:
+            raise ValueError("max_tokens 0 needs echo=true (it returns the prompt's own log-probs)")
+        elif len(self.prompts) != 1:
+            raise ValueError("exactly one prompt per request is supported for generation (several with echo/logprobs)")
+        return self
+
+    @property
+    def scoring(self) -> bool:
+        return self.echo or self.logprobs is not None
+
+    @property
+    def prompts(self) -> list[str | list[int]]:
+        """The prompts, each text or token ids."""
+        if isinstance(self.prompt, str):
+            return [self.prompt]
+        if all(isinstance(x, int) for x in self.prompt):
+            return [list(self.prompt)]  # type: ignore[arg-type]
+        return list(self.prompt)  # type: ignore[arg-type]

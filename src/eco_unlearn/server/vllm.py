@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator
 import httpx
 import torch
 
-from eco_unlearn.core.encoder import PromptEncoder
+from eco_unlearn.core.ecomodel import PromptLogprobs
+from eco_unlearn.core.encoder import Plan, PromptEncoder
 from eco_unlearn.server.backends import BackendError, Delta, Job
 
 MAX_ABS_EMBED = 1e4
@@ -91,6 +92,16 @@ class VLLMBackend:
             return "/v1/chat/completions", body
         body["prompt"] = job.prompt
         return "/v1/completions", body
+
+    async def score(self, plans: list[Plan], top: int) -> list[PromptLogprobs]:
+        """Refused for every prompt, flagged or not: vLLM cannot give prompt log-probs of a corrupted
+        prompt (``prompt_embeds``), and answering only unflagged prompts would tell a client which of its
+        prompts the gate flagged."""
+        raise BackendError(
+            400,
+            "echo and logprobs are not supported on the vllm backend (prompt log-probs of a corrupted prompt); "
+            "serve with --backend hf for lm-eval log-likelihoods",
+        )
 
     async def stream(self, job: Job) -> AsyncIterator[Delta]:
         path, body = self.request_for(job)

@@ -122,7 +122,7 @@ def run_unlearning(
         return out
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    model, tok = load_model(model_dir)
+    model, tok = load_model(model_dir, dtype="float32")  # trained in full precision, on $ECO_DEVICE if set
     ref = copy.deepcopy(model).eval().requires_grad_(False) if needs_reference else None  # frozen original
     model.train()
     pad = pad_id(tok)
@@ -136,10 +136,12 @@ def run_unlearning(
             if step % steps_per_epoch == 0:
                 order = rng.sample(range(len(forget_data)), len(forget_data))
             i = step % steps_per_epoch
-            fb = collate([forget_data[j] for j in order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], pad)
+            fb = collate(
+                [forget_data[j] for j in order[i * cfg.batch_size : (i + 1) * cfg.batch_size]], pad, model.device
+            )
             rb = None
             if needs_retain:
-                rb = collate(rng.sample(retain_data, min(cfg.batch_size, len(retain_data))), pad)
+                rb = collate(rng.sample(retain_data, min(cfg.batch_size, len(retain_data))), pad, model.device)
             loss = loss_fn(model, ref, fb, rb, cfg, cost)
             loss.backward()
             cost.add(backward=1)

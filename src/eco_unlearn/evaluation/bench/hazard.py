@@ -60,6 +60,15 @@ def _items(domain: str) -> list[MCQItem]:
     return [MCQItem(m.prompt, list(m.options), m.answer) for m in domain_mcq(domain, seed=11)]
 
 
+def eval_sets(n_eval: int = 60, n_fit: int = 40, n_general: int | None = None) -> dict[str, list[MCQItem]]:
+    """The evaluated items: forget (chemistry), retain (geography) and general (world facts); the last
+    ``n_fit`` chemistry items are kept apart for the σ fit. The lm-eval task ``eco_hazard`` ships these."""
+    chem, geo = _items("chemistry"), _items("geography")
+    if n_eval + n_fit > len(chem):
+        raise ValueError(f"n_eval + n_fit must be at most {len(chem)}")
+    return {"forget": chem[:n_eval], "retain": geo[:n_eval], "general": general_items()[:n_general]}
+
+
 def _fact(m: MCQItem) -> str:
     return f"{m.prompt} {m.options[m.answer]}."
 
@@ -81,9 +90,7 @@ def run(
     """The whole task on every model; ``baselines`` unlearn fact sentences of the σ-fit elements (5 epochs at
     ``baseline_lr``) with capital-city sentences of unevaluated countries as retain data."""
     chem, geo = _items("chemistry"), _items("geography")
-    if n_eval + n_fit > len(chem):
-        raise ValueError(f"n_eval + n_fit must be at most {len(chem)}")
-    sets = {"forget": chem[:n_eval], "retain": geo[:n_eval], "general": general_items()[:n_general]}
+    sets = eval_sets(n_eval, n_fit, n_general)
     fit_items = chem[-n_fit:]
     check_disjoint([normalise(m.prompt) for m in fit_items], [normalise(m.prompt) for m in sets["forget"]])
     forget_corpus = [_fact(m) for m in fit_items]
