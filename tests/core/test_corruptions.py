@@ -19,11 +19,19 @@ def _gen(seed=123):
     return torch.Generator().manual_seed(seed)
 
 
+DONORS = torch.randn(5, D, generator=torch.Generator().manual_seed(7))
+
+
+def _donors(name):
+    """What the encoder passes to a corruption that substitutes tokens (``donor_embeddings``)."""
+    return DONORS if CORRUPTIONS[name].uses_donors else None
+
+
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_only_masked_positions_change_and_dtype_is_kept(name, dtype):
     e, m = _inputs(dtype)
-    out = apply_corruption(name, e, m, strength=2.0, dims=4, generator=_gen())
+    out = apply_corruption(name, e, m, strength=2.0, dims=4, generator=_gen(), donors=_donors(name))
     assert out.dtype == dtype and out.shape == e.shape
     assert torch.equal(out[~m], e[~m])  # unmasked rows/positions bit-identical
     assert not torch.equal(out[m], e[m])  # and the masked ones really change
@@ -33,11 +41,22 @@ def test_only_masked_positions_change_and_dtype_is_kept(name, dtype):
 @pytest.mark.parametrize("name", sorted(CORRUPTIONS))
 def test_seed_determinism(name):
     e, m = _inputs()
-    a = apply_corruption(name, e, m, 2.0, 4, _gen(1))
-    b = apply_corruption(name, e, m, 2.0, 4, _gen(1))
+    a = apply_corruption(name, e, m, 2.0, 4, _gen(1), donors=_donors(name))
+    b = apply_corruption(name, e, m, 2.0, 4, _gen(1), donors=_donors(name))
     assert torch.equal(a, b)
-    if name in ("rand_noise_first_n", "rand_noise_rand_n", "rand_noise_top_k", "shuffle"):
-        assert not torch.equal(a, apply_corruption(name, e, m, 2.0, 4, _gen(2)))
+    if name in ("rand_noise_first_n", "rand_noise_rand_n", "rand_noise_top_k", "shuffle", "substitute"):
+        assert not torch.equal(a, apply_corruption(name, e, m, 2.0, 4, _gen(2), donors=_donors(name)))
+
+
+def test_substitute_puts_one_donor_per_distinct_token_and_needs_donors():
+    e, m = _inputs()
+    e[0, 4] = e[0, 1]  # the same token twice in a flagged row
+    out = apply_corruption("substitute", e, m, generator=_gen(), donors=DONORS)
+    for b, t in m.nonzero().tolist():
+        assert any(torch.equal(out[b, t], d) for d in DONORS)  # every masked token is some donor word
+    assert torch.equal(out[0, 4], out[0, 1])  # the same token gets the same stand-in
+    with pytest.raises(ValueError, match="needs donors"):
+        apply_corruption("substitute", e, m, generator=_gen())
 
 
 def test_rand_noise_first_n_formula_and_common_random_numbers():

@@ -195,3 +195,20 @@ def test_smollm2_cloze_choice_flips_under_corruption(smol_eco):
     assert smol_eco().choose(prompt, options).index == 0
     t = Target.create("fr", corruption={"name": "rand_noise_first_n", "strength": 0.4, "dims": None})
     assert smol_eco([t]).choose(prompt, options).index != 0
+
+
+def test_smollm2_substitute_makes_the_name_a_stranger_and_stays_fluent(smol_eco):
+    """Substituting the entity's tokens by name-like words: SmolLM2 no longer answers about France, and the
+    answer is still words (a fluent answer about somewhere else), not noise."""
+    q = "What is the capital of France?"
+    target = Target.create("fr", corruption={"name": "substitute"}, selection={"mode": "entities"},
+                           entities=["France"])  # fmt: skip
+    eco = smol_eco([target])
+    donors = eco.donor_embeddings()
+    assert donors.shape[0] > 1000 and donors.shape[1] == eco.hidden_size
+    plan = eco.prepare(q)[0]
+    embeds = eco.prompt_embeds(plan)
+    masked = [i for i, m in enumerate(plan.mask) if m]
+    assert len(masked) == 1 and any(torch.equal(embeds[masked[0]], d) for d in donors)
+    out = eco.generate(q, max_new_tokens=24)[0]
+    assert "Paris" not in out.text and sum(w.isalpha() for w in out.text.split()) >= 3

@@ -12,7 +12,8 @@ def test_general_items_are_tofu_world_facts_with_the_answer_among_the_options():
 
 
 def test_prompting_baseline_prefixes_every_prompt():
-    assert _prefixed(general_items()[:1])[0].prompt.startswith(PROMPTING_PREFIX)
+    prompt = _prefixed(general_items()[:1], "chemistry")[0].prompt
+    assert prompt.startswith(PROMPTING_PREFIX.format(topic="chemistry")) and "nothing about chemistry" in prompt
 
 
 def test_hazard_run_end_to_end_on_smollm2(tmp_path, smol):
@@ -27,3 +28,48 @@ def test_hazard_run_end_to_end_on_smollm2(tmp_path, smol):
     assert json.loads((tmp_path / "results.json").read_text()) == r
     html = (tmp_path / "report.html").read_text()
     assert "<table>" in html and "data:image/png;base64," in html and "eco_sign_flip" in html
+
+
+def test_wmdp_files_round_trip_to_the_builtin_figures(tmp_path):
+    """The built-in task exported to WMDP's schema and run by `eco bench wmdp` gives the same figures."""
+    import subprocess
+    import sys
+
+    from eco_unlearn.core.models import cache_dir
+    from eco_unlearn.evaluation.bench.authors import quick_base
+    from eco_unlearn.evaluation.bench.hazard import export_builtin
+
+    base = quick_base(cache_dir() / "finetuned")
+    builtin = run((base,), n_eval=8, n_fit=8, seeds=1, out_dir=tmp_path / "builtin", n_general=8)
+    data = export_builtin(tmp_path / "data", n_eval=8, n_fit=8, n_general=8)
+    cmd = [sys.executable, "-m", "eco_unlearn.cli", "bench", "wmdp", "--forget", str(data / "forget.jsonl"),
+           "--retain", str(data / "retain.jsonl"), "--general", str(data / "general.jsonl"), "--model", base,
+           "--forget-prompts", str(data / "forget_prompts.jsonl"), "--retain-prompts",
+           str(data / "retain_prompts.jsonl"), "--topic", "chemistry", "--n-eval", "8", "--n-fit", "8", "--seeds",
+           "1", "--out", str(tmp_path / "files")]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    files = json.loads((tmp_path / "files" / "results.json").read_text())
+    assert files["n"] == builtin["n"] and files["command"].startswith("eco bench wmdp")
+    for key in ("accuracy", "flag_rate", "fitted_sigma"):
+        assert files["models"][base][key] == builtin["models"][base][key]
+
+
+def test_wmdp_files_in_parquet_and_bad_files(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pytest
+
+    from eco_unlearn.evaluation.bench.hazard import export_builtin, file_data
+
+    data = export_builtin(tmp_path, n_eval=8, n_fit=8, n_general=8)
+    rows = [json.loads(line) for line in (data / "forget.jsonl").read_text().splitlines()]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "forget.parquet")
+    a = file_data(data / "forget.jsonl", data / "retain.jsonl", data / "general.jsonl", n_eval=8, n_fit=8)
+    b = file_data(tmp_path / "forget.parquet", data / "retain.jsonl", data / "general.jsonl", n_eval=8, n_fit=8)
+    assert a == b and len(a.sets["forget"]) == 8 and a.forget_prompts == [m.prompt for m in a.fit_items]
+    with pytest.raises(ValueError, match="fewer than --n-eval 60"):
+        file_data(data / "forget.jsonl", data / "retain.jsonl", data / "general.jsonl")
+    (tmp_path / "bad.parquet").write_text("not parquet")
+    with pytest.raises(Exception, match="not a readable parquet file"):
+        file_data(tmp_path / "bad.parquet", data / "retain.jsonl", data / "general.jsonl", n_eval=8, n_fit=8)

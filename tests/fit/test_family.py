@@ -33,3 +33,15 @@ def test_search_respects_the_budget_and_rejects_unknown_families(tiny_eco):
     assert r.forward_passes <= 5 * obj.cost() and r.evaluations <= 5
     with pytest.raises(ValueError, match="unknown corruption"):
         fit_corruption(tiny_eco(), _target(), obj, ["blur"])
+
+
+def test_a_family_without_a_parameter_is_evaluated_once_and_can_win(tiny_eco):
+    """substitute has neither σ nor k: one evaluation; when the reference was made by it, it wins at 0."""
+    entity = Target.create("t", selection={"mode": "entities"}, entities=["Mara Quill"],
+                           corruption={"name": "substitute"})  # fmt: skip
+    reference = log_truth_ratios(tiny_eco([entity]), ITEMS)
+    obj = DistributionObjective(ITEMS, reference.tolist(), "wasserstein")
+    r = fit_corruption(tiny_eco(), entity, obj, ["substitute", "zero_out_top_k"], FitConfig(seeds=1), grid=5)
+    sub = next(c for c in r.candidates if c["name"] == "substitute")
+    assert sub["evaluations"] == 1 and (r.name, r.objective) == ("substitute", 0.0)
+    assert r.reason.startswith("substitute (no parameter) has the lowest")

@@ -165,26 +165,91 @@ def bench_hazard(
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     baseline_lr: Annotated[float, typer.Option(help="Learning rate of the baselines (5 epochs).")] = 1e-4,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/hazard"),
+    export: Annotated[
+        Path | None, typer.Option(help="Only write the task's data in WMDP's schema here (for eco bench wmdp).")
+    ] = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
     """WMDP-style: chemistry forget, geography retain, TOFU world facts general; results.json + report.html."""
     place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
-    from eco_unlearn.evaluation.bench.hazard import run
+    from eco_unlearn.evaluation.bench.hazard import export_builtin, run
 
+    if export is not None:
+        export_builtin(export, n_eval, n_fit)
+        out.print(f"wrote forget/retain/general.jsonl and the gate's prompt files to {export}: eco bench wmdp "
+                  f"--forget {export}/forget.jsonl --retain {export}/retain.jsonl --general {export}/general.jsonl "
+                  f"--forget-prompts {export}/forget_prompts.jsonl --retain-prompts {export}/retain_prompts.jsonl "
+                  f"--topic chemistry --n-eval {n_eval} --n-fit {n_fit}")  # fmt: skip
+        return
     try:
         chosen = baselines_option(baselines)
         r = run(tuple(m.strip() for m in models.split(",") if m.strip()), n_eval, n_fit, seeds, out_dir,
                 baselines=chosen, baseline_lr=baseline_lr)  # fmt: skip
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
+    _print_hazard(r, out_dir)
+
+
+def _print_hazard(r: dict, out_dir: Path) -> None:
     t = Table("model", "method", "forget", "retain", "general", title="hazard: cloze accuracy (chance 0.25)")
     for model, m in r["models"].items():
         for name, a in m["accuracy"].items():
             t.add_row(model, name, f"{a['forget']:.3f}", f"{a['retain']:.3f}", f"{a['general']:.3f}")
     out.print(t)
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+@app.command("wmdp")
+def bench_wmdp(
+    forget: Annotated[
+        Path, typer.Option(help="Forget items: WMDP/MMLU schema (question, choices, answer), JSON(L) or parquet.")
+    ],
+    retain: Annotated[Path, typer.Option(help="Retain items, same schema (a near neighbour of the forget domain).")],
+    general: Annotated[Path, typer.Option(help="General items, same schema (e.g. your MMLU copy).")],
+    models: Annotated[
+        str, typer.Option("--models", "--model", help="Comma-separated embedded names or paths.")
+    ] = "smollm2",
+    forget_prompts: Annotated[
+        Path | None, typer.Option(help="What the gate trains on as forget (default: the fit items' questions).")
+    ] = None,
+    retain_prompts: Annotated[
+        Path | None, typer.Option(help="... as retain (default: unevaluated retain items' questions).")
+    ] = None,
+    topic: Annotated[
+        str, typer.Option(help="What the prompting baseline is told to know nothing about.")
+    ] = "the forget topic",
+    n_eval: Annotated[int, typer.Option(help="Forget and retain items evaluated (the first ones of each file).")] = 60,
+    n_fit: Annotated[int, typer.Option(help="Forget items that fit σ (the last ones of the forget file).")] = 40,
+    seeds: Annotated[int, typer.Option(help="Noise draws per accuracy.")] = 2,
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    baseline_lr: Annotated[float, typer.Option(help="Learning rate of the baselines (5 epochs).")] = 1e-4,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/wmdp"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+) -> None:
+    """The hazard protocol on your WMDP / MMLU files: same results.json + report.html as eco bench hazard."""
+    place(device, dtype)
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.hazard import file_data, run_protocol
+    from eco_unlearn.gate.prompt_files import PromptFileError
+
+    chosen_models = tuple(m.strip() for m in models.split(",") if m.strip())
+    command = (f"eco bench wmdp --forget {forget} --retain {retain} --general {general}"
+               + f" --models {','.join(chosen_models)}"
+               + (f" --forget-prompts {forget_prompts}" if forget_prompts else "")
+               + (f" --retain-prompts {retain_prompts}" if retain_prompts else "")
+               + f" --topic {topic!r} --n-eval {n_eval} --n-fit {n_fit} --seeds {seeds}"
+               + (f" --baselines {baselines} --baseline-lr {baseline_lr:g}" if baselines else ""))  # fmt: skip
+    try:
+        chosen = baselines_option(baselines)
+        data = file_data(forget, retain, general, n_eval=n_eval, n_fit=n_fit, forget_prompts=forget_prompts,
+                         retain_prompts=retain_prompts, topic=topic)  # fmt: skip
+        r = run_protocol(data, chosen_models, seeds, out_dir, command, baselines=chosen, baseline_lr=baseline_lr)
+    except (ValueError, ModelNotAvailable, PromptFileError) as e:
+        raise fail(str(e)) from None
+    _print_hazard(r, out_dir)
 
 
 @app.command("authors")

@@ -44,15 +44,17 @@ class Corruption:
     uses_strength: bool
     uses_dims: bool
     doc: str
+    uses_donors: bool = False
+    """Reads ``donors``: embeddings of other tokens to put in place of the masked ones."""
 
 
 CORRUPTIONS: dict[str, Corruption] = {}
 
 
-def register(name: str, *, uses_strength: bool, uses_dims: bool):
+def register(name: str, *, uses_strength: bool, uses_dims: bool, uses_donors: bool = False):
     def wrap(fn: CorruptionFn) -> CorruptionFn:
         doc = (fn.__doc__ or "").strip().splitlines()[0]
-        CORRUPTIONS[name] = Corruption(name, fn, uses_strength, uses_dims, doc)
+        CORRUPTIONS[name] = Corruption(name, fn, uses_strength, uses_dims, doc, uses_donors)
         return fn
 
     return wrap
@@ -73,8 +75,10 @@ def apply_corruption(
     strength: float = 0.0,
     dims: int | None = None,
     generator: torch.Generator | None = None,
+    donors: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Validate the arguments at the boundary, then run the named corruption."""
+    """Validate the arguments at the boundary, then run the named corruption (``donors``: [N, d] embeddings
+    for the corruptions that substitute tokens)."""
     spec = get_corruption(name)
     if embeds.dim() != 3 or mask.shape != embeds.shape[:2]:
         raise ValueError(f"expected embeds [B,T,d] and mask [B,T], got {tuple(embeds.shape)} and {tuple(mask.shape)}")
@@ -82,6 +86,10 @@ def apply_corruption(
         raise ValueError(f"corruption strength must be >= 0, got {strength}")
     if dims is not None and not (1 <= dims <= embeds.shape[-1]):
         raise ValueError(f"dims must be in [1, {embeds.shape[-1]}] or None (all), got {dims}")
+    if spec.uses_donors:
+        if donors is None or donors.dim() != 2 or donors.shape[0] < 1 or donors.shape[1] != embeds.shape[-1]:
+            raise ValueError(f"corruption {name!r} needs donors: a [N, {embeds.shape[-1]}] tensor of embeddings")
+        return spec.fn(embeds, mask.bool(), float(strength), dims, generator, donors=donors)  # type: ignore[call-arg]
     return spec.fn(embeds, mask.bool(), float(strength), dims, generator)
 
 
@@ -201,3 +209,23 @@ def reverse(embeds, mask, strength, dims, generator):
 def shuffle(embeds, mask, strength, dims, generator):
     """Randomly permute the masked tokens within each sequence (padding and other rows untouched)."""
     return _permute_masked(embeds, mask, lambda n: torch.randperm(n, generator=generator, device=embeds.device))
+
+
+@register("substitute", uses_strength=False, uses_dims=False, uses_donors=True)
+def substitute(embeds, mask, strength, dims, generator, donors):
+    """Put a random other word in place of each masked token (one donor per distinct token in a sequence).
+
+    With the target's names selected (``--select entities``), "Where was Norma Fisher born?" reads as a
+    question about some name the model never heard of: what a model that never saw Norma Fisher sees. The
+    donors are name-like words of the vocabulary (``PromptEncoder.donor_embeddings``); a token that occurs
+    twice in a sequence gets the same donor both times, so the question and its answer stay about the same
+    stranger. Nothing is added off the embedding manifold, so answers stay fluent."""
+    out = embeds.clone()
+    for b in range(embeds.shape[0]):
+        pos = mask[b].nonzero().squeeze(-1)
+        if pos.numel() == 0:
+            continue
+        _, token = torch.unique(embeds[b, pos], dim=0, return_inverse=True)
+        pick = torch.randint(donors.shape[0], (int(token.max()) + 1,), generator=generator, device=embeds.device)
+        out[b, pos] = donors[pick[token]].to(device=embeds.device, dtype=embeds.dtype)
+    return out

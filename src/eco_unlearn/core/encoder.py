@@ -13,14 +13,16 @@ it is in, and two σ values see the same standard-normal draw (common random num
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
 
-from eco_unlearn.core.corruptions import apply_corruption
+from eco_unlearn.core.corruptions import apply_corruption, get_corruption
 from eco_unlearn.core.models import DEFAULT_MODEL
 from eco_unlearn.core.selection import Segment, select_tokens
 from eco_unlearn.core.target import CorruptionSpec, ForgetTarget, gate_scores, target_set
@@ -268,9 +270,24 @@ class PromptEncoder:
             mask = torch.tensor(p.mask, device=embeds.device)[None]
             # the corruption is computed in float32 (a bfloat16 σ·noise or sign flip of a small value loses
             # most of its precision) and cast back to the model's dtype
-            row = apply_corruption(c.name, embeds[b : b + 1, s : s + n].float(), mask, c.strength, c.dims, gen)
+            donors = self.donor_embeddings() if get_corruption(c.name).uses_donors else None
+            row = apply_corruption(
+                c.name, embeds[b : b + 1, s : s + n].float(), mask, c.strength, c.dims, gen, donors=donors
+            )
             embeds[b, s : s + n] = row[0].to(embeds.dtype)
         return embeds
+
+    def donor_embeddings(self) -> torch.Tensor:
+        """[N, d] float32 embeddings of name-like words of the vocabulary (a capital letter then at least two
+        lower-case letters, as a word of its own: " Kevin", " Arnold"): what ``substitute`` puts in place of
+        a target's names. Computed once."""
+        if getattr(self, "_donors", None) is None:
+            ids = _name_like_ids(self.tokenizer, min(self.embedding.weight.shape[0], len(self.tokenizer)))
+            if not ids:
+                raise ValueError("the vocabulary has no name-like word to substitute")
+            with torch.no_grad():
+                self._donors = self.embedding(torch.tensor(ids, device=self.device)).float()
+        return self._donors
 
     def prepare(
         self,
@@ -322,6 +339,14 @@ def gate_texts_of(prompt: Prompt) -> list[str]:
     messages = _validate_messages(prompt)
     conversation = conversation_text(messages)
     return [m["content"] for m in messages if m["role"] == "user"] + ([conversation] if conversation else [])
+
+
+@lru_cache(maxsize=8)
+def _name_like_ids(tokenizer, vocab: int) -> tuple[int, ...]:
+    """Ids of whole words that look like names (" Kevin"); decoding the vocabulary takes a moment, so once
+    per tokenizer."""
+    words = re.compile(r"^ [A-Z][a-z]{2,}$")
+    return tuple(i for i in range(vocab) if words.match(tokenizer.decode([i])))
 
 
 def token_texts(tokenizer, ids: Sequence[int]) -> list[str]:

@@ -40,10 +40,13 @@ class TOFURecord:
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """JSON lines or a JSON array of objects, UTF-8; an empty file is an error."""
+    """JSON lines or a JSON array of objects (UTF-8), or a parquet file (the hub's exports); an empty file is
+    an error."""
     path = Path(path)
     if not path.is_file():
         raise PromptFileError(f"{path}: no such file")
+    if path.suffix == ".parquet":
+        return _parquet_records(path)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -60,6 +63,20 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
         raise PromptFileError(f"{path}: empty file")
     if not all(isinstance(r, dict) for r in records):
         raise PromptFileError(f"{path}: every record must be a JSON object")
+    return records
+
+
+def _parquet_records(path: Path) -> list[dict[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise PromptFileError(f"{path}: reading parquet needs pyarrow (pip install -e '.[lm-eval]')") from None
+    try:
+        records = pq.read_table(path).to_pylist()
+    except Exception as e:  # pyarrow raises several types for a file that is not parquet
+        raise PromptFileError(f"{path}: not a readable parquet file: {e}") from None
+    if not records:
+        raise PromptFileError(f"{path}: empty file")
     return records
 
 

@@ -82,7 +82,10 @@ def fit_corruption(
         t = target.with_corruption(name=name, strength=target.corruption.strength, dims=target.corruption.dims)
         fcfg = replace(cfg, budget=share, fit_dims=not c.uses_strength)
         F = Evaluator(eco, t, objective, fcfg, d_model)
-        if c.uses_strength:
+        if not (c.uses_strength or c.uses_dims):  # nothing to search (e.g. substitute): one evaluation
+            F(np.array([math.log(max(t.corruption.strength, 1e-12))]), "fixed")
+            lo = hi = None
+        elif c.uses_strength:
             lo, hi = math.log(cfg.sigma_min or 0.1 * std), math.log(cfg.sigma_max or 1e3 * std)
 
             def point(v: float) -> np.ndarray:
@@ -93,7 +96,8 @@ def fit_corruption(
             def point(v: float) -> np.ndarray:
                 return np.array([0.0, v])
 
-        _minimise_log(F, point, lo, hi, grid, refine, name)
+        if lo is not None:
+            _minimise_log(F, point, lo, hi, grid, refine, name)
         top = min(F.trajectory, key=lambda r: r["objective"])  # the first point at the lowest objective
         candidates.append({"name": name, "strength": top["sigma"] if c.uses_strength else t.corruption.strength,
                            "dims": top["dims"], "objective": top["objective"], "metric": top["metric"],
@@ -110,7 +114,7 @@ def fit_corruption(
 
 def _param(r: dict) -> str:
     c = get_corruption(r["name"])
-    return f"σ={r['strength']:.4g}" if c.uses_strength else f"k={r['dims']}"
+    return f"σ={r['strength']:.4g}" if c.uses_strength else f"k={r['dims']}" if c.uses_dims else "(no parameter)"
 
 
 def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: int, label: str) -> None:
@@ -150,14 +154,16 @@ def plot_families(candidates: list[dict], trajectory: list[dict], chosen: str, y
     plt = pyplot()
     fig, axes = plt.subplots(1, len(candidates), figsize=(4 * len(candidates), 3.4), squeeze=False)
     for ax, c in zip(axes[0], candidates):
-        sigma = get_corruption(c["name"]).uses_strength
-        pts = sorted((t["sigma"] if sigma else t["dims"], t["objective"])
+        spec = get_corruption(c["name"])
+        sigma, free = spec.uses_strength, not (spec.uses_strength or spec.uses_dims)
+        pts = sorted((1.0 if free else t["sigma"] if sigma else t["dims"], t["objective"])
                      for t in trajectory if t["family"] == c["name"])  # fmt: skip
         ax.plot([p[0] for p in pts], [p[1] for p in pts], ".-", alpha=0.7)
-        best = c["strength"] if sigma else c["dims"]
-        label = ("chosen: " if c["name"] == chosen else "best: ") + (f"σ={best:.3g}" if sigma else f"k={best}")
+        best = 1.0 if free else c["strength"] if sigma else c["dims"]
+        label = ("chosen: " if c["name"] == chosen else "best: ") + _param(c)
         ax.scatter([best], [c["objective"]], marker="*", s=180, color="black", label=label)
-        ax.set(xscale="log", xlabel="σ" if sigma else "k (top-k dims)", ylabel=ylabel, title=c["name"])
+        xlabel = "(no parameter)" if free else "σ" if sigma else "k (top-k dims)"
+        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=c["name"])
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
