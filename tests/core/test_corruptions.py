@@ -44,17 +44,19 @@ def test_seed_determinism(name):
     a = apply_corruption(name, e, m, 2.0, 4, _gen(1), donors=_donors(name))
     b = apply_corruption(name, e, m, 2.0, 4, _gen(1), donors=_donors(name))
     assert torch.equal(a, b)
-    if name in ("rand_noise_first_n", "rand_noise_rand_n", "rand_noise_top_k", "shuffle", "substitute"):
+    if name in ("rand_noise_first_n", "rand_noise_rand_n", "rand_noise_top_k", "shuffle"):
         assert not torch.equal(a, apply_corruption(name, e, m, 2.0, 4, _gen(2), donors=_donors(name)))
 
 
-def test_substitute_puts_one_donor_per_distinct_token_and_needs_donors():
+def test_substitute_gives_a_token_the_same_stand_in_everywhere_and_needs_donors():
     e, m = _inputs()
     e[0, 4] = e[0, 1]  # the same token twice in a flagged row
+    e[2, 5] = e[0, 1]  # and in another sequence
     out = apply_corruption("substitute", e, m, generator=_gen(), donors=DONORS)
     for b, t in m.nonzero().tolist():
         assert any(torch.equal(out[b, t], d) for d in DONORS)  # every masked token is some donor word
-    assert torch.equal(out[0, 4], out[0, 1])  # the same token gets the same stand-in
+    assert torch.equal(out[0, 4], out[0, 1]) and torch.equal(out[2, 5], out[0, 1])
+    assert len({tuple(out[b, t].tolist()) for b, t in m.nonzero().tolist()}) > 1  # not one word for all
     with pytest.raises(ValueError, match="needs donors"):
         apply_corruption("substitute", e, m, generator=_gen())
 

@@ -213,19 +213,21 @@ def shuffle(embeds, mask, strength, dims, generator):
 
 @register("substitute", uses_strength=False, uses_dims=False, uses_donors=True)
 def substitute(embeds, mask, strength, dims, generator, donors):
-    """Put a random other word in place of each masked token (one donor per distinct token in a sequence).
+    """Put another word in place of each masked token: the same stand-in for the same token everywhere.
 
     With the target's names selected (``--select entities``), "Where was Norma Fisher born?" reads as a
     question about some name the model never heard of: what a model that never saw Norma Fisher sees. The
-    donors are name-like words of the vocabulary (``PromptEncoder.donor_embeddings``); a token that occurs
-    twice in a sequence gets the same donor both times, so the question and its answer stay about the same
-    stranger. Nothing is added off the embedding manifold, so answers stay fluent."""
+    donors are name-like words of the vocabulary (``PromptEncoder.donor_embeddings``). The stand-in of a
+    token is a fixed function of the token (a hash of its embedding), not a draw: the question and each
+    scored answer, scored as separate sequences, all speak of the same stranger. Nothing is added off the
+    embedding manifold, so answers stay fluent."""
     out = embeds.clone()
-    for b in range(embeds.shape[0]):
-        pos = mask[b].nonzero().squeeze(-1)
-        if pos.numel() == 0:
-            continue
-        _, token = torch.unique(embeds[b, pos], dim=0, return_inverse=True)
-        pick = torch.randint(donors.shape[0], (int(token.max()) + 1,), generator=generator, device=embeds.device)
-        out[b, pos] = donors[pick[token]].to(device=embeds.device, dtype=embeds.dtype)
+    where = mask.nonzero(as_tuple=True)
+    if where[0].numel() == 0:
+        return out
+    rows = embeds[where].float()
+    # a stable integer per distinct embedding: its values, quantised, mixed by fixed odd weights
+    weights = torch.arange(1, rows.shape[-1] + 1, device=rows.device, dtype=torch.float64) * 2654435761 % 1000003
+    key = ((rows.double() * 1e4).round() * weights).sum(-1).abs().long()
+    out[where] = donors[key % donors.shape[0]].to(device=embeds.device, dtype=embeds.dtype)
     return out
