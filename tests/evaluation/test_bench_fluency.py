@@ -20,7 +20,7 @@ def test_quick_bench_scores_every_setting(tmp_path):
     assert set(r["requests"]) == {"austen", "hazard"}
     for name, req in r["requests"].items():
         rows = req["settings"]
-        assert len(rows) == 6 and rows["clean"]["perplexity_ratio"] == pytest.approx(1.0)
+        assert len(rows) == 7 and rows["clean"]["perplexity_ratio"] == pytest.approx(1.0)
         assert all(v["perplexity_ratio"] > 0 and 0 <= v["repetition"] <= 1 for v in rows.values())
         assert all((v["leak"] is None) == (name != "austen") for v in rows.values())
     assert "Elizabeth Bennet" in r["requests"]["austen"]["entities"]  # the names create_target would extract

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, baselines_option, fail, out, place
+from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, baselines_option, fail, need_lm_eval, out, place
 
 app = typer.Typer(help="Benchmarks (commands, not tests); each writes JSON under --out.", no_args_is_help=True)
 
@@ -439,10 +439,9 @@ def bench_harness(
 ) -> None:
     """lm-eval through ECO: in process and against eco serve, vs the hazard bench's own scoring (one run)."""
     place(device, dtype)
-    try:
-        from eco_unlearn.evaluation.bench.harness import TASKS, run
-    except ImportError:
-        raise fail("lm-eval is not installed: pip install -e '.[lm-eval]'") from None
+    need_lm_eval()
+    from eco_unlearn.evaluation.bench.harness import TASKS, run
+
     r = run(model, quick=quick, out_dir=out_dir)
     t = Table("condition", "how scored", *TASKS, title="eco_hazard accuracy")
     for condition, arms in r["accuracy"].items():

@@ -22,6 +22,14 @@ DtypeOpt = Annotated[
 ]
 
 
+def need_lm_eval() -> None:
+    """A clear error, before anything loads, where the optional lm-eval extra is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec("lm_eval") is None:
+        raise fail("lm-eval is not installed: pip install -e '.[lm-eval]'")
+
+
 def place(device: str | None, dtype: str | None) -> None:
     """Check ``--device`` / ``--dtype`` and make them this process's default, so every model the command
     loads (targets, baselines, references) goes there; fine-tuning still trains in float32."""

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, fail, out, place
+from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, fail, need_lm_eval, out, place
 
 
 def eval_tasks(
@@ -34,11 +34,9 @@ def eval_tasks(
 ) -> None:
     """Run lm-eval tasks on a model behind forget targets; lm-eval's results JSON goes to OUT/lm_eval_results.json."""
     place(device, dtype)
-    try:
-        from eco_unlearn.evaluation.harness import evaluate, write_local_tasks
-    except ImportError:
-        raise fail("lm-eval is not installed: pip install -e '.[lm-eval]'") from None
+    need_lm_eval()
     from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.harness import evaluate, write_local_tasks
     from eco_unlearn.gate.targets import BundleError
 
     if export_tasks is not None:

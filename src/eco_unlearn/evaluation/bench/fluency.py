@@ -14,8 +14,9 @@ with greedy decoding, and scored against the *clean* model's answers to the same
 
 The settings are the old default of ``eco target create`` (noise σ = 100 on the first dimension of every
 token but the last, chat template included), the same on the user's text only, and corruptions of the
-target's entity tokens (the names ``eco target create`` extracts): zero-out, sign-flip and noise at a few
-embedding standard deviations. The gate is "always" (every prompt flagged) to isolate the corruption.
+target's entity tokens (the names ``eco target create`` extracts): zero-out, sign-flip, noise at a few
+embedding standard deviations, and substitution by other name-like words. The gate is "always" (every
+prompt flagged) to isolate the corruption.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ def settings(std: float) -> dict[str, dict]:
         "entities, noise σ=3 std": {
             "selection": {"mode": "entities"},
             "corruption": {"name": "rand_noise_first_n", "strength": 3 * std, "dims": None},
+        },
+        "entities, substitute": {
+            "selection": {"mode": "entities"},
+            "corruption": {"name": "substitute"},
         },
     }
 
