@@ -47,7 +47,7 @@ GATES = ("context", "prompt")
 class ECOHarnessLM(TemplateLM):
     """``pretrained``: embedded name or model path; ``targets``: bundle directories joined by ``|`` (or a
     list; a directory of bundles loads all of them); ``gate``: see the module docstring; ``device`` and
-    ``dtype``: where and how the model loads."""
+    ``dtype``: where and how the model loads; ``add_bos_token``: as lm-eval's ``hf`` model."""
 
     def __init__(
         self,
@@ -59,6 +59,7 @@ class ECOHarnessLM(TemplateLM):
         seed: int = 0,
         device: str | None = None,
         dtype: str | None = None,
+        add_bos_token: bool = False,
         eco: ECOModel | None = None,
         **_ignored,
     ):
@@ -75,6 +76,8 @@ class ECOHarnessLM(TemplateLM):
         self.tokenizer = eco.tokenizer
         self.batch_size = int(batch_size) if str(batch_size).isdigit() else 8  # "auto" is not needed here
         self.max_length = int(max_length)
+        self.add_bos_token = str(add_bos_token).lower() in ("true", "1")
+        """As lm-eval's own models: no special tokens unless asked (Gemma wants its BOS: add_bos_token=True)."""
         self.flagged = {"scored": 0, "flagged": 0}
         """How many scored sequences the targets flagged (reported next to lm-eval's results)."""
 
@@ -93,7 +96,7 @@ class ECOHarnessLM(TemplateLM):
         return self.tokenizer.name_or_path.replace("/", "__")
 
     def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
-        return self.tokenizer(string, add_special_tokens=bool(add_special_tokens)).input_ids
+        return self.tokenizer(string, add_special_tokens=bool(add_special_tokens) or self.add_bos_token).input_ids
 
     def tok_decode(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens)
