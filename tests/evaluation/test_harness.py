@@ -157,3 +157,16 @@ def test_lm_evals_own_wmdp_task_reads_a_local_parquet_as_the_readme_says(eco, tm
                        task_manager=TaskManager(include_path=str(tmp_path)))  # fmt: skip
     assert r["results"]["wmdp_local"]["acc,none"] in (0.0, 0.25, 0.5, 0.75, 1.0)
     assert r["n-samples"]["wmdp_local"]["effective"] == 4
+
+
+def test_lm_eval_takes_eco_by_name_with_its_argument_string(tiny_llama_dir, bundle, tasks, tmp_path):
+    """The README's Python route: the model by name, targets joined by "|" in lm-eval's argument string."""
+    other = tmp_path / "other"
+    Target.create("other", gate={"kind": "keyword", "keywords": ["zebra"]}).save(other)
+    r = simple_evaluate(model="eco", model_args=f"pretrained={tiny_llama_dir},targets={bundle}|{other}",
+                       tasks=["eco_hazard_forget"], limit=2, bootstrap_iters=0,
+                       task_manager=TaskManager(include_path=str(tasks)))  # fmt: skip
+    assert r["results"]["eco_hazard_forget"]["acc,none"] in (0.0, 0.5, 1.0)
+    assert r["config"]["model"] == "eco"
+    lm = ECOHarnessLM.create_from_arg_string(f"pretrained={tiny_llama_dir},targets={bundle}|{other}")
+    assert [t.name for t in lm.eco.targets] == ["chem", "other"]
