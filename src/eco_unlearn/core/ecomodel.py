@@ -174,11 +174,7 @@ class ECOModel(PromptEncoder):
             # (Gemma 3) the full (batch, seq, vocab) tensor dominates the cost of scoring.
             first = min(p.seg.prompt_len for p in chunk) - 1
             keep = torch.arange(first, max(len(p.seg.ids) for p in chunk) - 1, device=ids.device)
-            if any(p.corrupted for p in chunk):
-                embeds = self._embeds(ids, chunk, starts, seed)
-                logits = self.model(inputs_embeds=embeds, attention_mask=attn, logits_to_keep=keep).logits
-            else:
-                logits = self.model(input_ids=ids, attention_mask=attn, logits_to_keep=keep).logits
+            logits = self._logits(chunk, ids, attn, starts, seed, logits_to_keep=keep)
             for b, p in enumerate(chunk):
                 n, k = len(p.seg.ids), p.seg.prompt_len
                 lp = torch.log_softmax(logits[b, k - 1 - first : n - 1 - first].float(), dim=-1)
@@ -196,12 +192,7 @@ class ECOModel(PromptEncoder):
         out = []
         for plan in plans:
             ids, attn, starts = self._pad([plan], left=False)
-            if plan.corrupted:
-                embeds = self._embeds(ids, [plan], starts, seed)
-                logits = self.model(inputs_embeds=embeds, attention_mask=attn).logits[0]
-            else:
-                logits = self.model(input_ids=ids, attention_mask=attn).logits[0]
-            lp = torch.log_softmax(logits.float(), dim=-1)
+            lp = torch.log_softmax(self._logits([plan], ids, attn, starts, seed)[0].float(), dim=-1)
             own = lp[:-1].gather(-1, ids[0, 1:, None]).squeeze(-1)
             best: list[list[tuple[int, float]]] = [[] for _ in range(len(own))]
             if top:
@@ -209,6 +200,14 @@ class ECOModel(PromptEncoder):
                 best = [list(zip(i, v)) for i, v in zip(indices.tolist(), values.tolist())]
             out.append(PromptLogprobs(own.tolist(), best, lp[-1].cpu()))
         return out
+
+    def _logits(self, plans: list[Plan], ids, attn, starts: list[int], seed: int, **kw) -> torch.Tensor:
+        """The LM's logits for padded planned rows: on the corrupted embeddings when any row is corrupted,
+        else on the ids as the plain model would run."""
+        if any(p.corrupted for p in plans):
+            embeds = self._embeds(ids, plans, starts, seed)
+            return self.model(inputs_embeds=embeds, attention_mask=attn, **kw).logits
+        return self.model(input_ids=ids, attention_mask=attn, **kw).logits
 
     def score(self, prompt: Prompt, continuation: str, **kw) -> torch.Tensor:
         return self.score_batch([(prompt, continuation)], **kw)[0]

@@ -186,11 +186,11 @@ class PromptEncoder:
         ``prompt_len``: only the first ``prompt_len`` tokens are the prompt (the gates read them, the
         selection picks among them); the rest is a continuation to score, as :meth:`encode_pair` makes."""
         ids = list(ids)
+        if not ids:
+            raise ValueError("empty prompt")
         prompt_len = len(ids) if prompt_len is None else prompt_len
         if not 0 < prompt_len <= len(ids):
             raise ValueError(f"prompt_len must be in 1..{len(ids)}, got {prompt_len}")
-        if not ids:
-            raise ValueError("empty prompt")
         vocab = self.embedding.weight.shape[0]
         bad = [i for i in ids if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < vocab]
         if bad:

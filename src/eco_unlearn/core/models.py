@@ -158,18 +158,14 @@ def placement(device: str | None = None, dtype: str | torch.dtype | None = None)
         raise ValueError(f"unknown dtype {name!r}; choose from {', '.join(DTYPES)}")
     if device != "auto":
         try:
-            kind = torch.device(device).type
+            where = torch.device(device)
         except RuntimeError:
             raise ValueError(f"unknown device {device!r}; use cpu, cuda, cuda:N, mps or auto") from None
-        if kind == "cuda" and not torch.cuda.is_available():
+        if where.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} asked for, but CUDA is not available on this machine")
-        if (
-            kind == "cuda"
-            and torch.device(device).index is not None
-            and torch.device(device).index >= torch.cuda.device_count()
-        ):
+        if where.type == "cuda" and where.index is not None and where.index >= torch.cuda.device_count():
             raise ValueError(f"device {device!r} asked for, but this machine has {torch.cuda.device_count()} GPU(s)")
-        if kind == "mps" and not torch.backends.mps.is_available():
+        if where.type == "mps" and not torch.backends.mps.is_available():
             raise ValueError("device 'mps' asked for, but MPS is not available on this machine")
     return device, torch_dtype
 

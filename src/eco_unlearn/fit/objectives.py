@@ -66,8 +66,8 @@ class MCQObjective:
     _retain_clean: float | None = None
 
     @staticmethod
-    def accuracy(eco: ECOModel, items: list[MCQItem], seed: int = 0) -> float:
-        choices = eco.choose_batch([(m.prompt, m.options) for m in items], seed=seed)
+    def accuracy(eco: ECOModel, items: list[MCQItem], seed: int = 0, reduction: str = "mean") -> float:
+        choices = eco.choose_batch([(m.prompt, m.options) for m in items], seed=seed, reduction=reduction)
         return float(np.mean([c.index == m.answer for c, m in zip(choices, items)]))
 
     def metric(self, eco: ECOModel, seed: int) -> float:

@@ -273,12 +273,15 @@ def _joint_plan(gates: tuple[EvidenceGate, ...]) -> _JointPlan:
     asks for the same set on every batch)."""
     named = [j for j, g in enumerate(gates) if g.mode != "classifier"]
     quoting = [j for j, g in enumerate(gates) if g.verbatim is not None]
+    names = None
+    if len(named) == 1:
+        names = gates[named[0]].evidence.index  # one target: its own index already is the joint one
+    elif named:
+        names = EntityIndex([gates[j].evidence.entities for j in named], gates[named[0]].evidence.similarity)
     return _JointPlan(
         classifier=[j for j, g in enumerate(gates) if g.mode != "entities"],
         named=np.array(named, dtype=int),
-        names=EntityIndex([gates[j].evidence.entities for j in named], gates[named[0]].evidence.similarity)
-        if named
-        else None,  # fmt: skip
+        names=names,
         quoting=np.array(quoting, dtype=int),
         quotes=JointVerbatim(tuple(gates[j].verbatim for j in quoting)) if quoting else None,
     )

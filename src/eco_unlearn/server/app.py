@@ -211,10 +211,9 @@ def create_app(backend: Backend, registry: TargetRegistry, config: ServerConfig)
         except BackendError as e:
             raise APIError(e.status, e.message) from None
         generate = req.requested_tokens() == 1
-        choices = []
+        choices, tok, eos = [], backend.encoder.tokenizer, backend.encoder.eos_ids
         for i, (plan, result) in enumerate(zip(plans, results)):
             token = next_token(result.next_logprobs, req.temperature, req.top_p, req.seed) if generate else None
-            tok, eos = backend.encoder.tokenizer, backend.encoder.eos_ids
             choices.append(
                 scored_choice(i, plan, result, tok, echo=req.echo, top=req.logprobs, generated=token, eos_ids=eos)
             )

@@ -29,6 +29,7 @@ from eco_unlearn.evaluation.bench.hazard import eval_sets
 from eco_unlearn.evaluation.domains import domain_prompts
 from eco_unlearn.evaluation.harness import ECOHarnessLM, write_local_tasks
 from eco_unlearn.fileio import write_report
+from eco_unlearn.fit.objectives import MCQObjective
 from eco_unlearn.gate.create import create_target
 from eco_unlearn.gate.targets import Target
 from eco_unlearn.server import ServerConfig, TargetRegistry, create_app
@@ -73,11 +74,7 @@ def _logliks(results: dict) -> np.ndarray:
 
 
 def _bench(eco: ECOModel, sets: dict, reduction: str) -> dict[str, float]:
-    return {
-        k: float(np.mean([c.index == m.answer for c, m in zip(eco.choose_batch([(m.prompt, m.options) for m in v],
-                                                                                reduction=reduction), v)]))
-        for k, v in sets.items()
-    }  # fmt: skip
+    return {k: MCQObjective.accuracy(eco, v, reduction=reduction) for k, v in sets.items()}
 
 
 def run(model: str = "smollm2", *, quick: bool = False, out_dir: Path = Path("runs/bench/harness")) -> dict:
