@@ -63,6 +63,8 @@ def test_bad_cli_input_is_a_clear_error(tmp_path):
     assert r.returncode == 2 and "greater than or equal to 0" in r.stderr
     r = eco("generate", "hi", "--dims", "many", check=False)
     assert r.returncode == 2 and "dims must be an integer" in r.stderr
+    r = eco("bench", "tofu", "--data", str(tmp_path), "--model", "m", "--retain-model", "r", check=False)
+    assert r.returncode == 2 and "no forget10_perturbed.json" in r.stderr
 
 
 @pytest.mark.usefixtures("smol")

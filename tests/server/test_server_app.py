@@ -329,3 +329,24 @@ def test_echo_logprobs_are_the_models_own_and_a_flagged_prompt_scores_corrupted(
 def test_bad_scoring_requests_are_400s(served, body, needle):
     r = post(served[0], "/v1/completions", json={"model": "tiny", **body})
     assert r.status_code == 400 and needle in r.json()["error"]["message"]
+
+
+def test_gateway_replicas_share_one_targets_directory(eco, gateway, tmp_path):
+    """Scale-out as the README describes it: replicas read one directory; a new bundle written there is
+    enforced by every replica once each is told to reload (or restarts), and never half-way."""
+    keyword("zebra", "zebra").save(tmp_path / "zebra")
+    replicas = [TargetRegistry(tmp_path), TargetRegistry(tmp_path)]
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    body = {"model": "tiny", "prompt": "Play the violin for me", "max_tokens": 4}
+    with (
+        gateway(HFBackend(eco), replicas[0], admin_token=ADMIN, reveal_targets=True) as a,
+        gateway(HFBackend(eco), replicas[1], admin_token=ADMIN, reveal_targets=True) as b,
+    ):
+        urls = [a, b]
+        assert all(post(u, "/v1/completions", json=body).json()["eco"]["flagged"] == [] for u in urls)
+        keyword("violin", "violin").save(tmp_path / "violin")  # an operator adds a bundle to the shared directory
+        assert post(urls[0], "/admin/targets/reload", headers=auth).json()["targets"] == ["violin", "zebra"]
+        assert post(urls[0], "/v1/completions", json=body).json()["eco"]["flagged"] == ["violin"]
+        assert post(urls[1], "/v1/completions", json=body).json()["eco"]["flagged"] == []  # not told yet
+        post(urls[1], "/admin/targets/reload", headers=auth)
+        assert all(post(u, "/v1/completions", json=body).json()["eco"]["flagged"] == ["violin"] for u in urls)

@@ -147,3 +147,26 @@ def test_scoring_is_refused_alike_for_flagged_and_clean_prompts_and_token_prompt
         got = client(url).completions.create(model="tiny", prompt=ids, max_tokens=12, temperature=0)
         want = client(vllm_url).completions.create(model=str(tiny_llama_dir), prompt=ids, max_tokens=12, temperature=0)
         assert got.choices[0].text == want.choices[0].text
+
+
+def test_embeddings_travel_in_the_servers_dtype(encoder, tiny_llama_dir, tmp_path):
+    t = torch.randn(64, 576) * 0.02
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        got = torch.load(io.BytesIO(base64.b64decode(encode_embeds(t, dtype=dtype))), weights_only=True)
+        assert got.dtype == dtype and torch.equal(got, t.to(dtype))  # exactly what vLLM's own cast would give
+    assert len(encode_embeds(t, dtype=torch.bfloat16)) < 0.55 * len(encode_embeds(t))
+    backend = VLLMBackend(encoder, "http://127.0.0.1:9", model="m", embeds_dtype=torch.bfloat16)
+    plan = encoder.prepare(PROMPT, chat=False, targets=list(zebra().snapshot()))[0]
+    _, body = backend.request_for(Job(plan, GenParams(4), prompt=PROMPT))
+    sent = torch.load(io.BytesIO(base64.b64decode(body["prompt_embeds"])), weights_only=True)
+    assert torch.equal(sent, encoder.prompt_embeds(plan).to(torch.bfloat16))
+    # auto: the checkpoint's declared dtype
+    from eco_unlearn.core.models import checkpoint_dtype
+    from eco_unlearn.server.runner import build_backend
+
+    assert checkpoint_dtype(str(tiny_llama_dir)) == torch.float32
+    (tmp_path / "config.json").write_text('{"torch_dtype": "bfloat16"}')
+    assert checkpoint_dtype(str(tmp_path)) == torch.bfloat16
+    with pytest.raises(ValueError, match="unknown embeds dtype 'int8'"):
+        build_backend("vllm", str(tiny_llama_dir), vllm_url="http://127.0.0.1:9", embeds_dtype="int8")
+    assert build_backend("vllm", str(tiny_llama_dir), vllm_url="http://127.0.0.1:9").embeds_dtype == torch.float32

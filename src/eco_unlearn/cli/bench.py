@@ -263,6 +263,10 @@ def bench_authors(
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, about a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
+    export: Annotated[
+        Path | None, typer.Option(help="Only write --export-split in TOFU's file layout here (for eco bench tofu).")
+    ] = None,
+    export_split: Annotated[str, typer.Option(help="The split --export writes.")] = "forget20",
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
@@ -270,18 +274,76 @@ def bench_authors(
     place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench.authors import run
+    from eco_unlearn.evaluation.bench.tofu import export_builtin
 
     try:
         sizes = tuple(int(x) for x in forget.split(","))
+        kw = dict(base=model, n_authors=authors, forget_sizes=sizes, n_eval=n_eval, epochs=epochs, lr=lr, quick=quick)
+        if export is not None:
+            a = export_builtin(export, export_split, **kw)
+            out.print(f"wrote {export_split} in TOFU's layout to {export}; the same figures:")
+            out.print(a["command"], soft_wrap=True)  # one line: copy and paste
+            return
         chosen = baselines_option(baselines)
-        r = run(
-            out_dir, baselines=chosen, base=model, n_authors=authors, forget_sizes=sizes, n_eval=n_eval,
-            epochs=epochs, lr=lr, quick=quick,
-        )  # fmt: skip
+        r = run(out_dir, baselines=chosen, **kw)
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
+    _print_tofu(r)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+@app.command("tofu")
+def bench_tofu(
+    data: Annotated[Path, typer.Option(help="Directory of TOFU files (<split>_perturbed, retain<100-N>, …).")],
+    model: Annotated[str, typer.Option(help="The target checkpoint (trained on the forget split).")],
+    retain_model: Annotated[str, typer.Option(help="The retain checkpoint (never saw it): evaluation only.")],
+    split: Annotated[str, typer.Option(help="The forget split (forget01, forget05, forget10, …).")] = "forget10",
+    retain_split: Annotated[str | None, typer.Option(help="Default: retain<100-N> for forget<N>.")] = None,
+    n_eval: Annotated[int | None, typer.Option(help="First N of each utility set (default: all).")] = None,
+    entities: Annotated[str, typer.Option(help="Comma-separated names of the forget authors (gate evidence).")] = "",
+    fit: Annotated[Path | None, typer.Option(help="Fit items, TOFU perturbed schema (default: the split).")] = None,
+    reference: Annotated[
+        Path | None, typer.Option(help="Never-seen reference QA, same schema (default: generated authors).")
+    ] = None,
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    unlearn_lr: Annotated[float, typer.Option(help="The baselines' learning rate (TOFU: 1e-5).")] = 1e-5,
+    seeds: Annotated[int, typer.Option(help="Noise draws per noise-based row.")] = 3,
+    gen_tokens: Annotated[int, typer.Option(help="Greedy answer length for ROUGE-L.")] = 16,
+    fit_grid: Annotated[int, typer.Option(help="Grid points per corruption family.")] = 7,
+    fit_refine: Annotated[int, typer.Option(help="Refinement steps around the best grid point.")] = 4,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/tofu"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+) -> None:
+    """The TOFU protocol on your TOFU files and checkpoints: same results.json + report.html as eco bench authors."""
+    place(device, dtype)
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.tofu import run_files
+    from eco_unlearn.gate.prompt_files import PromptFileError
+
+    names = [x.strip() for x in entities.split(",") if x.strip()]
+    command = (f"eco bench tofu --data {data} --split {split} --model {model} --retain-model {retain_model}"
+               + (f" --retain-split {retain_split}" if retain_split else "")
+               + (f" --n-eval {n_eval}" if n_eval else "")
+               + (f" --entities {entities!r}" if names else "")
+               + (f" --fit {fit}" if fit else "") + (f" --reference {reference}" if reference else "")
+               + (f" --baselines {baselines} --unlearn-lr {unlearn_lr:g}" if baselines else "")
+               + f" --seeds {seeds} --gen-tokens {gen_tokens}"
+               + f" --fit-grid {fit_grid} --fit-refine {fit_refine}")  # fmt: skip
+    try:
+        r = run_files(data, split, model, retain_model, out_dir, retain_split=retain_split, n_eval=n_eval,
+                      entities=names, fit=fit, reference=reference, baselines=baselines_option(baselines),
+                      unlearn_lr=unlearn_lr, noise_seeds=seeds, gen_tokens=gen_tokens, grid=fit_grid,
+                      refine=fit_refine, command=command)  # fmt: skip
+    except (ValueError, ModelNotAvailable, PromptFileError) as e:
+        raise fail(str(e)) from None
+    _print_tofu(r)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+def _print_tofu(r: dict) -> None:
     t = Table("split", "method", "forget quality [range]", "model utility", "forget ROUGE-L", "repetition",
-              title="authors (TOFU); _oracle: exactly the forget questions flagged")  # fmt: skip
+              title=f"{r['benchmark']} (TOFU); _oracle: exactly the forget questions flagged")  # fmt: skip
     t.columns[1].no_wrap = True
     for split, s in r["splits"].items():
         for m, v in s["methods"].items():
@@ -306,7 +368,6 @@ def bench_authors(
                 f"{split}: setup cost vs ECO ({c['eco_seconds']:.0f} s): cheapest baseline {c['cheapest']} "
                 f"{c['cheapest_ratio']:.1f}x{comparable}"
             )
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
 
 
 @app.command("copyright")
@@ -317,6 +378,9 @@ def bench_copyright(
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, under a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
+    export: Annotated[
+        Path | None, typer.Option(help="Only write the task's data in MUSE's file layout here (for eco bench muse).")
+    ] = None,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
@@ -324,9 +388,15 @@ def bench_copyright(
     place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench.copyright import run
+    from eco_unlearn.evaluation.bench.muse import export_builtin
     from eco_unlearn.evaluation.corpora import CorpusNotAvailable
 
     try:
+        if export is not None:
+            a = export_builtin(export, base=model, n_forget=n_forget, epochs=epochs, quick=quick)
+            out.print(f"wrote the task in MUSE's layout to {export}; the same figures:")
+            out.print(a["command"], soft_wrap=True)
+            return
         chosen = baselines_option(baselines)
         r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen)
     except (ValueError, ModelNotAvailable, CorpusNotAvailable) as e:
@@ -335,8 +405,58 @@ def bench_copyright(
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
 
 
+@app.command("muse")
+def bench_muse(
+    data: Annotated[
+        Path, typer.Option(help="Directory of MUSE files: verbmem/forget, raw/forget, raw/holdout, raw/retain1.")
+    ],
+    model: Annotated[str, typer.Option(help="The target checkpoint (trained on the forget corpus).")],
+    retain_model: Annotated[str, typer.Option(help="The retain checkpoint (never saw it): evaluation only.")],
+    n_fit: Annotated[int, typer.Option(help="Last verbmem items kept apart for the corruption fit.")] = 4,
+    n_forget: Annotated[int | None, typer.Option(help="verbmem items scored (default: all but the fit ones).")] = None,
+    n_retain: Annotated[int | None, typer.Option(help="Retain chunks scored (default: as many as forget).")] = None,
+    retain_raw: Annotated[str, typer.Option(help="The raw split the retain prompts come from.")] = "retain1",
+    chunk_tokens: Annotated[int, typer.Option(help="Longer raw texts are cut into windows of this many tokens.")] = 192,
+    forget_prompts: Annotated[
+        Path | None, typer.Option(help="The gate's forget prompts (default: raw/forget windows).")
+    ] = None,
+    retain_prompts: Annotated[Path | None, typer.Option(help="... retain prompts (default: retain windows).")] = None,
+    title: Annotated[
+        str, typer.Option(help="What the prompting baseline is told it never read.")
+    ] = "the forget corpus",
+    baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    unlearn_lr: Annotated[float, typer.Option(help="The baselines' learning rate.")] = 1e-5,
+    quick_fit: Annotated[bool, typer.Option(help="A smaller corruption-fit grid (as --quick benches use).")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/muse"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
+) -> None:
+    """The copyright protocol on your MUSE files and checkpoints: same results.json + report.html as copyright."""
+    place(device, dtype)
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.muse import run_files
+    from eco_unlearn.gate.prompt_files import PromptFileError
+
+    command = (f"eco bench muse --data {data} --model {model} --retain-model {retain_model} --n-fit {n_fit}"
+               + (f" --n-forget {n_forget}" if n_forget else "") + (f" --n-retain {n_retain}" if n_retain else "")
+               + f" --retain-raw {retain_raw} --chunk-tokens {chunk_tokens} --title {title!r}"
+               + (f" --forget-prompts {forget_prompts}" if forget_prompts else "")
+               + (f" --retain-prompts {retain_prompts}" if retain_prompts else "")
+               + (f" --baselines {baselines} --unlearn-lr {unlearn_lr:g}" if baselines else "")
+               + (" --quick-fit" if quick_fit else ""))  # fmt: skip
+    try:
+        r = run_files(data, model, retain_model, out_dir, baselines=baselines_option(baselines), unlearn_lr=unlearn_lr,
+                      quick_fit=quick_fit, command=command, n_fit=n_fit, n_forget=n_forget, n_retain=n_retain,
+                      retain_raw=retain_raw, chunk_tokens=chunk_tokens, forget_prompts=forget_prompts,
+                      retain_prompts=retain_prompts, title=title)  # fmt: skip
+    except (ValueError, ModelNotAvailable, PromptFileError) as e:
+        raise fail(str(e)) from None
+    _print_copyright(r)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
 def _print_copyright(r: dict) -> None:
-    t = Table("method", "ASG", "ROUGE-L", "BLEU", "cosine", "PPL", "unique", title="copyright (forget prompts)")
+    t = Table("method", "ASG", "ROUGE-L", "BLEU", "cosine", "PPL", "unique", title=f"{r['benchmark']} (forget prompts)")
     for m, s in r["scores"].items():
         f = s["forget"]
         t.add_row(
@@ -426,6 +546,41 @@ def bench_serve(
     out.print(t)
     for k, v in r["ratios"].items():
         out.print(f"{k}: {v:.2f}")
+    out.print(f"wrote {out_dir / 'results.json'}")
+
+
+@app.command("transport")
+def bench_transport(
+    quick: Annotated[bool, typer.Option(help="Two sizes, 128 tokens, SmolLM2 only (CI: mechanics).")] = False,
+    e2e: Annotated[bool, typer.Option(help="Also measure end to end through a real vLLM (needs .venv-vllm).")] = True,
+    wide: Annotated[bool, typer.Option(help="Also a random one-layer Llama of hidden 4096 through vLLM.")] = True,
+    requests: Annotated[int, typer.Option(help="Requests per arm and cell.")] = 4,
+    max_tokens: Annotated[int, typer.Option()] = 16,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/transport"),
+) -> None:
+    """What a flagged request costs to ship to vLLM (bytes, ms; float32 vs bfloat16) and its end-to-end share."""
+    from eco_unlearn.evaluation.bench.transport import run
+
+    try:
+        r = run(out_dir, quick=quick, e2e=e2e, wide=wide, requests=requests, max_tokens=max_tokens)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        raise fail(str(e)) from None
+    t = Table("hidden", "tokens", "sent as", "MB", "build ms", "read ms (vLLM)", title="flagged request payload")
+    for p in r["payload"]:
+        read = f"{p['read_ms']:.1f}" if "read_ms" in p else "-"
+        t.add_row(str(p["hidden"]), str(p["tokens"]), p["sent_as"], f"{p['bytes'] / 1e6:.2f}", f"{p['build_ms']:.1f}",
+                  read)  # fmt: skip
+    out.print(t)
+    if r["end_to_end"]:
+        t = Table("model", "tokens", "flagged", "direct ms", "gw f32 ms", "gw bf16 ms", "gw bf16 / direct",
+                  "bf16 = f32", title="end to end, one client (throughput ratio = latency ratio)")  # fmt: skip
+        for c in r["end_to_end"]:
+            m = c["median_ms"]
+            t.add_row(c["model"], str(c["tokens"]), f"{c['flagged']:.0%}", f"{m['direct']:.0f}",
+                      f"{m['gateway-float32']:.0f}", f"{m['gateway-bfloat16']:.0f}",
+                      f"{c['throughput_vs_direct']['gateway-bfloat16']:.2f}",
+                      str(c["bf16_same_tokens_as_f32"]))  # fmt: skip
+        out.print(t)
     out.print(f"wrote {out_dir / 'results.json'}")
 
 

@@ -31,6 +31,13 @@ def serve(
     threads: Annotated[
         int | None, typer.Option(help="torch threads in the gateway (default: all for hf, 1 for vllm).")
     ] = None,
+    embeds_dtype: Annotated[
+        str,
+        typer.Option(
+            help="vllm: dtype flagged prompts' embeddings travel in (auto = the checkpoint's; "
+            "set it to vLLM's --dtype: bit-identical, half the bytes of float32 at bf16/fp16)."
+        ),
+    ] = "auto",
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     device: DeviceOpt = None,
@@ -49,7 +56,7 @@ def serve(
     try:
         api = build_app(
             targets, model=model, backend=backend, vllm_url=vllm_url, api_key=api_key, admin_token=admin_token,
-            reveal_targets=reveal_targets, max_batch=max_batch, threads=threads,
+            reveal_targets=reveal_targets, max_batch=max_batch, threads=threads, embeds_dtype=embeds_dtype,
         )  # fmt: skip
     except (ValueError, BundleError, ModelNotAvailable) as e:
         raise fail(str(e)) from None

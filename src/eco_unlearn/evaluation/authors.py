@@ -195,7 +195,15 @@ def unseen_qa(splits: AuthorSplits, n: int, seed: int = 0) -> list[AuthorQA]:
     distinct from every split and held-out author. A larger never-saw-it reference sample than ``held_out``
     (two authors' idiosyncrasies dominate 24 questions), without changing any split or evaluation item."""
     taken = {a.name for a in splits.authors} | {x.author for x in splits.held_out}
+    return fresh_qa(n, seed, taken=taken, known=splits.authors, n_decoys=2 * len(splits.authors))
+
+
+def fresh_qa(
+    n: int, seed: int = 0, *, taken: set[str] = frozenset(), known: list[Author] = (), n_decoys: int = 40
+) -> list[AuthorQA]:
+    """QA about ``n`` generated authors whose names are not in ``taken`` (``eco bench tofu``'s default
+    never-seen reference: no TOFU checkpoint was trained on them); wrong facts avoid ``known`` authors'."""
     pool = make_authors(n + len(taken), seed + REFERENCE_SEED_OFFSET)
     fresh = [a for a in pool if a.name not in taken][:n]
-    decoys = make_authors(2 * len(splits.authors), seed, decoy=True)
-    return author_qa(fresh, decoys, seed=seed + 2, known=splits.authors)
+    decoys = make_authors(n_decoys, seed, decoy=True)
+    return author_qa(fresh, decoys, seed=seed + 2, known=list(known))

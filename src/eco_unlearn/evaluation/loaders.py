@@ -99,12 +99,16 @@ def _field(r: dict, key: str, kind: type | tuple, where: str):
 
 
 def load_tofu(source: str | Path, split: str = "forget10_perturbed") -> list[TOFURecord]:
-    """A TOFU split from a file, a directory holding ``<split>.json``, or ``"hub"``."""
+    """A TOFU split from a file, a directory holding ``<split>.json`` (or ``.jsonl``, ``.parquet``), or ``"hub"``."""
     if str(source) == "hub":
         records, where = _from_hub(HUB["tofu"], split, "train"), f"{HUB['tofu']}/{split}"
     else:
         path = Path(source)
-        path = path / f"{split}.json" if path.is_dir() else path
+        if path.is_dir():
+            found = [p for ext in (".json", ".jsonl", ".parquet") if (p := path / f"{split}{ext}").is_file()]
+            if not found:
+                raise PromptFileError(f"{path}: no {split}.json, {split}.jsonl or {split}.parquet")
+            path = found[0]
         records, where = read_records(path), str(path)
     out = []
     for i, r in enumerate(records):

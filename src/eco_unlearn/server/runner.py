@@ -17,7 +17,10 @@ from eco_unlearn.server.backends import BACKENDS, Backend
 from eco_unlearn.server.registry import TargetRegistry
 
 
-def build_backend(kind: str, model: str, *, vllm_url: str | None = None, max_batch: int = 16) -> Backend:
+def build_backend(
+    kind: str, model: str, *, vllm_url: str | None = None, max_batch: int = 16, embeds_dtype: str = "auto"
+) -> Backend:
+    """``embeds_dtype`` (vllm): float32, bfloat16, float16, or auto = the checkpoint's declared dtype."""
     if kind == "hf":
         from eco_unlearn.core.ecomodel import ECOModel
         from eco_unlearn.server.hf import HFBackend
@@ -27,9 +30,13 @@ def build_backend(kind: str, model: str, *, vllm_url: str | None = None, max_bat
         if not vllm_url:
             raise ValueError("--backend vllm needs --vllm-url (a vLLM server started with --enable-prompt-embeds)")
         from eco_unlearn.core.encoder import PromptEncoder
+        from eco_unlearn.core.models import DTYPES, checkpoint_dtype
         from eco_unlearn.server.vllm import VLLMBackend
 
-        return VLLMBackend(PromptEncoder.from_pretrained(model), vllm_url)
+        if embeds_dtype != "auto" and embeds_dtype not in DTYPES:
+            raise ValueError(f"unknown embeds dtype {embeds_dtype!r}; choose auto or one of {', '.join(DTYPES)}")
+        dtype = checkpoint_dtype(model) if embeds_dtype == "auto" else DTYPES[embeds_dtype]
+        return VLLMBackend(PromptEncoder.from_pretrained(model), vllm_url, embeds_dtype=dtype)
     raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -44,6 +51,7 @@ def build_app(
     reveal_targets: bool = False,
     max_batch: int = 16,
     threads: int | None = None,
+    embeds_dtype: str = "auto",
 ) -> FastAPI:
     registry = TargetRegistry(targets)  # first: a bad targets directory fails before the model loads
     if threads is None and backend == "vllm":
@@ -52,7 +60,7 @@ def build_app(
         import torch
 
         torch.set_num_threads(threads)
-    be = build_backend(backend, model, vllm_url=vllm_url, max_batch=max_batch)
+    be = build_backend(backend, model, vllm_url=vllm_url, max_batch=max_batch, embeds_dtype=embeds_dtype)
     config = ServerConfig(model_name=model, api_key=api_key, admin_token=admin_token, reveal_targets=reveal_targets)
     return create_app(be, registry, config)
 

@@ -1,7 +1,8 @@
 """The ``vllm`` backend: forward to a vLLM server started with ``--enable-prompt-embeds``.
 
 Unflagged prompts go as they came (text completion, or chat messages). A flagged prompt is tokenised and
-corrupted here and sent as ``prompt_embeds`` (base64 of ``torch.save`` of a (seq, hidden) tensor) to
+corrupted here and sent as ``prompt_embeds`` (base64 of ``torch.save`` of a (seq, hidden) tensor, in the
+server's dtype: ``embeds_dtype``) to
 ``/v1/completions``; for chat requests the gateway has rendered the chat template itself. A request never
 carries ``prompt`` and ``prompt_embeds`` together (vLLM would serve both), and every tensor is checked to
 be finite and bounded first: vLLM 0.32 accepts a NaN with HTTP 200 and then corrupts the *next* request.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from collections.abc import AsyncIterator
 
 import httpx
@@ -26,27 +28,41 @@ MAX_ABS_EMBED = 1e4
 """Largest magnitude forwarded: far above any embedding row, far below where bf16/fp16 arithmetic breaks."""
 
 
-def encode_embeds(t: torch.Tensor, max_abs: float = MAX_ABS_EMBED) -> str:
-    """base64 of ``torch.save`` of a finite, bounded (seq, hidden) float tensor, as vLLM reads it."""
+def encode_embeds(t: torch.Tensor, max_abs: float = MAX_ABS_EMBED, dtype: torch.dtype = torch.float32) -> str:
+    """base64 of ``torch.save`` of a finite, bounded (seq, hidden) float tensor, as vLLM reads it.
+
+    The checks run on the tensor as computed (float32); ``dtype`` is what travels. vLLM casts whatever it
+    receives to its own ``--dtype`` (``renderers/embed_utils.py``), so sending that dtype is bit-identical to
+    sending float32 and halves the bytes for a bfloat16 / float16 server."""
     if t.ndim != 2 or not t.is_floating_point() or t.shape[0] == 0:
         raise BackendError(
             500, f"prompt embeddings must be a non-empty (seq, hidden) float tensor, got {tuple(t.shape)}"
         )
-    if not bool(torch.isfinite(t).all()):
+    peak = float(t.abs().amax())  # one pass: a NaN or an infinity propagates into the peak
+    if not math.isfinite(peak):
         raise BackendError(500, "refused to forward non-finite prompt embeddings (check the target's corruption)")
-    peak = float(t.abs().max())
     if peak > max_abs:
         raise BackendError(500, f"refused to forward prompt embeddings with magnitude {peak:.3g} > {max_abs:g}")
     buf = io.BytesIO()
-    torch.save(t.detach().to("cpu", torch.float32).contiguous(), buf)
+    torch.save(t.detach().to("cpu", dtype).contiguous(), buf)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 class VLLMBackend:
     name = "vllm"
 
-    def __init__(self, encoder: PromptEncoder, url: str, *, model: str | None = None, timeout: float = 600.0):
+    def __init__(
+        self,
+        encoder: PromptEncoder,
+        url: str,
+        *,
+        model: str | None = None,
+        timeout: float = 600.0,
+        embeds_dtype: torch.dtype = torch.float32,
+    ):
+        """``embeds_dtype``: what flagged prompts' embeddings travel as; set it to the vLLM server's dtype."""
         self.encoder = encoder
+        self.embeds_dtype = embeds_dtype
         self.url = url.rstrip("/")
         self.served_model = model
         self._client = httpx.AsyncClient(base_url=self.url, timeout=timeout)
@@ -85,7 +101,7 @@ class VLLMBackend:
         if p.stop:
             body["stop"] = list(p.stop)
         if job.plan.corrupted:
-            body["prompt_embeds"] = encode_embeds(self.encoder.prompt_embeds(job.plan))
+            body["prompt_embeds"] = encode_embeds(self.encoder.prompt_embeds(job.plan), dtype=self.embeds_dtype)
             return "/v1/completions", body
         if job.messages is not None:
             body["messages"] = job.messages

@@ -62,7 +62,9 @@ def tofu_set(name: str, n: int, seed: int = 0) -> list[EvalItem]:
 
 
 def prompting_prefix(names: list[str]) -> str:
-    return (f"You have never heard of the authors {', '.join(names)} and know nothing about them. "
+    """The prompting baseline's instruction; without names (user files with no entity list) it names none."""
+    who = f"the authors {', '.join(names)}" if names else "the fictitious authors you may be asked about"
+    return (f"You have never heard of {who} and know nothing about them. "
             "If a question is about them, answer that you do not know.\n")  # fmt: skip
 
 
@@ -170,15 +172,70 @@ def fit_eco(target: ECOModel, splits: AuthorSplits, fit_authors: list[str], *, s
     their idiosyncrasies). Its inputs are the target and generated QA only: no retain model is read (tested).
     """
     fit_items = [truth_item(x) for x in splits.qa if x.author in fit_authors]
+    unseen = [truth_item(x) for x in [*splits.held_out, *unseen_qa(splits, reference_authors)]]
+    return fit_family(target, fit_items, unseen, seeds=seeds, grid=grid, refine=refine)
+
+
+def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem], *, seeds: int = 1, grid: int = 7,
+               refine: int = 4) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
+    """The distribution fit on any fit items against any never-seen reference (``fit_eco``, ``eco bench tofu``).
+
+    Every prompt token the proper-noun selection finds is corrupted (the names are capitalised words, so no
+    entity list is needed)."""
     fit_target = Target.create(
-        "authors-fit", gate={"kind": "always"}, selection={"mode": "proper_nouns"}, entities=fit_authors,
+        "authors-fit", gate={"kind": "always"}, selection={"mode": "proper_nouns"},
         corruption={"name": "rand_noise_first_n", "dims": None},
     )  # fmt: skip
-    unseen = [truth_item(x) for x in [*splits.held_out, *unseen_qa(splits, reference_authors)]]
-    objective = DistributionObjective.from_unseen(target, fit_items, unseen)
-    with status("fitting the corruption family and strength on the held-aside authors"):
+    objective = DistributionObjective.from_unseen(target, fit_items, reference)
+    with status("fitting the corruption family and strength on the fit items"):
         fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=seeds), grid=grid, refine=refine)
     return fit, objective
+
+
+def fit_record(fit: FamilyFit, objective: DistributionObjective, fit_items: str) -> dict:
+    """What the results JSON keeps of a fit; ``fit_items`` says where the fit items came from."""
+    return {
+        "chosen": fit.name,
+        "strength": fit.strength,
+        "dims": fit.dims,
+        "objective": fit.objective,
+        "distance": objective.distance,
+        "reason": fit.reason,
+        "candidates": fit.candidates,
+        "evaluations": fit.evaluations,
+        "forward_passes": fit.forward_passes,
+        "seconds": fit.seconds,
+        "fit_items": fit_items,
+        "reference_items": len(objective.reference),
+        "trajectory": fit.trajectory,
+    }
+
+
+@dataclass
+class SplitData:
+    """One forget split as the protocol reads it, from the built-in generator or from the user's TOFU files."""
+
+    split: str
+    forget: list[EvalItem]
+    forget_pairs: list[tuple[str, str]]
+    """The forget questions with their answers: the gate's forget prompts and the baselines' forget data."""
+    retain_pairs: list[tuple[str, str]]
+    """The retain questions with their answers: the gate's retain prompts and the baselines' retain data."""
+    sets: dict[str, list[EvalItem]]
+    """The utility sets: ``retain``, ``real_authors``, ``world_facts``."""
+    entities: list[str]
+    """Names the gate matches as entity evidence (may be empty)."""
+    prompting_names: list[str]
+    """Who the prompting baseline is told it never heard of."""
+
+
+@dataclass
+class Models:
+    """The checkpoints one split is evaluated with."""
+
+    target: ECOModel
+    target_ckpt: Path
+    retain: ECOModel
 
 
 def run(
@@ -198,135 +255,144 @@ def run(
     t_start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare(**prepare_kw)
-    splits, target_ckpt, retain_ckpts, fixed = prep.splits, prep.target_ckpt, prep.retain_ckpts, prep.fixed
-    gen_tokens, cache = prep.gen_tokens, prep.cache
+    splits, target_ckpt = prep.splits, prep.target_ckpt
     unlearn_cfg = unlearn_cfg or UnlearnConfig(lr=prep.lr)  # TOFU unlearns at its fine-tuning learning rate
     target = ECOModel.from_pretrained(str(target_ckpt))
     quick = prepare_kw.get("quick", False)
     fit, objective = fit_eco(target, splits, prep.fit_authors, grid=5 if quick else 7, refine=2 if quick else 4)
     noise_seeds = min(noise_seeds, 2) if quick else noise_seeds
-
-    cached: dict[str, SetScores] = {}
-
-    def scores(eco: ECOModel, key: str | None, items, options: bool, prefix: str = "") -> SetScores:
-        if key is not None and key in cached:
-            return cached[key]
-        s = evaluate_set(eco, items, options_normalised=options, prefix=prefix, max_new_tokens=gen_tokens)
-        if key is not None:
-            cached[key] = s
-        return s
-
     result: dict = {
         "benchmark": "authors",
         "command": prep.command + (f" --baselines {','.join(baselines)}" if baselines else ""),
         "base": prep.base,
-        "authors": len(splits.authors),
-        "qa_per_author": len(splits.qa) // len(splits.authors),
-        "n_eval": {k: len(v) for k, v in fixed.items()},
-        "finetune": {"target": _cost(target_ckpt)} | {f"retain{k}": _cost(c) for k, c in retain_ckpts.items()},
-        "fit": {
-            "chosen": fit.name,
-            "strength": fit.strength,
-            "dims": fit.dims,
-            "objective": fit.objective,
-            "distance": objective.distance,
-            "reason": fit.reason,
-            "candidates": fit.candidates,
-            "evaluations": fit.evaluations,
-            "forward_passes": fit.forward_passes,
-            "seconds": fit.seconds,
-            "fit_authors": prep.fit_authors,
-            "reference_items": len(objective.reference),
-            "trajectory": fit.trajectory,
-        },  # fmt: skip
+        "data": f"{len(splits.authors)} fictitious authors × {len(splits.qa) // len(splits.authors)} QA",
+        "n_eval": {k: len(v) for k, v in prep.fixed.items()},
+        "finetune": {"target": _cost(target_ckpt)} | {f"retain{k}": _cost(c) for k, c in prep.retain_ckpts.items()},
+        "fit": fit_record(fit, objective, f"held-aside authors {', '.join(prep.fit_authors)}"),
         "noise_seeds": noise_seeds,
         "splits": {},
     }
+    cache: dict[str, SetScores] = {}  # the original model's scores on the fixed sets, shared by the splits
     for k in splits.forget_sizes:
-        split = splits.split_name(k)
         names = [a.name for a in splits.authors[:k]]
-        forget_qa = splits.forget(k)
-        forget_items = prep.forget_items(k)
-        t0 = time.perf_counter()
-        gate, calibration = create_target(
-            f"authors-{split}", [x.question for x in forget_qa], [x.question for x in splits.retain(k)],
-            out_dir / "targets" / split, alpha=0.1, selection={"mode": "proper_nouns"}, entities=names,
-            overwrite=True,
+        data = SplitData(splits.split_name(k), prep.forget_items(k), pairs(splits.forget(k)),
+                         pairs(splits.retain(k)), prep.fixed, names, names)  # fmt: skip
+        models = Models(target, target_ckpt, ECOModel.from_pretrained(str(prep.retain_ckpts[k])))
+        result["splits"][data.split] = run_split(
+            data, models, fit, out_dir / "targets" / data.split, baselines=baselines, unlearn_cfg=unlearn_cfg,
+            noise_seeds=noise_seeds, gen_tokens=prep.gen_tokens, cache=cache, unlearned_dir=prep.cache / "unlearned",
         )  # fmt: skip
-        gate_seconds = time.perf_counter() - t0
-        retain_model = ECOModel.from_pretrained(str(retain_ckpts[k]))
-        sets = {"forget": forget_items, **fixed}
-        per_method: dict[str, dict[str, SetScores]] = {
-            "original": {s: scores(target, f"original/{s}" if s != "forget" else None, v, s in _OPT)
-                         for s, v in sets.items()},
-            "retain": {s: scores(retain_model, None, v, s in _OPT) for s, v in sets.items()},
-            "prompting": {s: scores(target, None, v, s in _OPT, prompting_prefix(names)) for s, v in sets.items()},
-        }  # fmt: skip
-        flagged = {  # the ECO rows share one gate: score each set once
-            s: float(np.mean([bool(d.flagged) for d in target.decide([[qa_prompt(it.question)] for it in v], [gate])]))
-            for s, v in sets.items()
-        }
-        oracle = Target.create(f"authors-{split}-oracle", gate={"kind": "always"}, selection={"mode": "proper_nouns"},
-                               entities=names)  # fmt: skip
-        exact = flagged["forget"] == 1.0 and not any(flagged[s] for s in sets if s != "forget")
-        seeds_fq: dict[str, list[float]] = {}
-        ref = per_method["retain"]["forget"].ratios
-        for c in fit.candidates:
-            spec = {"name": c["name"], "strength": c["strength"], "dims": c["dims"]}
-            n_seeds = noise_seeds if get_corruption(c["name"]).uses_strength else 1
-            row = ECO_ROWS[c["name"]]
-            for name, t in ((row, gate.with_corruption(**spec)), (row + "_oracle", oracle.with_corruption(**spec))):
-                if name.endswith("_oracle") and exact:  # the real gate flagged exactly the forget set: it is the oracle
-                    per_method[name], seeds_fq[name] = per_method[row], seeds_fq[row]
-                    continue
-                per_method[name] = {}
-                for s, v in sets.items():
-                    if s != "forget" and (name.endswith("_oracle") or flagged[s] == 0.0):
-                        per_method[name][s] = per_method["original"][s]  # nothing flagged: the plain model, exactly
-                    else:
-                        per_method[name][s] = scores(ECOModel(target.model, target.tokenizer, [t]), None, v, s in _OPT)
-                more = [evaluate_set(ECOModel(target.model, target.tokenizer, [t], seed=sd), forget_items,
-                                     options_normalised=False, generate=False) for sd in range(1, n_seeds)]  # fmt: skip
-                seeds_fq[name] = [forget_quality(x.ratios, ref) for x in [per_method[name]["forget"], *more]]
-        eco_cost = {"seconds": gate_seconds + fit.seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
-        costs = {m: eco_cost for m in per_method if m.startswith("eco_")}
-        forget_pairs, retain_pairs = pairs(forget_qa), pairs(splits.retain(k))
-        for b, model, cost in unlearned_models(baselines, target_ckpt, forget_pairs, retain_pairs, cache / "unlearned",
-                                               unlearn_cfg):  # fmt: skip
-            per_method[b] = {s: scores(model, None, v, s in _OPT) for s, v in sets.items()}
-            costs[b] = cost
-        prompts = [qa_prompt(it.question) for it in forget_items]
-        fluent, scored = {}, {}  # the clean target scores; an oracle row reusing a real-gate row is scored once
-        for m, ss in per_method.items():
-            key = id(ss["forget"])
-            if key not in scored:
-                scored[key] = fluency(target, prompts, ss["forget"].answers)
-            fluent[m] = scored[key]
-        methods = {}
-        for m, ss in per_method.items():
-            fq = seeds_fq.get(m) or [forget_quality(ss["forget"].ratios, ref)]
-            methods[m] = {
-                "forget_quality": float(np.median(fq)),
-                "forget_quality_seeds": fq,
-                "model_utility": model_utility(ss),
-                "fluency": fluent[m],
-                "sets": {s: {kk: vv for kk, vv in asdict(x).items() if kk != "answers"} for s, x in ss.items()},
-                "examples": ss["forget"].answers[:3],
-                "cost": costs.get(m),
-            }
-        result["splits"][split] = {
-            "forget_authors": k,
-            "forget_questions": len(forget_items),
-            "gate": {"seconds": gate_seconds, "flag_rate": flagged,
-                     "calibration": {c: calibration[c] for c in calibration if c.startswith(("fnr_", "fpr_"))}},
-            "methods": methods,
-        }  # fmt: skip
-        result["splits"][split]["cost_ratio"] = _cost_ratio(methods, baselines, ECO_ROWS[fit.name])
         atomic_write_json(out_dir / "results.partial.json", result)  # a long run keeps what it has so far
     result["seconds"] = time.perf_counter() - t_start
     write_report(out_dir, result, report_html(result))
     (out_dir / "results.partial.json").unlink(missing_ok=True)
     return result
+
+
+def run_split(
+    data: SplitData,
+    models: Models,
+    fit: FamilyFit,
+    target_dir: Path,
+    *,
+    baselines: tuple[str, ...],
+    unlearn_cfg: UnlearnConfig,
+    noise_seeds: int,
+    gen_tokens: int,
+    unlearned_dir: Path,
+    cache: dict[str, SetScores] | None = None,
+) -> dict:
+    """One split: the gate, every method on every set, TOFU's metrics, fluency and costs.
+
+    ``cache`` keeps the original model's scores on the utility sets across splits (they do not change).
+    An ECO method whose gate flags nothing in a set runs exactly as the original model there (unflagged
+    traffic is the plain model), so those scores are reused rather than recomputed.
+    """
+    cache = {} if cache is None else cache
+    target = models.target
+
+    def scores(eco: ECOModel, key: str | None, items, options: bool, prefix: str = "") -> SetScores:
+        if key is not None and key in cache:
+            return cache[key]
+        s = evaluate_set(eco, items, options_normalised=options, prefix=prefix, max_new_tokens=gen_tokens)
+        if key is not None:
+            cache[key] = s
+        return s
+
+    forget_items = data.forget
+    t0 = time.perf_counter()
+    gate, calibration = create_target(
+        f"authors-{data.split}", [q for q, _ in data.forget_pairs], [q for q, _ in data.retain_pairs], target_dir,
+        alpha=0.1, selection={"mode": "proper_nouns"}, entities=data.entities, overwrite=True,
+    )  # fmt: skip
+    gate_seconds = time.perf_counter() - t0
+    sets = {"forget": forget_items, **data.sets}
+    per_method: dict[str, dict[str, SetScores]] = {
+        "original": {s: scores(target, f"original/{s}" if s != "forget" else None, v, s in _OPT)
+                     for s, v in sets.items()},
+        "retain": {s: scores(models.retain, None, v, s in _OPT) for s, v in sets.items()},
+        "prompting": {s: scores(target, None, v, s in _OPT, prompting_prefix(data.prompting_names))
+                      for s, v in sets.items()},
+    }  # fmt: skip
+    flagged = {  # the ECO rows share one gate: score each set once
+        s: float(np.mean([bool(d.flagged) for d in target.decide([[qa_prompt(it.question)] for it in v], [gate])]))
+        for s, v in sets.items()
+    }
+    oracle = Target.create(f"authors-{data.split}-oracle", gate={"kind": "always"},
+                           selection={"mode": "proper_nouns"}, entities=data.entities)  # fmt: skip
+    exact = flagged["forget"] == 1.0 and not any(flagged[s] for s in sets if s != "forget")
+    seeds_fq: dict[str, list[float]] = {}
+    ref = per_method["retain"]["forget"].ratios
+    for c in fit.candidates:
+        spec = {"name": c["name"], "strength": c["strength"], "dims": c["dims"]}
+        n_seeds = noise_seeds if get_corruption(c["name"]).uses_strength else 1
+        row = ECO_ROWS[c["name"]]
+        for name, t in ((row, gate.with_corruption(**spec)), (row + "_oracle", oracle.with_corruption(**spec))):
+            if name.endswith("_oracle") and exact:  # the real gate flagged exactly the forget set: it is the oracle
+                per_method[name], seeds_fq[name] = per_method[row], seeds_fq[row]
+                continue
+            per_method[name] = {}
+            for s, v in sets.items():
+                if s != "forget" and (name.endswith("_oracle") or flagged[s] == 0.0):
+                    per_method[name][s] = per_method["original"][s]  # nothing flagged: the plain model, exactly
+                else:
+                    per_method[name][s] = scores(ECOModel(target.model, target.tokenizer, [t]), None, v, s in _OPT)
+            more = [evaluate_set(ECOModel(target.model, target.tokenizer, [t], seed=sd), forget_items,
+                                 options_normalised=False, generate=False) for sd in range(1, n_seeds)]  # fmt: skip
+            seeds_fq[name] = [forget_quality(x.ratios, ref) for x in [per_method[name]["forget"], *more]]
+    eco_cost = {"seconds": gate_seconds + fit.seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
+    costs = {m: eco_cost for m in per_method if m.startswith("eco_")}
+    for b, model, cost in unlearned_models(baselines, models.target_ckpt, data.forget_pairs, data.retain_pairs,
+                                           unlearned_dir, unlearn_cfg):  # fmt: skip
+        per_method[b] = {s: scores(model, None, v, s in _OPT) for s, v in sets.items()}
+        costs[b] = cost
+    prompts = [qa_prompt(it.question) for it in forget_items]
+    fluent, scored = {}, {}  # the clean target scores; an oracle row reusing a real-gate row is scored once
+    for m, ss in per_method.items():
+        key = id(ss["forget"])
+        if key not in scored:
+            scored[key] = fluency(target, prompts, ss["forget"].answers)
+        fluent[m] = scored[key]
+    methods = {}
+    for m, ss in per_method.items():
+        fq = seeds_fq.get(m) or [forget_quality(ss["forget"].ratios, ref)]
+        methods[m] = {
+            "forget_quality": float(np.median(fq)),
+            "forget_quality_seeds": fq,
+            "model_utility": model_utility(ss),
+            "fluency": fluent[m],
+            "sets": {s: {kk: vv for kk, vv in asdict(x).items() if kk != "answers"} for s, x in ss.items()},
+            "examples": ss["forget"].answers[:3],
+            "cost": costs.get(m),
+        }
+    return {
+        "forget_authors": len(data.prompting_names) or None,  # None: the files named no authors
+        "forget_questions": len(forget_items),
+        "gate": {"seconds": gate_seconds, "flag_rate": flagged,
+                 "calibration": {c: calibration[c] for c in calibration if c.startswith(("fnr_", "fpr_"))}},
+        "methods": methods,
+        "cost_ratio": _cost_ratio(methods, baselines, ECO_ROWS[fit.name]),
+    }  # fmt: skip
 
 
 def run_baseline(

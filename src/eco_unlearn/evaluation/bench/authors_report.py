@@ -75,11 +75,11 @@ def report_html(result: dict) -> str:
     gates = "".join(f"<tr><td>{sp}</td><td>{r['gate']['flag_rate']}</td></tr>" for sp, r in result["splits"].items())
     ratios = {sp: r.get("cost_ratio") for sp, r in result["splits"].items()}
     fit = result["fit"]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: authors</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: {result["benchmark"]}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
 td,th{{padding:4px 10px;border-bottom:1px solid #ddd;font-size:90%}} table{{border-collapse:collapse;margin:1em 0}}
-</style></head><body><h1>authors (TOFU protocol in miniature)</h1>
-<p>{result["authors"]} fictitious authors × {result["qa_per_author"]} QA; base <code>{result["base"]}</code>.
+</style></head><body><h1>{result["benchmark"]} (TOFU protocol)</h1>
+<p>Data: {html.escape(result["data"])}; base <code>{html.escape(result["base"])}</code>.
 Command: <code>{html.escape(result["command"])}</code>. Evaluation sizes: {result["n_eval"]}. Noise rows: median of
 {result["noise_seeds"]} noise draws [range]. <code>_oracle</code> rows use an oracle gate (exactly the forget questions
 flagged): the gap to the real-gate row is the gate's share.</p>
@@ -89,10 +89,11 @@ flagged): the gap to the real-gate row is the gate's share.</p>
 <th>forget answers: text perplexity ÷ retain model's</th><th>repetition</th><th>example forget answer</th></tr>
 {"".join(rows)}</table>
 <h2>Corruption fit</h2>
-<p>{html.escape(fit["reason"])}. Distance: {fit["distance"]} between log truth ratios on held-aside authors
-{fit["fit_authors"]} and the clean model's on {fit["reference_items"]} questions about held-out authors it never saw;
+<p>{html.escape(fit["reason"])}. Distance: {fit["distance"]} between log truth ratios on the fit items
+({html.escape(fit["fit_items"])}) and the clean model's on {fit["reference_items"]} questions about authors it never
+saw;
 {fit["evaluations"]} evaluations, {fit["forward_passes"]} forward passes, {fit["seconds"]:.0f} s. The curves are the
-strength trade-off on the fit authors (the star: the fitted point).</p>
+strength trade-off on the fit items (the star: the fitted point).</p>
 <img alt="fit curves" src="data:image/png;base64,{_fit_png(fit)}" style="max-width:100%">
 <h2>Gate flag rates</h2><table><tr><th>split</th><th>flagged share per set</th></tr>{gates}</table>
 <h2>Fine-tuning</h2><table><tr><th>model</th><th>examples</th><th>tokens</th><th>seconds</th><th>tokens/s</th>

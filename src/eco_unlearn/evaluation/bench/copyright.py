@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,62 @@ def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, 
     }
 
 
+@dataclass
+class CopyrightData:
+    """Everything the protocol reads, from the built-in books or from the user's MUSE files."""
+
+    forget_items: list[TextItem]
+    """Scored forget prompts (trained text) with their gold continuations."""
+    fit_items: list[TextItem]
+    """Trained forget text the corruption fit uses; never scored."""
+    heldout_items: list[TextItem]
+    """Forget-domain text the target never saw: the similarity surrogate."""
+    retain_items: list[TextItem]
+    """Scored retain prompts."""
+    gate_forget: list[str]
+    gate_retain: list[str]
+    unlearn_forget: list[str]
+    """The baselines' forget text."""
+    unlearn_retain: list[str]
+    """The baselines' retain text: disjoint from the scored retain prompts (checked)."""
+    gold_tokens: int
+    prefix: str
+    """The prompting baseline's instruction."""
+    heldout_text: list[str]
+    """The chunks ``heldout_items`` were cut from (what an export writes)."""
+    retain_text: list[str]
+    """The chunks ``retain_items`` were cut from."""
+
+
+def builtin_data(tok, n_forget: int, n_fit: int, chunk_tokens: int, prompt_tokens: int, gold_tokens: int,
+                 seed: int = 0, quick: bool = False) -> tuple[CopyrightData, list[str], list[str]]:  # fmt: skip
+    """The Austen task; also returns the target's and the retain model's training chunks."""
+    pp, pers, emma = (chapters(austen(b)) for b in ("prideprejudice", "persuasion", "emma"))
+    pp_chunks = token_chunks(tok, pp, chunk_tokens)
+    forget_train = pp_chunks[: n_forget + n_fit]
+    heldout = pp_chunks[-n_fit:]  # late chapters, never trained on: the "never saw it" surrogate
+    pers_chunks = token_chunks(tok, pers, chunk_tokens)
+    retain_train = pers_chunks[: n_forget + n_fit]
+    retain_scored, retain_unlearn = split_retain(pers_chunks, n_forget, len(forget_train))
+    windows = lambda texts, n: random.Random(seed).sample(token_chunks(tok, texts, 64), n)  # noqa: E731
+    item = lambda c: split_item(tok, c, prompt_tokens, gold_tokens)  # noqa: E731
+    data = CopyrightData(
+        forget_items=[item(c) for c in forget_train[:n_forget]],
+        fit_items=[item(c) for c in forget_train[n_forget:]],
+        heldout_items=[item(c) for c in heldout],
+        retain_items=[item(c) for c in retain_scored],
+        gate_forget=windows(pp, 200 if not quick else 40),
+        gate_retain=windows(pers, 100 if not quick else 20) + windows(emma, 100 if not quick else 20),
+        unlearn_forget=forget_train,
+        unlearn_retain=retain_unlearn,
+        gold_tokens=gold_tokens,
+        prefix=PREFIX,
+        heldout_text=heldout,
+        retain_text=retain_scored,
+    )
+    return data, forget_train + retain_train, retain_train
+
+
 def run(
     base: str = "smollm2",
     n_forget: int = 16,
@@ -117,38 +174,83 @@ def run(
     """The whole task; ``baselines`` (ga, gd, kl, npo, npo_rt) unlearn the trained forget chunks from the
     target as text (every token), retain data the Persuasion chunks, at the fine-tuning lr for 5 epochs."""
     t_start = time.perf_counter()
+    prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed)
+    command = ("eco bench copyright" + (" --quick" if quick else "")
+               + (f" --baselines {','.join(baselines)}" if baselines else ""))  # fmt: skip
+    result = run_protocol(prep.data, prep.target_ckpt, prep.retain_ckpt, out_dir, command=command, base=prep.base,
+                          lr=prep.lr, baselines=baselines, quick=quick)  # fmt: skip
+    result["data"] = "Pride and Prejudice (forget) vs Persuasion (retain), Project Gutenberg"
+    result["sizes"] = {"forget_chunks": prep.n_forget, "fit_chunks": prep.n_fit, "chunk_tokens": prep.chunk_tokens,
+                       "prompt_tokens": prep.prompt_tokens, "gold_tokens": prep.data.gold_tokens}  # fmt: skip
+    result["finetune"] = {
+        k: {x: training_record(c)[x] for x in ("examples", "tokens", "seconds", "tokens_per_s")}
+        for k, c in (("target", prep.target_ckpt), ("retain", prep.retain_ckpt))
+    }
+    result["seconds"] = time.perf_counter() - t_start
+    write_report(out_dir, result, report_html(result))
+    return result
+
+
+@dataclass
+class Prepared:
+    data: CopyrightData
+    target_ckpt: Path
+    retain_ckpt: Path
+    base: str
+    lr: float
+    n_forget: int
+    n_fit: int
+    chunk_tokens: int
+    prompt_tokens: int
+
+
+def prepare(base: str = "smollm2", n_forget: int = 16, n_fit: int = 4, chunk_tokens: int = 192,
+            prompt_tokens: int = 64, gold_tokens: int = 64, epochs: int = 5, lr: float = 2e-4, quick: bool = False,
+            seed: int = 0) -> Prepared:  # fmt: skip
+    """The built-in data and the fine-tuned (or cached) target and retain checkpoints."""
     cache = cache_dir() / "finetuned"
     if quick:
         base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr = (
             quick_base(cache), 6, 2, 48, 16, 16, 3, 3e-3)  # fmt: skip
     _, tok = load_model(base)
-    pp, pers, emma = (chapters(austen(b)) for b in ("prideprejudice", "persuasion", "emma"))
-    pp_chunks = token_chunks(tok, pp, chunk_tokens)
-    forget_train = pp_chunks[: n_forget + n_fit]
-    heldout = pp_chunks[-n_fit:]  # late chapters, never trained on: the "never saw it" surrogate
-    pers_chunks = token_chunks(tok, pers, chunk_tokens)
-    retain_train = pers_chunks[: n_forget + n_fit]
+    data, target_train, retain_train = builtin_data(tok, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens,
+                                                    seed, quick)  # fmt: skip
     cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=8, seed=seed)
-    target_ckpt = finetune_text(base, forget_train + retain_train, cache, "copyright-target", cfg)
+    target_ckpt = finetune_text(base, target_train, cache, "copyright-target", cfg)
     retain_ckpt = finetune_text(base, retain_train, cache, "copyright-retain", cfg)
+    return Prepared(data, target_ckpt, retain_ckpt, base, lr, n_forget, n_fit, chunk_tokens, prompt_tokens)
 
-    forget_items = [split_item(tok, c, prompt_tokens, gold_tokens) for c in forget_train[:n_forget]]
-    fit_items = [split_item(tok, c, prompt_tokens, gold_tokens) for c in forget_train[n_forget:]]
-    heldout_items = [split_item(tok, c, prompt_tokens, gold_tokens) for c in heldout]
-    retain_scored, retain_unlearn = split_retain(pers_chunks, n_forget, len(forget_train))
-    retain_items = [split_item(tok, c, prompt_tokens, gold_tokens) for c in retain_scored]
 
-    windows = lambda texts, n: random.Random(seed).sample(token_chunks(tok, texts, 64), n)  # noqa: E731
+def check_retain_disjoint(data: CopyrightData) -> None:
+    """No scored retain prompt may be in the baselines' retain data (a method would be scored on text it was
+    just trained to keep: NPO-RT's retain ROUGE-L was inflated that way)."""
+    for it in data.retain_items:
+        if any(it.prompt in text for text in data.unlearn_retain):
+            raise ValueError(f"a scored retain prompt is also in the baselines' retain data: {it.prompt[:60]!r}")
+
+
+def run_protocol(
+    data: CopyrightData,
+    target_ckpt: Path,
+    retain_ckpt: Path,
+    out_dir: Path,
+    *,
+    command: str,
+    base: str,
+    lr: float,
+    baselines: tuple[str, ...] = (),
+    quick: bool = False,
+) -> dict:
+    """Gate, corruption fit, every method on the forget and retain prompts, ASG and costs (no report)."""
+    check_retain_disjoint(data)
+    gold_tokens, forget_items, retain_items = data.gold_tokens, data.forget_items, data.retain_items
     t0 = time.perf_counter()
-    gate, calibration = create_target(
-        "copyright-pp", windows(pp, 200 if not quick else 40), windows(pers, 100 if not quick else 20)
-        + windows(emma, 100 if not quick else 20), out_dir / "target", alpha=0.05,
-        selection={"mode": "all_but_last"}, overwrite=True,
-    )  # fmt: skip
+    gate, calibration = create_target("copyright", data.gate_forget, data.gate_retain, out_dir / "target",
+                                      alpha=0.05, selection={"mode": "all_but_last"}, overwrite=True)  # fmt: skip
     gate_seconds = time.perf_counter() - t0
     target = ECOModel.from_pretrained(str(target_ckpt))
     fit_target = gate.with_corruption(name="rand_noise_first_n", dims=None)
-    objective = SimilarityObjective(fit_items, heldout_items, max_new_tokens=gold_tokens // 2)
+    objective = SimilarityObjective(data.fit_items, data.heldout_items, max_new_tokens=gold_tokens // 2)
     t0 = time.perf_counter()
     with status("fitting the corruption family and strength (similarity objective)"):
         fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=1), grid=5 if quick else 7,
@@ -158,7 +260,7 @@ def run(
     methods = {
         "original": (target, ""),
         "retain": (ECOModel.from_pretrained(str(retain_ckpt)), ""),
-        "prompting": (target, PREFIX),
+        "prompting": (target, data.prefix),
     }
     oracle = Target(gate.manifest, AlwaysGate())  # exactly the forget prompts flagged: used on them only
     for c in fit.candidates:
@@ -170,8 +272,8 @@ def run(
         )
     costs = {m: {"seconds": gate_seconds + fit_seconds, "forward_passes": fit.forward_passes, "backward_passes": 0}
              for m in methods if m.startswith("eco_")}  # fmt: skip
-    for b, model, cost in unlearned_models(baselines, target_ckpt, forget_train, retain_unlearn, cache / "unlearned",
-                                           UnlearnConfig(lr=lr)):  # fmt: skip
+    for b, model, cost in unlearned_models(baselines, target_ckpt, data.unlearn_forget, data.unlearn_retain,
+                                           cache_dir() / "finetuned" / "unlearned", UnlearnConfig(lr=lr)):  # fmt: skip
         methods[b], costs[b] = (model, ""), cost
     flag = {
         k: float(np.mean([bool(d.flagged) for d in target.decide([[it.prompt] for it in v], [gate])]))
@@ -192,27 +294,14 @@ def run(
             )
     ref = scores["retain"]["forget"]
     asg = {m: float(np.mean([abs(s["forget"][k] - ref[k]) for k in SIMILARITY])) for m, s in scores.items()}
-    result = {
+    return {
         "benchmark": "copyright",
-        "command": "eco bench copyright"
-        + (" --quick" if quick else "")
-        + (f" --baselines {','.join(baselines)}" if baselines else ""),
+        "command": command,
         "base": base,
-        "sizes": {
-            "forget_chunks": n_forget,
-            "fit_chunks": n_fit,
-            "chunk_tokens": chunk_tokens,
-            "prompt_tokens": prompt_tokens,
-            "gold_tokens": gold_tokens,
-        },  # fmt: skip
-        "retain_split": {  # short hashes: the scored retain chunks and the baselines' retain data, disjoint
-            "scored": [_digest(c) for c in retain_scored],
-            "baseline_retain": [_digest(c) for c in retain_unlearn],
+        "retain_split": {  # short hashes: the scored retain prompts and the baselines' retain data, disjoint
+            "scored": [_digest(it.prompt + it.continuation) for it in retain_items],
+            "baseline_retain": [_digest(c) for c in data.unlearn_retain],
         },
-        "finetune": {
-            k: {x: training_record(c)[x] for x in ("examples", "tokens", "seconds", "tokens_per_s")}
-            for k, c in (("target", target_ckpt), ("retain", retain_ckpt))
-        },  # fmt: skip
         "gate": {
             "seconds": gate_seconds,
             "flag_rate": flag,
@@ -230,10 +319,7 @@ def run(
         "scores": scores,
         "asg": asg,
         "cost": costs,
-        "seconds": time.perf_counter() - t_start,
     }
-    write_report(out_dir, result, report_html(result))
-    return result
 
 
 def _digest(text: str) -> str:
@@ -279,11 +365,12 @@ def report_html(result: dict) -> str:
         f"<tr><td>{m}</td><td>{c['seconds']:.1f}</td><td>{c['forward_passes']}</td><td>{c['backward_passes']}</td></tr>"
         for m, c in result.get("cost", {}).items()
     )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: copyright</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: {result["benchmark"]}</title>
 <style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
 td,th{{padding:4px 8px;border-bottom:1px solid #ddd}} table{{border-collapse:collapse;margin:1em 0}}</style>
-</head><body><h1>copyright (MUSE / BBC protocol in miniature: Pride and Prejudice)</h1>
-<p>Command: <code>{result["command"]}</code>; sizes {result["sizes"]}; base <code>{result["base"]}</code>.</p>
+</head><body><h1>{result["benchmark"]} (MUSE / BBC verbatim-memorisation protocol)</h1>
+<p>Data: {html.escape(result["data"])}. Command: <code>{html.escape(result["command"])}</code>; sizes {result["sizes"]};
+base <code>{html.escape(result["base"])}</code>.</p>
 <img alt="ASG bars" src="data:image/png;base64,{_asg_png(result)}" style="max-width:100%">
 <table><tr><th>method</th><th>ASG</th>{head}<th>retain rouge_l</th></tr>{rows}</table>
 <p>Gate flag rate {result["gate"]["flag_rate"]}. <code>_oracle</code> rows: exactly the forget prompts flagged

@@ -1,0 +1,250 @@
+"""`eco bench transport`: what a flagged request costs to ship to vLLM, and its share of end-to-end latency.
+
+A flagged prompt travels to vLLM as its (tokens × hidden) embedding tensor (``server/vllm.py``). Two parts:
+
+1. **Payload** (no server): for hidden sizes 576 (SmolLM2), 2048 and 4096 and prompts of 128, 512 and
+   2048 tokens, the request body's bytes, the milliseconds to build it here (checks, cast, ``torch.save``,
+   base64, JSON) and to read it in vLLM (JSON, then vLLM's own ``safe_load_prompt_embeds``, run in the vLLM
+   environment), with the embeddings sent as float32 and as bfloat16 (the server's dtype).
+2. **End to end** (a real vLLM serving in bfloat16): one client, the same prompts sent directly to vLLM
+   (as text) and through the gateway with float32 and with bfloat16 embeddings, interleaved request by
+   request, at 0 / 50 / 100 % flagged traffic and the three lengths, on SmolLM2 and on a random-weight
+   one-layer Llama of hidden 4096 (a 7B-wide embedding: what transport sees at that width). Reported: the
+   median latency per arm, the gateway/direct throughput ratio (at one client, the latency ratio), whether
+   bfloat16 transport gave the same tokens as float32 (vLLM casts float32 to bfloat16 itself), and
+   transport's share of the flagged requests' latency.
+
+Everything here runs on CPU: the model forward is far slower than on a GPU, so the end-to-end shares are
+this machine's; the payload milliseconds are what a GPU deployment pays on its CPU side.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import torch
+
+from eco_unlearn.console import status, track
+from eco_unlearn.fileio import atomic_write_json
+
+HIDDEN = (576, 2048, 4096)
+LENGTHS = (128, 512, 2048)
+FRACTIONS = (0.0, 0.5, 1.0)
+SEND_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+WIDE = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 8}
+
+_DECODE = r"""
+import json, sys, time, types
+import torch
+from vllm.renderers.embed_utils import safe_load_prompt_embeds
+
+out = []
+for item in json.load(open(sys.argv[1])):
+    raw = open(item["path"], "rb").read()
+    cfg = types.SimpleNamespace(enable_prompt_embeds=True, get_hidden_size=lambda h=item["hidden"]: h,
+                                dtype=torch.bfloat16)
+    times = []
+    for _ in range(item["repeats"]):
+        t0 = time.perf_counter()
+        body = json.loads(raw)
+        t = safe_load_prompt_embeds(cfg, body["prompt_embeds"])
+        times.append(time.perf_counter() - t0)
+        assert t.shape == (item["tokens"], item["hidden"]) and t.dtype == torch.bfloat16
+    out.append(min(times) * 1000)
+print(json.dumps(out))
+"""
+
+
+def _body(t: torch.Tensor, dtype: torch.dtype) -> bytes:
+    from eco_unlearn.server.vllm import encode_embeds
+
+    return json.dumps({"model": "m", "max_tokens": 16, "prompt_embeds": encode_embeds(t, dtype=dtype)}).encode()
+
+
+def payload_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[dict]:
+    """Bytes and build / read milliseconds (best of ``repeats``) of a flagged request body per size."""
+    from eco_unlearn.server.vllm_process import vllm_python
+
+    rows, spec = [], []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the gateway runs in front of vLLM (server/runner.py)
+    with tempfile.TemporaryDirectory() as tmp:
+        for h in hidden:
+            for n in lengths:
+                t = torch.randn(n, h) * 0.02  # the scale of real embedding rows
+                for name, dtype in SEND_DTYPES.items():
+                    times = []
+                    for _ in range(repeats):
+                        t0 = time.perf_counter()
+                        body = _body(t, dtype)
+                        times.append(time.perf_counter() - t0)
+                    path = Path(tmp) / f"{h}-{n}-{name}.json"
+                    path.write_bytes(body)
+                    spec.append({"path": str(path), "hidden": h, "tokens": n, "repeats": repeats})
+                    rows.append({"hidden": h, "tokens": n, "sent_as": name, "bytes": len(body),
+                                 "build_ms": min(times) * 1000})  # fmt: skip
+        torch.set_num_threads(threads)
+        python = vllm_python()
+        if python is not None:
+            (Path(tmp) / "spec.json").write_text(json.dumps(spec))
+            with status("reading the payloads with vLLM's own loader"):
+                done = subprocess.run([str(python), "-c", _DECODE, str(Path(tmp) / "spec.json")], capture_output=True,
+                                      text=True, check=True)  # fmt: skip
+            for row, ms in zip(rows, json.loads(done.stdout.strip().splitlines()[-1])):
+                row["read_ms"] = ms
+    return rows
+
+
+def wide_model(cache: Path, tokenizer) -> Path:
+    """A random-weight one-layer Llama of hidden 4096 (a 7B model's width) with SmolLM2's tokenizer, bf16."""
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    out = cache / "wide-llama-4096"
+    if not (out / "config.json").exists():
+        cfg = LlamaConfig(vocab_size=len(tokenizer), num_hidden_layers=1, head_dim=128, tie_word_embeddings=True,
+                          max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,
+                          eos_token_id=tokenizer.eos_token_id, **WIDE)  # fmt: skip
+        torch.manual_seed(0)
+        with status("building the hidden-4096 model"):
+            model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
+            model.save_pretrained(out)
+            tokenizer.save_pretrained(out)
+    return out
+
+
+def prompts_of(tokenizer, n_tokens: int) -> tuple[str, str]:
+    """(flagged, clean) completion prompts of about ``n_tokens`` tokens: the same filler text after an opening
+    that names the target (a zebra) or not (a horse)."""
+    from eco_unlearn.gate.create import general_prompts
+
+    filler = " ".join(general_prompts())
+    out = []
+    for opening in ("Tell me about the zebra and its stripes. ", "Tell me about the horse and its mane. "):
+        ids = tokenizer(opening + filler, add_special_tokens=False).input_ids
+        while len(ids) < n_tokens:
+            ids = ids + ids
+        out.append(tokenizer.decode(ids[:n_tokens]))
+    return out[0], out[1]
+
+
+def _complete(http: httpx.Client, url: str, model: str, prompt: str, max_tokens: int) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
+    r = http.post(url + "/v1/completions", json=body)
+    seconds = time.perf_counter() - t0
+    r.raise_for_status()
+    return seconds, r.json()["choices"][0]["text"]
+
+
+def end_to_end(model_dir: Path, workdir: Path, *, lengths, fractions, requests: int, max_tokens: int) -> list[dict]:
+    """Direct vs gateway (float32 and bfloat16 embeddings) on a bfloat16 vLLM, interleaved per request."""
+    from eco_unlearn.core.encoder import PromptEncoder
+    from eco_unlearn.gate.targets import Target
+    from eco_unlearn.server import TargetRegistry
+    from eco_unlearn.server.app import ServerConfig, create_app
+    from eco_unlearn.server.runner import serve_in_thread
+    from eco_unlearn.server.vllm import VLLMBackend
+    from eco_unlearn.server.vllm_process import VLLMServer
+
+    encoder = PromptEncoder.from_pretrained(str(model_dir))
+    zebra = Target.create("zebra", gate={"kind": "keyword", "keywords": ["zebra"]},
+                          corruption={"name": "flip_sign_first_n", "dims": None},
+                          selection={"mode": "all_but_last"})  # fmt: skip
+    cells = []
+    max_len = max(lengths) + max_tokens + 64
+    with (
+        status(f"starting vLLM on {model_dir.name} (bfloat16)"),
+        VLLMServer(model_dir, workdir, dtype="bfloat16", max_model_len=max_len) as vllm_url,
+    ):
+        apps = {}
+        for name, dtype in SEND_DTYPES.items():
+            registry = TargetRegistry(None)
+            registry.add_target(zebra)
+            backend = VLLMBackend(encoder, vllm_url, model=str(model_dir), embeds_dtype=dtype)
+            apps[f"gateway-{name}"] = create_app(backend, registry, ServerConfig(model_name="m"))
+        with serve_in_thread(apps["gateway-float32"]) as g32, serve_in_thread(apps["gateway-bfloat16"]) as g16, \
+                httpx.Client(timeout=900) as http:  # fmt: skip
+            arms = {"direct": (vllm_url, str(model_dir)), "gateway-float32": (g32, "m"), "gateway-bfloat16": (g16, "m")}
+            flagged_p, clean_p = prompts_of(encoder.tokenizer, min(lengths))
+            for url, model in arms.values():  # warm-up every path once
+                _complete(http, url, model, flagged_p, 2)
+            steps = [(n, f) for n in lengths for f in fractions]
+            for n, f in track(steps, f"{model_dir.name}: lengths × flagged shares"):
+                flagged_p, clean_p = prompts_of(encoder.tokenizer, n)
+                lat: dict[str, list[float]] = {a: [] for a in arms}
+                texts: dict[str, list[str]] = {a: [] for a in arms}
+                n_flagged = round(f * requests)
+                for r in range(requests):
+                    prompt = flagged_p if r < n_flagged else clean_p
+                    order = list(arms)[r % len(arms) :] + list(arms)[: r % len(arms)]  # rotate the arms
+                    for arm in order:
+                        s, text = _complete(http, *arms[arm], prompt, max_tokens)
+                        lat[arm].append(s)
+                        texts[arm].append(text)
+                median = {a: statistics.median(v) * 1000 for a, v in lat.items()}
+                cells.append({
+                    "model": model_dir.name, "hidden": encoder.hidden_size, "tokens": n, "flagged": f,
+                    "requests": requests, "median_ms": median,
+                    "throughput_vs_direct": {a: median["direct"] / median[a] for a in arms if a != "direct"},
+                    "bf16_same_tokens_as_f32": texts["gateway-bfloat16"] == texts["gateway-float32"],
+                    "flagged_differs_from_direct": n_flagged == 0 or texts["gateway-float32"][0] != texts["direct"][0],
+                })  # fmt: skip
+    return cells
+
+
+def run(
+    out_dir: Path = Path("runs/bench/transport"),
+    *,
+    quick: bool = False,
+    e2e: bool = True,
+    wide: bool = True,
+    requests: int = 4,
+    max_tokens: int = 16,
+) -> dict:
+    from eco_unlearn.core.models import cache_dir, load_model, resolve_model
+    from eco_unlearn.server.vllm_process import vllm_python
+
+    t0 = time.perf_counter()
+    hidden, lengths = ((576, 2048), (128,)) if quick else (HIDDEN, LENGTHS)
+    result: dict = {
+        "benchmark": "transport",
+        "command": "eco bench transport" + (" --quick" if quick else "") + ("" if e2e else " --no-e2e")
+        + ("" if wide else " --no-wide") + f" --requests {requests}",
+        "payload": payload_costs(hidden, lengths, repeats=2 if quick else 3),
+        "end_to_end": [],
+    }  # fmt: skip
+    if e2e and vllm_python() is not None:
+        _, tok = load_model("smollm2")
+        models = [Path(resolve_model("smollm2"))] + ([wide_model(cache_dir(), tok)] if wide and not quick else [])
+        for m in models:
+            is_wide = m.name.startswith("wide")
+            result["end_to_end"] += end_to_end(
+                m, out_dir / "vllm" / m.name, lengths=(max(lengths),) if is_wide else lengths,
+                fractions=(1.0,) if is_wide else FRACTIONS, requests=2 if quick else requests, max_tokens=max_tokens,
+            )  # fmt: skip
+        result["transport_share"] = transport_share(result["payload"], result["end_to_end"])
+    result["seconds"] = time.perf_counter() - t0
+    atomic_write_json(out_dir / "results.json", result)
+    return result
+
+
+def transport_share(payload: list[dict], cells: list[dict]) -> list[dict]:
+    """(build + read ms) / the gateway's median latency, for the all-flagged cells."""
+    cost = {(p["hidden"], p["tokens"], p["sent_as"]): p["build_ms"] + p.get("read_ms", 0.0) for p in payload}
+    out = []
+    for c in cells:
+        if c["flagged"] != 1.0:
+            continue
+        for name in SEND_DTYPES:
+            key = (c["hidden"], c["tokens"], name)
+            if key in cost:
+                ms = c["median_ms"][f"gateway-{name}"]
+                out.append({"hidden": c["hidden"], "tokens": c["tokens"], "sent_as": name, "transport_ms": cost[key],
+                            "end_to_end_ms": ms, "share": cost[key] / ms})  # fmt: skip
+    return out

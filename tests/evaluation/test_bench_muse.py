@@ -1,0 +1,92 @@
+"""`eco bench muse`: the copyright protocol on files in MUSE's layout; the round trip from `eco bench copyright`."""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from eco_unlearn.evaluation.bench import copyright, muse
+from eco_unlearn.gate.prompt_files import PromptFileError
+
+WORDS = ("river garden lantern quiet morning harbor silver window letter orchard meadow candle "
+         "journey whisper autumn valley").split()  # fmt: skip
+
+
+def _text(seed: int, n_words: int) -> str:
+    rng = random.Random(seed)  # 16 words drawn at random: no text is inside another
+    return " ".join(rng.choice(WORDS) for _ in range(n_words)) + "."
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def muse_dir(tmp_path: Path) -> Path:
+    """MUSE's layout: 10 verbmem items, one long forget article, 3 holdout texts, 12 retain chunk-sized texts."""
+    _write(tmp_path / "verbmem" / "forget.json",
+           [{"prompt": _text(i, 20), "gt": _text(i + 50, 20)} for i in range(10)])  # fmt: skip
+    _write(tmp_path / "raw" / "forget.json", [{"text": _text(1, 600)}])
+    _write(tmp_path / "raw" / "holdout.jsonl", [{"text": _text(100 + i, 40)} for i in range(3)])
+    _write(tmp_path / "raw" / "retain1.json", [{"text": _text(200 + i, 40)} for i in range(12)])
+    return tmp_path
+
+
+def test_file_data_reads_muses_layout(muse_dir, tokenizer):
+    d = muse.file_data(muse_dir, tokenizer, n_fit=3, chunk_tokens=48)
+    assert len(d.forget_items) == 7 and len(d.fit_items) == 3
+    assert d.fit_items[0].prompt == json.loads((muse_dir / "verbmem/forget.json").read_text().splitlines()[7])["prompt"]
+    assert len(d.unlearn_forget) > 5  # the long article is cut into 48-token windows
+    assert len(d.heldout_items) == 3 and len(d.retain_items) == 7  # short texts are whole chunks
+    assert len(d.unlearn_retain) == 5 and not set(d.unlearn_retain) & set(d.retain_text)
+    assert d.gold_tokens > 10 and d.gate_forget and d.gate_retain
+    copyright.check_retain_disjoint(d)
+
+
+def test_file_data_refuses_bad_layouts_clearly(muse_dir, tokenizer):
+    with pytest.raises(ValueError, match="n_fit"):
+        muse.file_data(muse_dir, tokenizer, n_fit=10)
+    with pytest.raises(ValueError, match="none is left"):
+        muse.file_data(muse_dir, tokenizer, n_retain=12)
+    with pytest.raises(PromptFileError, match="no raw/retain2"):
+        muse.file_data(muse_dir, tokenizer, retain_raw="retain2")
+    (muse_dir / "raw" / "holdout.jsonl").unlink()
+    with pytest.raises(PromptFileError, match="no raw/holdout"):
+        muse.file_data(muse_dir, tokenizer)
+    _write(muse_dir / "raw" / "holdout.json", [{"txt": "x"}])
+    with pytest.raises(PromptFileError, match="missing field 'text'"):
+        muse.file_data(muse_dir, tokenizer)
+
+
+def test_a_scored_retain_prompt_in_the_baselines_retain_data_is_refused(muse_dir, tokenizer):
+    d = muse.file_data(muse_dir, tokenizer, n_fit=3, chunk_tokens=48)
+    d.unlearn_retain = [*d.unlearn_retain, d.retain_text[0]]
+    with pytest.raises(ValueError, match="scored retain prompt"):
+        copyright.check_retain_disjoint(d)
+
+
+def test_exported_files_read_back_as_the_builtin_task_and_run(tmp_path, tokenizer):
+    """`eco bench copyright --export` then the files runner: the same data as the bench (so the shared protocol
+    gives the same figures: measured at full size in benchmarks/results/muse-roundtrip.json); then one run."""
+    prep = copyright.prepare(quick=True)
+    a = muse.export_builtin(tmp_path / "files", quick=True)
+    d = muse.file_data(
+        tmp_path / "files", tokenizer, n_fit=a["n_fit"], chunk_tokens=a["chunk_tokens"],
+        forget_prompts=tmp_path / "files/gate/forget_prompts.jsonl",
+        retain_prompts=tmp_path / "files/gate/retain_prompts.jsonl", title="Pride and Prejudice",
+    )  # fmt: skip
+    read = lambda prompts: list(dict.fromkeys(p.strip() for p in prompts))  # noqa: E731  as prompt files are read
+    assert d == replace(prep.data, gate_forget=read(prep.data.gate_forget), gate_retain=read(prep.data.gate_retain))
+    r = muse.run_files(
+        tmp_path / "files", a["model"], a["retain_model"], tmp_path / "muse", n_fit=a["n_fit"],
+        chunk_tokens=a["chunk_tokens"], forget_prompts=tmp_path / "files/gate/forget_prompts.jsonl",
+        retain_prompts=tmp_path / "files/gate/retain_prompts.jsonl", title="Pride and Prejudice", quick_fit=True,
+    )  # fmt: skip
+    assert (tmp_path / "muse" / "report.html").is_file() and r["benchmark"] == "muse"
+    assert r["asg"]["retain"] == 0.0 and r["gate"]["flag_rate"]["forget"] > r["gate"]["flag_rate"]["retain"]
+    assert {"original", "prompting", "eco_sign_flip", "eco_sign_flip_oracle"} <= set(r["scores"])
