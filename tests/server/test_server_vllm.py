@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 
 import httpx
 import openai
@@ -170,3 +171,12 @@ def test_embeddings_travel_in_the_servers_dtype(encoder, tiny_llama_dir, tmp_pat
     with pytest.raises(ValueError, match="unknown embeds dtype 'int8'"):
         build_backend("vllm", str(tiny_llama_dir), vllm_url="http://127.0.0.1:9", embeds_dtype="int8")
     assert build_backend("vllm", str(tiny_llama_dir), vllm_url="http://127.0.0.1:9").embeds_dtype == torch.float32
+
+
+def test_the_spliced_json_body_is_the_json_of_the_request():
+    from eco_unlearn.server.vllm import json_body
+
+    embeds = encode_embeds(torch.randn(7, 16) * 0.02, dtype=torch.bfloat16)
+    for body in ({"model": "m", "max_tokens": 4, "stop": ["\n", '"q"'], "prompt_embeds": embeds},
+                 {"model": "m", "prompt": 'say "hi"\n', "temperature": 0.0}):  # fmt: skip
+        assert json.loads(json_body(body)) == body

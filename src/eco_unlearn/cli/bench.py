@@ -554,16 +554,26 @@ def bench_transport(
     quick: Annotated[bool, typer.Option(help="Two sizes, 128 tokens, SmolLM2 only (CI: mechanics).")] = False,
     e2e: Annotated[bool, typer.Option(help="Also measure end to end through a real vLLM (needs .venv-vllm).")] = True,
     wide: Annotated[bool, typer.Option(help="Also a random one-layer Llama of hidden 4096 through vLLM.")] = True,
-    requests: Annotated[int, typer.Option(help="Requests per arm and cell.")] = 4,
+    requests: Annotated[int, typer.Option(help="Requests per arm and cell.")] = 8,
     max_tokens: Annotated[int, typer.Option()] = 16,
+    models: Annotated[str, typer.Option(help="Comma-separated real models measured end to end.")] = "smollm2",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/transport"),
 ) -> None:
     """What a flagged request costs to ship to vLLM (bytes, ms; float32 vs bfloat16) and its end-to-end share."""
+    from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench.transport import run
 
     try:
-        r = run(out_dir, quick=quick, e2e=e2e, wide=wide, requests=requests, max_tokens=max_tokens)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        r = run(
+            out_dir,
+            quick=quick,
+            e2e=e2e,
+            wide=wide,
+            requests=requests,
+            max_tokens=max_tokens,
+            models=tuple(m.strip() for m in models.split(",") if m.strip()),
+        )
+    except (ValueError, FileNotFoundError, RuntimeError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     t = Table("hidden", "tokens", "sent as", "MB", "build ms", "read ms (vLLM)", title="flagged request payload")
     for p in r["payload"]:

@@ -11,13 +11,14 @@ This is the scale-out path: tensor/pipeline parallelism and Ray sit behind the v
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import io
 import json
 import math
 from collections.abc import AsyncIterator
 
 import httpx
+import pybase64
 import torch
 
 from eco_unlearn.core.ecomodel import PromptLogprobs
@@ -31,21 +32,33 @@ MAX_ABS_EMBED = 1e4
 def encode_embeds(t: torch.Tensor, max_abs: float = MAX_ABS_EMBED, dtype: torch.dtype = torch.float32) -> str:
     """base64 of ``torch.save`` of a finite, bounded (seq, hidden) float tensor, as vLLM reads it.
 
-    The checks run on the tensor as computed (float32); ``dtype`` is what travels. vLLM casts whatever it
-    receives to its own ``--dtype`` (``renderers/embed_utils.py``), so sending that dtype is bit-identical to
-    sending float32 and halves the bytes for a bfloat16 / float16 server."""
+    ``dtype`` is what travels. vLLM casts whatever it receives to its own ``--dtype``
+    (``renderers/embed_utils.py``), so sending that dtype is bit-identical to sending float32 and halves the
+    bytes for a bfloat16 / float16 server. The checks run on what travels: a value that overflows the
+    dtype becomes an infinity and is refused like any other."""
     if t.ndim != 2 or not t.is_floating_point() or t.shape[0] == 0:
         raise BackendError(
             500, f"prompt embeddings must be a non-empty (seq, hidden) float tensor, got {tuple(t.shape)}"
         )
-    peak = float(t.abs().amax())  # one pass: a NaN or an infinity propagates into the peak
+    sent = t.detach().to("cpu", dtype).contiguous()
+    peak = float(sent.abs().amax())  # one pass: a NaN or an infinity propagates into the peak
     if not math.isfinite(peak):
         raise BackendError(500, "refused to forward non-finite prompt embeddings (check the target's corruption)")
     if peak > max_abs:
         raise BackendError(500, f"refused to forward prompt embeddings with magnitude {peak:.3g} > {max_abs:g}")
     buf = io.BytesIO()
-    torch.save(t.detach().to("cpu", dtype).contiguous(), buf)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    torch.save(sent, buf)
+    return pybase64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def json_body(body: dict) -> bytes:
+    """The JSON of an upstream request. A ``prompt_embeds`` string (base64: nothing in it needs escaping) is
+    spliced in as it is: run through the JSON encoder it was the slowest step of a large flagged request."""
+    embeds = body.get("prompt_embeds")
+    if embeds is None:
+        return json.dumps(body).encode()
+    rest = json.dumps({k: v for k, v in body.items() if k != "prompt_embeds"})
+    return b'{"prompt_embeds": "' + embeds.encode("ascii") + b'", ' + rest[1:].encode()
 
 
 class VLLMBackend:
@@ -119,11 +132,17 @@ class VLLMBackend:
             "serve with --backend hf for lm-eval log-likelihoods",
         )
 
-    async def stream(self, job: Job) -> AsyncIterator[Delta]:
+    def request_bytes(self, job: Job) -> tuple[str, bytes]:
         path, body = self.request_for(job)
+        return path, json_body(body)
+
+    async def stream(self, job: Job) -> AsyncIterator[Delta]:
+        # off the event loop: a flagged prompt's embeddings are tens of MB at a large model's width
+        path, content = await asyncio.to_thread(self.request_bytes, job)
+        headers = {"content-type": "application/json"}
         if not job.stream:  # one JSON answer: no per-token events to produce in vLLM or to relay here
             try:
-                r = await self._client.post(path, json=body)
+                r = await self._client.post(path, content=content, headers=headers)
             except httpx.HTTPError as e:
                 raise BackendError(502, f"vLLM at {self.url} failed: {e}") from e
             if r.status_code >= 400:
@@ -135,7 +154,7 @@ class VLLMBackend:
             return
         finish, tokens = None, 0
         try:
-            async with self._client.stream("POST", path, json=body) as r:
+            async with self._client.stream("POST", path, content=content, headers=headers) as r:
                 if r.status_code >= 400:
                     raise _upstream_error(r.status_code, await r.aread())
                 async for line in r.aiter_lines():

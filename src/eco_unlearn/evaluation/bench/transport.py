@@ -11,8 +11,9 @@ A flagged prompt travels to vLLM as its (tokens × hidden) embedding tensor (``s
    request, at 0 / 50 / 100 % flagged traffic and the three lengths, on SmolLM2 and on a random-weight
    one-layer Llama of hidden 4096 (a 7B-wide embedding: what transport sees at that width). Reported: the
    median latency per arm, the gateway/direct throughput ratio (at one client, the latency ratio), whether
-   bfloat16 transport gave the same tokens as float32 (vLLM casts float32 to bfloat16 itself), and
-   transport's share of the flagged requests' latency.
+   bfloat16 transport gave the flagged requests the same tokens as float32 (vLLM casts float32 to bfloat16
+   itself), whether the clean requests got vLLM's direct answer, and transport's share of the flagged
+   requests' latency.
 
 Everything here runs on CPU: the model forward is far slower than on a GPU, so the end-to-end shares are
 this machine's; the payload milliseconds are what a GPU deployment pays on its CPU side.
@@ -62,9 +63,11 @@ print(json.dumps(out))
 
 
 def _body(t: torch.Tensor, dtype: torch.dtype) -> bytes:
-    from eco_unlearn.server.vllm import encode_embeds
+    """The request body exactly as the gateway builds it (``VLLMBackend.request_bytes``)."""
+    from eco_unlearn.server.vllm import encode_embeds, json_body
 
-    return json.dumps({"model": "m", "max_tokens": 16, "prompt_embeds": encode_embeds(t, dtype=dtype)}).encode()
+    return json_body({"model": "m", "max_tokens": 16, "temperature": 0.0,
+                      "prompt_embeds": encode_embeds(t, dtype=dtype)})  # fmt: skip
 
 
 def payload_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[dict]:
@@ -192,7 +195,11 @@ def end_to_end(model_dir: Path, workdir: Path, *, lengths, fractions, requests: 
                     "model": model_dir.name, "hidden": encoder.hidden_size, "tokens": n, "flagged": f,
                     "requests": requests, "median_ms": median,
                     "throughput_vs_direct": {a: median["direct"] / median[a] for a in arms if a != "direct"},
-                    "bf16_same_tokens_as_f32": texts["gateway-bfloat16"] == texts["gateway-float32"],
+                    # transport's claim, on the flagged requests; vLLM's own repeatability, on the clean ones
+                    # (the gateway forwards those as text: any difference is vLLM's, e.g. batch or cache state)
+                    "bf16_same_tokens_as_f32": texts["gateway-bfloat16"][:n_flagged]
+                    == texts["gateway-float32"][:n_flagged],
+                    "clean_same_tokens_as_direct": texts["gateway-float32"][n_flagged:] == texts["direct"][n_flagged:],
                     "flagged_differs_from_direct": n_flagged == 0 or texts["gateway-float32"][0] != texts["direct"][0],
                 })  # fmt: skip
     return cells
@@ -204,9 +211,11 @@ def run(
     quick: bool = False,
     e2e: bool = True,
     wide: bool = True,
-    requests: int = 4,
+    requests: int = 8,
     max_tokens: int = 16,
+    models: tuple[str, ...] = ("smollm2",),
 ) -> dict:
+    """``models``: the real checkpoints measured end to end (SmolLM2's tokenizer builds the wide model)."""
     from eco_unlearn.core.models import cache_dir, load_model, resolve_model
     from eco_unlearn.server.vllm_process import vllm_python
 
@@ -215,14 +224,14 @@ def run(
     result: dict = {
         "benchmark": "transport",
         "command": "eco bench transport" + (" --quick" if quick else "") + ("" if e2e else " --no-e2e")
-        + ("" if wide else " --no-wide") + f" --requests {requests}",
+        + ("" if wide else " --no-wide") + f" --requests {requests} --models {','.join(models)}",
         "payload": payload_costs(hidden, lengths, repeats=2 if quick else 3),
         "end_to_end": [],
     }  # fmt: skip
     if e2e and vllm_python() is not None:
         _, tok = load_model("smollm2")
-        models = [Path(resolve_model("smollm2"))] + ([wide_model(cache_dir(), tok)] if wide and not quick else [])
-        for m in models:
+        dirs = [Path(resolve_model(m)) for m in models] + ([wide_model(cache_dir(), tok)] if wide and not quick else [])
+        for m in dirs:
             is_wide = m.name.startswith("wide")
             result["end_to_end"] += end_to_end(
                 m, out_dir / "vllm" / m.name, lengths=(max(lengths),) if is_wide else lengths,
