@@ -207,7 +207,7 @@ def placement(device: str | None = None, dtype: str | torch.dtype | None = None)
 def load_model(name_or_path: str = DEFAULT_MODEL, *, device: str | None = None, dtype: str | torch.dtype | None = None):
     """Load ``(model, tokenizer)`` in eval mode on ``device`` in ``dtype`` (see :func:`placement`).
     Tokenizers must be "fast" (offsets are needed)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     device, torch_dtype = placement(device, dtype)
     where = resolve_model(name_or_path)
@@ -215,16 +215,29 @@ def load_model(name_or_path: str = DEFAULT_MODEL, *, device: str | None = None, 
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if device == "auto":
         kwargs["device_map"] = "auto"
+    tok = load_tokenizer(where)
     try:
-        tok = AutoTokenizer.from_pretrained(where)
         model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
     except OSError as e:
         raise ModelNotAvailable(f"could not load {name_or_path!r}: {e}") from e
-    _require_fast(tok, name_or_path)
     if device != "auto":
         model.to(device)
     model.eval()
     return model, tok
+
+
+def load_tokenizer(name_or_path: str = DEFAULT_MODEL):
+    """The (fast) tokenizer alone: for work that needs token counts or windows, not the model."""
+    from transformers import AutoTokenizer
+
+    where = resolve_model(name_or_path)
+    quiet_transformers()
+    try:
+        tok = AutoTokenizer.from_pretrained(where)
+    except OSError as e:
+        raise ModelNotAvailable(f"could not load the tokenizer of {name_or_path!r}: {e}") from e
+    _require_fast(tok, name_or_path)
+    return tok
 
 
 def _require_fast(tok, name_or_path: str) -> None:
@@ -253,7 +266,6 @@ def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Emb
     of the whole model, whatever the model's size.
     """
     from safetensors import safe_open
-    from transformers import AutoTokenizer
 
     where = Path(resolve_model(name_or_path))
     if not where.is_dir():
@@ -276,7 +288,4 @@ def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Emb
                 break
     else:
         raise ModelNotAvailable(f"no *embed_tokens.weight tensor in {where}")
-    quiet_transformers()
-    tok = AutoTokenizer.from_pretrained(str(where))
-    _require_fast(tok, name_or_path)
-    return tok, torch.nn.Embedding.from_pretrained(weight, freeze=True), config
+    return load_tokenizer(str(where)), torch.nn.Embedding.from_pretrained(weight, freeze=True), config

@@ -66,6 +66,15 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+def split_file(directory: str | Path, name: str) -> Path:
+    """``directory/name`` as ``.json``, ``.jsonl`` or ``.parquet`` (the forms the hub's splits come in)."""
+    directory = Path(directory)
+    for ext in (".json", ".jsonl", ".parquet"):
+        if (p := directory / f"{name}{ext}").is_file():
+            return p
+    raise PromptFileError(f"{directory}: no {name}.json, .jsonl or .parquet")
+
+
 def _parquet_records(path: Path) -> list[dict[str, Any]]:
     try:
         import pyarrow.parquet as pq
@@ -103,12 +112,7 @@ def load_tofu(source: str | Path, split: str = "forget10_perturbed") -> list[TOF
     if str(source) == "hub":
         records, where = _from_hub(HUB["tofu"], split, "train"), f"{HUB['tofu']}/{split}"
     else:
-        path = Path(source)
-        if path.is_dir():
-            found = [p for ext in (".json", ".jsonl", ".parquet") if (p := path / f"{split}{ext}").is_file()]
-            if not found:
-                raise PromptFileError(f"{path}: no {split}.json, {split}.jsonl or {split}.parquet")
-            path = found[0]
+        path = split_file(source, split) if Path(source).is_dir() else Path(source)
         records, where = read_records(path), str(path)
     out = []
     for i, r in enumerate(records):

@@ -113,13 +113,26 @@ class Prepared:
         return [eval_item(x) for x in self.splits.forget(k)]
 
 
+def fit_budget(quick: bool) -> tuple[int, int]:
+    """(grid points per family, refinement steps) of the corruption fit: smaller for ``--quick`` (CI)."""
+    return (5, 2) if quick else (7, 4)
+
+
+QUICK_NOISE_SEEDS = 2
+
+
 def pairs(qa) -> list[tuple[str, str]]:
     return [(x.question, x.answer) for x in qa]
 
 
 def truth_item(x: AuthorQA) -> QAItem:
     """The truth-ratio comparison as a fit item: paraphrased answer vs the perturbed ones (one template)."""
-    return QAItem(qa_prompt(x.question), x.paraphrased_answer, x.perturbed_answer)
+    return eval_truth(eval_item(x))
+
+
+def eval_truth(it: EvalItem) -> QAItem:
+    """``truth_item`` of an evaluation item (``eco bench tofu`` reads those from files)."""
+    return QAItem(qa_prompt(it.question), it.paraphrased, it.perturbed)
 
 
 def eval_item(x: AuthorQA) -> EvalItem:
@@ -259,8 +272,9 @@ def run(
     unlearn_cfg = unlearn_cfg or UnlearnConfig(lr=prep.lr)  # TOFU unlearns at its fine-tuning learning rate
     target = ECOModel.from_pretrained(str(target_ckpt))
     quick = prepare_kw.get("quick", False)
-    fit, objective = fit_eco(target, splits, prep.fit_authors, grid=5 if quick else 7, refine=2 if quick else 4)
-    noise_seeds = min(noise_seeds, 2) if quick else noise_seeds
+    grid, refine = fit_budget(quick)
+    fit, objective = fit_eco(target, splits, prep.fit_authors, grid=grid, refine=refine)
+    noise_seeds = min(noise_seeds, QUICK_NOISE_SEEDS) if quick else noise_seeds
     result: dict = {
         "benchmark": "authors",
         "command": prep.command + (f" --baselines {','.join(baselines)}" if baselines else ""),

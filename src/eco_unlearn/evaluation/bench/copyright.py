@@ -28,9 +28,9 @@ import numpy as np
 
 from eco_unlearn.console import status
 from eco_unlearn.core.ecomodel import ECOModel
-from eco_unlearn.core.models import cache_dir, load_model
+from eco_unlearn.core.models import cache_dir, load_tokenizer
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
-from eco_unlearn.evaluation.bench.authors import ECO_ROWS, quick_base
+from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_base
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
 from eco_unlearn.fileio import png_base64, pyplot, write_report
@@ -212,7 +212,7 @@ def prepare(base: str = "smollm2", n_forget: int = 16, n_fit: int = 4, chunk_tok
     if quick:
         base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr = (
             quick_base(cache), 6, 2, 48, 16, 16, 3, 3e-3)  # fmt: skip
-    _, tok = load_model(base)
+    tok = load_tokenizer(base)
     data, target_train, retain_train = builtin_data(tok, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens,
                                                     seed, quick)  # fmt: skip
     cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=8, seed=seed)
@@ -253,8 +253,8 @@ def run_protocol(
     objective = SimilarityObjective(data.fit_items, data.heldout_items, max_new_tokens=gold_tokens // 2)
     t0 = time.perf_counter()
     with status("fitting the corruption family and strength (similarity objective)"):
-        fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=1), grid=5 if quick else 7,
-                             refine=2 if quick else 4)  # fmt: skip
+        grid, refine = fit_budget(quick)
+        fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=1), grid=grid, refine=refine)
     fit_seconds = time.perf_counter() - t0
 
     methods = {

@@ -34,7 +34,7 @@ from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir, resolve_model
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.domains import domain_mcq, domain_prompts
-from eco_unlearn.fileio import atomic_write_text, png_base64, pyplot, write_report
+from eco_unlearn.fileio import atomic_write_jsonl, png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import MCQItem, MCQObjective, normalise
 from eco_unlearn.fit.search import FitConfig, check_disjoint, fit_sigma
 from eco_unlearn.gate.create import create_target
@@ -146,18 +146,17 @@ def export_builtin(directory: Path, n_eval: int = 60, n_fit: int = 40, n_general
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
 
-    def mcq(items: list[MCQItem]) -> str:
-        return "".join(json.dumps({"question": m.prompt, "choices": m.options, "answer": m.answer}) + "\n"
-                       for m in items)  # fmt: skip
+    def mcq(items: list[MCQItem]) -> list[dict]:
+        return [{"question": m.prompt, "choices": m.options, "answer": m.answer} for m in items]
 
-    def prompts(texts: list[str]) -> str:
-        return "".join(json.dumps({"prompt": t}) + "\n" for t in texts)
+    def prompts(texts: list[str]) -> list[dict]:
+        return [{"prompt": t} for t in texts]
 
-    atomic_write_text(directory / "forget.jsonl", mcq(data.sets["forget"] + data.fit_items))
-    atomic_write_text(directory / "retain.jsonl", mcq(data.sets["retain"] + data.retain_extra))
-    atomic_write_text(directory / "general.jsonl", mcq(data.sets["general"]))
-    atomic_write_text(directory / "forget_prompts.jsonl", prompts(data.forget_prompts))
-    atomic_write_text(directory / "retain_prompts.jsonl", prompts(data.retain_prompts))
+    atomic_write_jsonl(directory / "forget.jsonl", mcq(data.sets["forget"] + data.fit_items))
+    atomic_write_jsonl(directory / "retain.jsonl", mcq(data.sets["retain"] + data.retain_extra))
+    atomic_write_jsonl(directory / "general.jsonl", mcq(data.sets["general"]))
+    atomic_write_jsonl(directory / "forget_prompts.jsonl", prompts(data.forget_prompts))
+    atomic_write_jsonl(directory / "retain_prompts.jsonl", prompts(data.retain_prompts))
     return directory
 
 

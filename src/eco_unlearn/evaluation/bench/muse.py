@@ -19,14 +19,13 @@ checkpoints reproduces that bench's figures. MUSE's knowledge-QA (``knowmem``) s
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from pathlib import Path
 
 import numpy as np
 
-from eco_unlearn.core.models import load_model, resolve_model
+from eco_unlearn.core.models import load_tokenizer, resolve_model
 from eco_unlearn.evaluation.bench.copyright import (
     CopyrightData,
     prepare,
@@ -36,19 +35,12 @@ from eco_unlearn.evaluation.bench.copyright import (
     split_retain,
     token_chunks,
 )
-from eco_unlearn.evaluation.loaders import load_muse
-from eco_unlearn.fileio import atomic_write_text, write_report
+from eco_unlearn.evaluation.loaders import load_muse, split_file
+from eco_unlearn.fileio import atomic_write_jsonl, write_report
 from eco_unlearn.gate.prompt_files import PromptFileError, read_prompts
 
 GATE_WINDOWS = 200
 WINDOW_TOKENS = 64
-
-
-def _file(directory: Path, config: str, split: str) -> Path:
-    for ext in (".json", ".jsonl", ".parquet"):
-        if (p := directory / config / f"{split}{ext}").is_file():
-            return p
-    raise PromptFileError(f"{directory}: no {config}/{split}.json, .jsonl or .parquet")
 
 
 def as_chunks(tok, texts: list[str], size: int) -> list[str]:
@@ -81,16 +73,16 @@ def file_data(
     directory = Path(directory)
     if not directory.is_dir():
         raise PromptFileError(f"{directory}: no such directory")
-    verbmem = load_muse(_file(directory, "verbmem", "forget"), "verbmem")
+    verbmem = load_muse(split_file(directory, "verbmem/forget"), "verbmem")
     if n_fit < 1 or len(verbmem) <= n_fit:
         raise ValueError(f"verbmem/forget has {len(verbmem)} items: n_fit ({n_fit}) must leave at least one to score")
     n_forget = len(verbmem) - n_fit if n_forget is None else n_forget
     if not 0 < n_forget <= len(verbmem) - n_fit:
         raise ValueError(f"n_forget must be in [1, {len(verbmem) - n_fit}] (verbmem/forget minus n_fit)")
-    forget_raw = load_muse(_file(directory, "raw", "forget"), "raw")
-    retain_raw_text = load_muse(_file(directory, "raw", retain_raw), "raw")
+    forget_raw = load_muse(split_file(directory, "raw/forget"), "raw")
+    retain_raw_text = load_muse(split_file(directory, f"raw/{retain_raw}"), "raw")
     forget_text, retain_text = as_chunks(tok, forget_raw, chunk_tokens), as_chunks(tok, retain_raw_text, chunk_tokens)
-    heldout_text = as_chunks(tok, load_muse(_file(directory, "raw", "holdout"), "raw"), chunk_tokens)
+    heldout_text = as_chunks(tok, load_muse(split_file(directory, "raw/holdout"), "raw"), chunk_tokens)
     prompt_tokens = _median_tokens(tok, [it.prompt for it in verbmem])
     gold_tokens = _median_tokens(tok, [it.continuation for it in verbmem])
     n_retain = n_forget if n_retain is None else n_retain
@@ -136,8 +128,7 @@ def run_files(
     """The copyright protocol on MUSE files: results.json + report.html as ``eco bench copyright`` writes them."""
     t_start = time.perf_counter()
     target_path, retain_path = resolve_model(model), resolve_model(retain_model)
-    _, tok = load_model(target_path)
-    data = file_data(directory, tok, **data_kw)
+    data = file_data(directory, load_tokenizer(target_path), **data_kw)
     result = run_protocol(data, Path(target_path), Path(retain_path), out_dir, command=command, base=model,
                           lr=unlearn_lr, baselines=baselines, quick=quick_fit)  # fmt: skip
     result["benchmark"] = "muse"
@@ -158,22 +149,19 @@ def export_builtin(directory: Path, **prepare_kw) -> dict:
     prep = prepare(**prepare_kw)
     d, directory = prep.data, Path(directory)
 
-    def rows(key: str, values) -> str:
-        return "".join(json.dumps({key: v}, ensure_ascii=False) + "\n" for v in values)
+    def rows(key: str, values) -> list[dict]:
+        return [{key: v} for v in values]
 
     files = {
-        "verbmem/forget.jsonl": "".join(
-            json.dumps({"prompt": it.prompt, "gt": it.continuation}, ensure_ascii=False) + "\n"
-            for it in [*d.forget_items, *d.fit_items]
-        ),  # fmt: skip
+        "verbmem/forget.jsonl": [{"prompt": x.prompt, "gt": x.continuation} for x in [*d.forget_items, *d.fit_items]],
         "raw/forget.jsonl": rows("text", d.unlearn_forget),
         "raw/holdout.jsonl": rows("text", d.heldout_text),
         "raw/retain1.jsonl": rows("text", d.retain_text + d.unlearn_retain),
         "gate/forget_prompts.jsonl": rows("prompt", d.gate_forget),
         "gate/retain_prompts.jsonl": rows("prompt", d.gate_retain),
     }
-    for name, text in files.items():
-        atomic_write_text(directory / name, text)
+    for name, records in files.items():
+        atomic_write_jsonl(directory / name, records)
     quick = prepare_kw.get("quick", False)
     command = (f"eco bench muse --data {directory} --model {prep.target_ckpt} --retain-model {prep.retain_ckpt} "
                f"--n-fit {prep.n_fit} --chunk-tokens {prep.chunk_tokens} --title 'Pride and Prejudice' "

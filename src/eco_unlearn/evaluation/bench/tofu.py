@@ -21,18 +21,20 @@ reference); this runner on those files and the same checkpoints reproduces that 
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 
 from eco_unlearn.core.ecomodel import ECOModel
-from eco_unlearn.core.models import resolve_model
+from eco_unlearn.core.models import cache_dir, resolve_model
 from eco_unlearn.evaluation.authors import fresh_qa
 from eco_unlearn.evaluation.baselines import UnlearnConfig
 from eco_unlearn.evaluation.bench.authors import (
+    QUICK_NOISE_SEEDS,
     Models,
     SplitData,
+    eval_truth,
+    fit_budget,
     fit_family,
     fit_record,
     prepare,
@@ -40,10 +42,9 @@ from eco_unlearn.evaluation.bench.authors import (
     truth_item,
 )
 from eco_unlearn.evaluation.bench.authors_report import report_html
-from eco_unlearn.evaluation.finetune import qa_prompt
 from eco_unlearn.evaluation.loaders import TOFURecord, load_tofu
 from eco_unlearn.evaluation.tofu import EvalItem
-from eco_unlearn.fileio import atomic_write_text, write_report
+from eco_unlearn.fileio import atomic_write_jsonl, write_report
 from eco_unlearn.fit.objectives import QAItem
 from eco_unlearn.gate.prompt_files import PromptFileError
 
@@ -67,8 +68,7 @@ def _eval_item(r: TOFURecord, where: str) -> EvalItem:
 
 def _qa_item(r: TOFURecord, where: str) -> QAItem:
     """The truth-ratio comparison as a fit item, as ``authors.truth_item`` builds it."""
-    it = _eval_item(r, where)
-    return QAItem(qa_prompt(it.question), it.paraphrased, it.perturbed)
+    return eval_truth(_eval_item(r, where))
 
 
 def file_data(
@@ -162,7 +162,7 @@ def run_files(
             split: run_split(
                 data, models, fit_result, out_dir / "targets" / split, baselines=baselines,
                 unlearn_cfg=UnlearnConfig(lr=unlearn_lr), noise_seeds=noise_seeds, gen_tokens=gen_tokens,
-                unlearned_dir=out_dir / "unlearned",
+                unlearned_dir=cache_dir() / "finetuned" / "unlearned",  # where every bench keeps baseline checkpoints
             )
         },
     }  # fmt: skip
@@ -171,13 +171,9 @@ def run_files(
     return result
 
 
-def _jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
-def _perturbed(items: list[EvalItem]) -> str:
-    return _jsonl([{"question": it.question, "answer": it.answer, "paraphrased_answer": it.paraphrased,
-                    "perturbed_answer": it.perturbed} for it in items])  # fmt: skip
+def _perturbed(items: list[EvalItem]) -> list[dict]:
+    return [{"question": it.question, "answer": it.answer, "paraphrased_answer": it.paraphrased,
+             "perturbed_answer": it.perturbed} for it in items]  # fmt: skip
 
 
 def export_builtin(directory: Path, split: str, **prepare_kw) -> dict:
@@ -198,15 +194,15 @@ def export_builtin(directory: Path, split: str, **prepare_kw) -> dict:
     reference = [eval_item(x) for x in [*s.held_out, *unseen_qa(s, 6)]]
     files = {
         f"{split}_perturbed": _perturbed(prep.forget_items(k)),
-        retain_name: _jsonl([{"question": x.question, "answer": x.answer} for x in s.retain(k)]),
+        retain_name: [{"question": x.question, "answer": x.answer} for x in s.retain(k)],
         **{f"{name}_perturbed": _perturbed(items) for name, items in prep.fixed.items()},
         "fit_perturbed": _perturbed(fit),
         "reference_perturbed": _perturbed(reference),
     }
-    for name, text in files.items():
-        atomic_write_text(directory / f"{name}.json", text)
+    for name, records in files.items():
+        atomic_write_jsonl(directory / f"{name}.json", records)
     names = [a.name for a in s.authors[:k]]
-    grid, refine, seeds = (5, 2, 2) if quick else (7, 4, 3)
+    (grid, refine), seeds = fit_budget(quick), QUICK_NOISE_SEEDS if quick else 3
     command = (f"eco bench tofu --data {directory} --split {split} --model {prep.target_ckpt} "
                f"--retain-model {prep.retain_ckpts[k]} --entities '{','.join(names)}' "
                f"--fit {directory / 'fit_perturbed.json'} --reference {directory / 'reference_perturbed.json'} "

@@ -70,29 +70,37 @@ def _body(t: torch.Tensor, dtype: torch.dtype) -> bytes:
                       "prompt_embeds": encode_embeds(t, dtype=dtype)})  # fmt: skip
 
 
+def _build(hidden, lengths, repeats: int, tmp: Path) -> tuple[list[dict], list[dict]]:
+    """Build every body (best of ``repeats``), keep it in ``tmp`` for vLLM's loader: (rows, loader spec)."""
+    rows, spec = [], []
+    for h in hidden:
+        for n in lengths:
+            t = torch.randn(n, h) * 0.02  # the scale of real embedding rows
+            for name, dtype in SEND_DTYPES.items():
+                times = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    body = _body(t, dtype)
+                    times.append(time.perf_counter() - t0)
+                path = tmp / f"{h}-{n}-{name}.json"
+                path.write_bytes(body)
+                spec.append({"path": str(path), "hidden": h, "tokens": n, "repeats": repeats})
+                rows.append({"hidden": h, "tokens": n, "sent_as": name, "bytes": len(body),
+                             "build_ms": min(times) * 1000})  # fmt: skip
+    return rows, spec
+
+
 def payload_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[dict]:
     """Bytes and build / read milliseconds (best of ``repeats``) of a flagged request body per size."""
     from eco_unlearn.server.vllm_process import vllm_python
 
-    rows, spec = [], []
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as the gateway runs in front of vLLM (server/runner.py)
     with tempfile.TemporaryDirectory() as tmp:
-        for h in hidden:
-            for n in lengths:
-                t = torch.randn(n, h) * 0.02  # the scale of real embedding rows
-                for name, dtype in SEND_DTYPES.items():
-                    times = []
-                    for _ in range(repeats):
-                        t0 = time.perf_counter()
-                        body = _body(t, dtype)
-                        times.append(time.perf_counter() - t0)
-                    path = Path(tmp) / f"{h}-{n}-{name}.json"
-                    path.write_bytes(body)
-                    spec.append({"path": str(path), "hidden": h, "tokens": n, "repeats": repeats})
-                    rows.append({"hidden": h, "tokens": n, "sent_as": name, "bytes": len(body),
-                                 "build_ms": min(times) * 1000})  # fmt: skip
-        torch.set_num_threads(threads)
+        torch.set_num_threads(1)  # as the gateway runs in front of vLLM (server/runner.py)
+        try:
+            rows, spec = _build(hidden, lengths, repeats, Path(tmp))
+        finally:
+            torch.set_num_threads(threads)
         python = vllm_python()
         if python is not None:
             (Path(tmp) / "spec.json").write_text(json.dumps(spec))
@@ -216,7 +224,7 @@ def run(
     models: tuple[str, ...] = ("smollm2",),
 ) -> dict:
     """``models``: the real checkpoints measured end to end (SmolLM2's tokenizer builds the wide model)."""
-    from eco_unlearn.core.models import cache_dir, load_model, resolve_model
+    from eco_unlearn.core.models import cache_dir, load_tokenizer, resolve_model
     from eco_unlearn.server.vllm_process import vllm_python
 
     t0 = time.perf_counter()
@@ -229,8 +237,9 @@ def run(
         "end_to_end": [],
     }  # fmt: skip
     if e2e and vllm_python() is not None:
-        _, tok = load_model("smollm2")
-        dirs = [Path(resolve_model(m)) for m in models] + ([wide_model(cache_dir(), tok)] if wide and not quick else [])
+        dirs = [Path(resolve_model(m)) for m in models]
+        if wide and not quick:
+            dirs.append(wide_model(cache_dir(), load_tokenizer("smollm2")))
         for m in dirs:
             is_wide = m.name.startswith("wide")
             result["end_to_end"] += end_to_end(
