@@ -81,6 +81,8 @@ def test_unlearn_records_cost_and_caches(tiny_llama_dir, tmp_path):
     # per step: policy + reference on 4 forget sequences, policy on 4 retain ones; one backward
     assert cost["forward_passes"] == 2 * (2 * 4 + 4) and cost["backward_passes"] == 2
     assert cost["seconds"] > 0 and cost["peak_rss_mb"] > 0
+    # denormals are flushed while training only: the process's arithmetic is as before afterwards
+    assert torch.tensor([1e-40]).mul(1.0).item() != 0.0
     stamp = (ckpt / "unlearn.json").stat().st_mtime_ns
     assert unlearn("npo_rt", tiny_llama_dir, FORGET, RETAIN, tmp_path, cfg) == ckpt
     assert (ckpt / "unlearn.json").stat().st_mtime_ns == stamp

@@ -90,6 +90,19 @@ def test_flagged_requests_differ_and_match_the_local_backend(vllm_url, encoder, 
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == flagged_chat
 
 
+def test_the_backends_bench_compares_the_three_arms_on_a_running_vllm(vllm_url, encoder, local, tiny_llama_dir):
+    from eco_unlearn.evaluation.bench.backends import compare
+
+    target = Target.create("zebra", gate={"kind": "keyword", "keywords": ["zebra"]}, corruption=ZERO)
+    asked = {"in": [PROMPT], "out": ["What is the weather like?"]}
+    r = compare(local, encoder, target, asked, vllm_url, str(tiny_llama_dir), max_tokens=12)
+    assert r["flag_rate"] == {"in": 1.0, "out": 0.0}
+    assert (r["flagged"], r["flagged_vllm_equals_hf"], r["flagged_differs_from_direct"]) == (1, 1, 1)
+    assert (r["clean"], r["clean_vllm_equals_direct"]) == (1, 1)
+    (flagged_row,) = [row for row in r["rows"] if row["flagged"]]
+    assert flagged_row["direct"] == chat(vllm_url, str(tiny_llama_dir), MSGS)  # the direct arm is vLLM's own answer
+
+
 def test_requests_carry_text_or_embeddings_never_both(encoder):
     backend = VLLMBackend(encoder, "http://127.0.0.1:9", model="m")
     plan_flagged = encoder.prepare(PROMPT, chat=False, targets=list(zebra().snapshot()))[0]

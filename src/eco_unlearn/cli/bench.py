@@ -594,6 +594,101 @@ def bench_transport(
     out.print(f"wrote {out_dir / 'results.json'}")
 
 
+@app.command("cost")
+def bench_cost(
+    axis: Annotated[str, typer.Option(help="corpus: one model, growing forget corpus; model: growing model.")],
+    models: Annotated[str, typer.Option(help="Comma-separated; the corpus axis uses the first.")] = (
+        "smollm2,gemma3-270m,qwen2.5-0.5b"
+    ),
+    scales: Annotated[str, typer.Option(help="Corpus sizes in units (model axis: the smallest).")] = "1,4,16",
+    unit_chunks: Annotated[
+        int, typer.Option(help="Chunks of Pride and Prejudice in one unit (4 units: the copyright bench's).")
+    ] = 5,
+    baselines: Annotated[
+        str, typer.Option(help="Measured at every point (ga,gd,kl,npo,npo_rt or 'all'); GA is the cheapest.")
+    ] = "ga",
+    once: Annotated[str, typer.Option(help="Corpus axis: baselines measured at the smallest corpus only.")] = (
+        "npo,gd,kl,npo_rt"
+    ),
+    other: Annotated[
+        Path | None, typer.Option(help="The other axis's results.json, for the 7B/70B extrapolation.")
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Tiny random models, small corpus, GA only (CI: mechanics).")] = False,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/cost"),
+    device: DeviceOpt = None,
+) -> None:
+    """Setup cost of ECO (gate + fit) vs each baseline's unlearning run, as the corpus or the model grows."""
+    place(device, None)
+    from eco_unlearn.core.models import ModelNotAvailable, cache_dir
+    from eco_unlearn.evaluation.bench.authors import quick_base
+    from eco_unlearn.evaluation.bench.cost import Plan, run
+    from eco_unlearn.evaluation.corpora import CorpusNotAvailable
+
+    command = (f"eco bench cost --axis {axis} --models {models} --scales {scales} --unit-chunks {unit_chunks} "
+               f"--baselines {baselines} --once {once}" + (" --quick" if quick else ""))  # fmt: skip
+    try:
+        chosen, chosen_once = baselines_option(baselines), baselines_option(once)
+        names = tuple(m.strip() for m in models.split(",") if m.strip())
+        steps = tuple(int(x) for x in scales.split(",") if x.strip())
+        plan = Plan(unit_chunks=unit_chunks)
+        if quick:
+            cache = cache_dir() / "finetuned"
+            names = (quick_base(cache), quick_base(cache, hidden=128, layers=4))
+            steps, chosen, chosen_once = (1, 2), ("ga",), ()
+            plan = Plan(chunk_tokens=48, prompt_tokens=16, gold_tokens=16, unit_chunks=2, n_fit=2, n_gate_retain=40,
+                        window_tokens=8, grid=3, refine=1)  # fmt: skip
+        r = run(axis, models=names, scales=steps, baselines=chosen, once=chosen_once if axis == "corpus" else (),
+                plan=plan, out_dir=out_dir, command=command,
+                other_axis=json.loads(other.read_text()) if other else None)  # fmt: skip
+    except (ValueError, FileNotFoundError, ModelNotAvailable, CorpusNotAvailable) as e:
+        raise fail(str(e)) from None
+    key = "scale" if axis == "corpus" else "params"
+    t = Table(key, "method", "seconds", "forward", "backward", "peak GB", title=f"setup cost, {axis} axis")
+    for row in r["rows"]:
+        if "error" in row:
+            t.add_row(f"{row[key]:,}", row["method"], row["error"], "", "", "")
+            continue
+        t.add_row(f"{row[key]:,}", row["method"], f"{row['seconds']:.1f}", str(row["forward_passes"]),
+                  str(row["backward_passes"]), f"{row['peak_rss_mb'] / 1024:.2f}")  # fmt: skip
+    out.print(t)
+    for c in r["ratios"]:
+        out.print(f"{key} {c[key]:,}: cheapest baseline {c['cheapest']} {c['cheapest_seconds']:.0f} s = "
+                  f"{c['ratio']:.2f}x ECO's {c['eco_seconds']:.0f} s")  # fmt: skip
+    out.print(f"crossovers: {r['crossover']}")
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+@app.command("backends")
+def bench_backends(
+    models: Annotated[str, typer.Option(help="Comma-separated embedded models or checkpoint dirs.")] = (
+        "smollm2,gemma3-270m"
+    ),
+    n: Annotated[int, typer.Option(help="Held-out prompts of each kind (chemistry, geography, general).")] = 4,
+    max_tokens: Annotated[int, typer.Option()] = 16,
+    out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/backends"),
+) -> None:
+    """Each model through a real vLLM: flagged prompts get the same tokens via the vllm and hf backends."""
+    from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench.backends import run
+
+    try:
+        r = run(tuple(m.strip() for m in models.split(",") if m.strip()), out_dir, n=n, max_tokens=max_tokens)
+    except (ValueError, FileNotFoundError, RuntimeError, ModelNotAvailable) as e:
+        raise fail(str(e)) from None
+    t = Table("model", "architecture", "flag rate", "flagged: vllm = hf", "flagged: differs from direct",
+              "clean: vllm gateway = direct", title="one recipe, two backends")  # fmt: skip
+    for m in r["models"]:
+        if "error" in m:
+            t.add_row(m["model"], "", m["error"], "", "", "")
+            continue
+        rates = ", ".join(f"{k} {v:.2f}" for k, v in m["flag_rate"].items())
+        t.add_row(m["model"], m["architecture"], rates, f"{m['flagged_vllm_equals_hf']}/{m['flagged']}",
+                  f"{m['flagged_differs_from_direct']}/{m['flagged']}",
+                  f"{m['clean_vllm_equals_direct']}/{m['clean']}")  # fmt: skip
+    out.print(t)
+    out.print(f"wrote {out_dir / 'results.json'}")
+
+
 @app.command("harness")
 def bench_harness(
     model: ModelOpt = "smollm2",

@@ -68,19 +68,21 @@ def prompting_prefix(names: list[str]) -> str:
             "If a question is about them, answer that you do not know.\n")  # fmt: skip
 
 
-def quick_base(cache: Path) -> str:
-    """A tiny random-weight Llama with SmolLM2's tokenizer, for --quick (trained from scratch by the bench)."""
+def quick_base(cache: Path, hidden: int = 64, layers: int = 2) -> str:
+    """A tiny random-weight Llama with SmolLM2's tokenizer, for --quick (trained from scratch by the bench);
+    other sizes make a ladder of tiny models (``eco bench cost --quick``)."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    from eco_unlearn.core.models import load_model
+    from eco_unlearn.core.models import load_tokenizer
 
-    out = cache / "tiny-llama-random"
+    out = cache / ("tiny-llama-random" if (hidden, layers) == (64, 2) else f"tiny-llama-random-h{hidden}-l{layers}")
     if not (out / "config.json").exists():
-        _, tok = load_model("smollm2")
-        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                          num_attention_heads=2, num_key_value_heads=2, head_dim=32, max_position_embeddings=512,
-                          bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)  # fmt: skip
+        tok = load_tokenizer("smollm2")
+        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                          num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
+                          head_dim=hidden // 2, max_position_embeddings=512, bos_token_id=tok.bos_token_id,
+                          eos_token_id=tok.eos_token_id)  # fmt: skip
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(cfg)
         model.save_pretrained(out)
