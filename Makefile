@@ -15,7 +15,7 @@ demo: setup
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: setup setup-vllm
-	@$(PY) -m pytest -q -ra; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+	@$(PY) -m pytest -q -ra --durations=15; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
 
 bench: setup
 	$(PY) -m eco_unlearn.cli bench overhead

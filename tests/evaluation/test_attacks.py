@@ -6,8 +6,8 @@ import random
 import numpy as np
 
 from eco_unlearn.core.encoder import gate_texts_of
-from eco_unlearn.evaluation.attacks import FAMILIES, adaptive_attack, indirect, multi_turn, obfuscation
-from eco_unlearn.evaluation.requests import Prompt
+from eco_unlearn.evaluation.attacks import FAMILIES, adaptive_attack, indirect, multi_turn, obfuscation, other_language
+from eco_unlearn.evaluation.requests import REQUESTS, Prompt
 from eco_unlearn.gate.augment import HELDOUT_WRAPPERS
 from eco_unlearn.gate.normalise import normalise
 
@@ -21,6 +21,19 @@ def test_each_family_changes_the_prompt_and_keeps_its_subject_readable():
         assert name == "plain" or sent != P.text, name
         if name != "indirect":
             assert "normafisher" in "".join(c for c in normalise(text).lower() if c.isalnum()), name
+
+
+def test_other_language_translates_every_held_out_question_of_every_request_and_keeps_its_subject():
+    english = {"what", "where", "which", "who", "how", "why", "the", "of", "is", "does"}
+    for name, build in REQUESTS.items():
+        r = build(seed=0, **({"passages": 0} if name == "austen" else {}))
+        rng = random.Random(0)
+        for p in r.heldout_forget + r.heldout_neighbours:
+            sent = other_language(p, rng)
+            assert sent != p.text and (p.subject or "") in sent, (name, p.text)
+            subject_words = set((p.subject or "").lower().split())
+            assert not (set(sent.lower().strip("?.¿ ").split()) - subject_words) & english, sent
+    assert other_language(Prompt("Tell me a joke."), random.Random(0)) == "Tell me a joke."  # no template
 
 
 def test_indirect_reference_drops_the_name_and_multi_turn_hides_it_in_earlier_turns():

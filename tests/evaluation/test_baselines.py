@@ -144,6 +144,18 @@ def test_split_retain_keeps_scored_and_training_chunks_apart():
         split_retain(["same", "other", "same"], 1, 2)
 
 
+def test_the_copyright_protocol_has_signal_only_when_the_target_memorised_and_the_retain_model_did_not():
+    from eco_unlearn.evaluation.bench.copyright import memorisation_signal
+
+    def scores(target: float, retain: float) -> dict:
+        return {"original": {"forget": {"rouge_l": target}}, "retain": {"forget": {"rouge_l": retain}}}
+
+    assert memorisation_signal(scores(0.62, 0.12))["met"]
+    assert not memorisation_signal(scores(0.19, 0.12))["met"]  # the old target: weakly memorised
+    assert not memorisation_signal(scores(0.62, 0.40))["met"]  # a retain model that knows the text
+    assert memorisation_signal(scores(0.5, 0.25))["met"]  # the bounds are inclusive
+
+
 def test_hazard_bench_unlearns_the_pretrained_model_as_wmdp_does(tmp_path):
     import json
 

@@ -18,6 +18,16 @@ def test_requests_are_built_with_held_out_prompts_disjoint_from_creation(name):
     assert {p.text for p in r.forget}.isdisjoint(p.text for p in r.retain)
 
 
+def test_the_authors_request_lists_its_authors_and_their_books_but_no_neighbour():
+    r = REQUESTS["authors"](seed=0)
+    subjects = {p.subject for p in r.forget}
+    assert subjects <= set(r.entities) and len(r.entities) == 3 * len(subjects)  # a name and two books each
+    neighbours = {p.subject for p in r.retain + r.heldout_neighbours}
+    assert neighbours.isdisjoint(r.entities)
+    # the indirect family describes an author by a listed book, never by the name
+    assert all(p.alias.split('"')[1] in r.entities for p in r.heldout_forget)
+
+
 def test_quick_gate_bench_writes_results_and_report(tmp_path):
     out = tmp_path / "gate"
     cmd = [sys.executable, "-m", "eco_unlearn.cli", "bench", "gate", "--quick", "--seeds", "1",
@@ -31,6 +41,7 @@ def test_quick_gate_bench_writes_results_and_report(tmp_path):
         assert 0.0 <= run["heldout_fnr"] <= 1.0 and 0.0 <= run["general_fpr"] <= 1.0
         assert {"obfuscation", "wrapper", "completion", "burial", "multi_turn"} <= set(run["families"])
         assert run["adaptive"]["budget"] == 30 and run["create_seconds"] > 0
+        assert run["latency_ms"] > 0 and run["latency_100_ratio"] > 0 and run["latency_100_repeated_ratio"] > 0
         assert set(req["goals_met"]) >= {"heldout_fnr", "neighbour_fpr", "general_fpr", "families_fnr"}
     # the names of the fictitious authors decide the authors request: nothing general is flagged
     assert r["requests"]["authors"]["runs"][0]["general_fpr"] <= 0.02

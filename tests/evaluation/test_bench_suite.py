@@ -35,6 +35,11 @@ def test_quick_suite_writes_every_report(tmp_path):
     copyright = json.loads((tmp_path / "copyright" / "results.json").read_text())
     assert copyright["asg"]["retain"] == 0.0 and all(v >= 0 for v in copyright["asg"].values())
     assert set(copyright["scores"]["original"]["forget"]) >= {"rouge_l", "bleu", "cosine", "perplexity", "unique_ratio"}
+    signal = copyright["signal"]  # the memorisation check reads the target's and the retain model's own rows
+    assert signal["target_rouge_l"] == copyright["scores"]["original"]["forget"]["rouge_l"]
+    assert signal["retain_rouge_l"] == copyright["scores"]["retain"]["forget"]["rouge_l"]
+    # the copyright request supplies its forget text: the gate quotes it through a verbatim index
+    assert json.loads((tmp_path / "copyright" / "target" / "target.json").read_text())["gate"]["verbatim"] is True
     hazard = json.loads((tmp_path / "hazard" / "results.json").read_text())
     (model,) = hazard["models"]
     assert set(hazard["models"][model]["accuracy"]) >= {"original", "prompting", "eco_rand_noise"}

@@ -1,9 +1,11 @@
 """The built-in background negatives: broad, and disjoint from every set that measures false positives."""
 
+import random
 import re
 
 import numpy as np
 
+from eco_unlearn.evaluation.attacks import other_language
 from eco_unlearn.evaluation.authors import make_splits
 from eco_unlearn.evaluation.domains import domain_prompts
 from eco_unlearn.evaluation.requests import EVERYDAY, REQUESTS, austen_request
@@ -30,6 +32,9 @@ def evaluation_sets() -> dict[str, list[str]]:
             for r in gate_bench
             for ps in (r.forget, r.retain, r.heldout_forget, r.heldout_neighbours)
             for p in ps
+        ],
+        "eco bench gate translations (other_language)": [
+            other_language(p, random.Random(0)) for r in gate_bench for p in r.heldout_forget + r.heldout_neighbours
         ],
         "chemistry": chem[0] + chem[1],
         "geography": geo[0] + geo[1],

@@ -172,3 +172,13 @@ def test_gates_scored_together_score_as_each_gate_alone():
     assert [[f.name for f in d.flagged] for d in decisions] == [
         [t.name for t, row in zip(targets, alone[:, k]) if row >= 0.5] for k in range(len(texts))
     ]
+
+
+def test_the_joint_plan_is_built_once_per_set_of_gates():
+    from eco_unlearn.gate.entity_evidence import _joint_plan
+
+    gates = tuple(EvidenceGate(KeywordGate(["chemistry"]), EntityEvidence(names), "entities") for names in NAMES[:3])
+    plan = _joint_plan(gates)
+    assert _joint_plan(gates) is plan and _joint_plan(list(gates)) is plan  # a new container of the same gates
+    other = _joint_plan(gates[:2])
+    assert other is not plan and other.names.n_targets == 2

@@ -374,7 +374,9 @@ def _print_tofu(r: dict) -> None:
 def bench_copyright(
     model: ModelOpt = "smollm2",
     n_forget: Annotated[int, typer.Option(help="Trained Pride and Prejudice chunks used as prompts.")] = 16,
-    epochs: Annotated[int, typer.Option()] = 5,
+    epochs: Annotated[
+        int, typer.Option(help="Fine-tuning epochs of the target and the retain model (the target must memorise).")
+    ] = 15,
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, under a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
@@ -464,6 +466,11 @@ def _print_copyright(r: dict) -> None:
             f"{f['perplexity']:.1f}", f"{f['unique_ratio']:.2f}",
         )  # fmt: skip
     out.print(t)
+    sig = r["signal"]
+    verdict = "met" if sig["met"] else "[bold red]missed[/]: ASG has little to measure (more --epochs)"
+    out.print(f"memorisation: target forget ROUGE-L {sig['target_rouge_l']:.3f}, retain model "
+              f"{sig['retain_rouge_l']:.3f} (goal ≥ {sig['goal']['target_min']} / ≤ {sig['goal']['retain_max']}): "
+              f"{verdict}")  # fmt: skip
 
 
 @app.command("gate")
@@ -600,7 +607,9 @@ def bench_cost(
     models: Annotated[
         str, typer.Option(help="Comma-separated; the corpus axis uses the first (add the opt-in qwen2.5-0.5b).")
     ] = "smollm2,gemma3-270m",
-    scales: Annotated[str, typer.Option(help="Corpus sizes in units (model axis: the smallest).")] = "1,4,16",
+    scales: Annotated[
+        str, typer.Option(help="Corpus sizes in units (model axis: the smallest); 64 units: 16x the copyright corpus.")
+    ] = "1,4,16,64",
     unit_chunks: Annotated[
         int, typer.Option(help="Chunks of Pride and Prejudice in one unit (4 units: the copyright bench's).")
     ] = 5,

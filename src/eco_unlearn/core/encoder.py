@@ -17,7 +17,7 @@ import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import torch
@@ -33,10 +33,18 @@ Prompt = str | list[Message]
 
 @dataclass
 class Decision:
-    """What the gates said about one prompt."""
+    """What the gates said about one prompt: every target's p_forget and the targets that flagged it."""
 
-    p_forget: dict[str, float]
+    names: list[str]
+    scores: np.ndarray
+    """p_forget of each target, in the order of ``names``."""
     flagged: list[ForgetTarget]
+
+    @cached_property
+    def p_forget(self) -> dict[str, float]:
+        """Target name -> p_forget. Built when read: with 100 targets, a dict per prompt would cost more
+        than the names-only gates that scored it."""
+        return dict(zip(self.names, self.scores.tolist()))
 
 
 @dataclass
@@ -77,7 +85,7 @@ def decide(gate_texts: list[list[str]], targets: Sequence[ForgetTarget]) -> list
             p[:, k] = scores[:, [position[t] for t in texts]].max(axis=1)
     flagged = p >= ts.thresholds.reshape(-1, 1)
     return [
-        Decision(dict(zip(ts.names, p[:, k].tolist())), [ts.targets[i] for i in np.flatnonzero(flagged[:, k])])
+        Decision(ts.names, p[:, k], [ts.targets[i] for i in np.flatnonzero(flagged[:, k])])
         for k in range(len(gate_texts))
     ]
 

@@ -3,16 +3,20 @@ neighbour *twins* (same transformation, must still pass), and an adaptive black-
 
 A family maps a :class:`~eco_unlearn.evaluation.requests.Prompt` to what a client sends: a string (a chat
 user message, or with ``completion`` a raw text prefix) or a list of chat messages. The held-out jailbreak
-wrappers come from ``gate.augment.HELDOUT_WRAPPERS`` (never trained on). The filler text used for burial
-and the multi-turn openers are written here for evaluation only.
+wrappers come from ``gate.augment.HELDOUT_WRAPPERS`` (never trained on). The filler text used for burial,
+the multi-turn openers and the translations of ``other_language`` are written for evaluation only.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files
 
 import numpy as np
 
@@ -94,6 +98,33 @@ def multi_turn(p: Prompt, rng: random.Random) -> Sent:
     ]
 
 
+@lru_cache(maxsize=1)
+def _translations() -> list[tuple[re.Pattern[str], dict[str, str]]]:
+    """Each English template of the bench's requests as a pattern capturing its placeholders, with its
+    French, German and Spanish versions (``data/attacks/translations.json``, evaluation only)."""
+    table = json.loads(files("eco_unlearn").joinpath("data/attacks/translations.json").read_text("utf-8"))
+    out = []
+    for english, versions in table.items():
+        if english.startswith("_"):
+            continue
+        pattern = "".join(
+            re.escape(literal) + (f"(?P<{field}>.+?)" if field else "")
+            for literal, field, _, _ in string.Formatter().parse(english)
+        )
+        out.append((re.compile(f"^{pattern}$"), versions))
+    return out
+
+
+def other_language(p: Prompt, rng: random.Random) -> Sent:
+    """The question asked in French, German or Spanish (the subject kept as written); a prompt no template
+    matches is sent as it is."""
+    for pattern, versions in _translations():
+        m = pattern.match(p.text)
+        if m:
+            return versions[rng.choice(sorted(versions))].format(**m.groupdict())
+    return p.text
+
+
 FAMILIES: dict[str, Callable[[Prompt, random.Random], Sent]] = {
     "plain": lambda p, rng: p.text,
     "obfuscation": obfuscation,
@@ -102,6 +133,7 @@ FAMILIES: dict[str, Callable[[Prompt, random.Random], Sent]] = {
     "burial": burial,
     "indirect": indirect,
     "multi_turn": multi_turn,
+    "other_language": other_language,
 }
 
 

@@ -7,7 +7,8 @@ target's creation never saw; held-out neighbours are prompts about the neighbour
 Every prompt carries its *subject* (the name it is about) and an *alias* (a description that avoids the
 name), so attack families can rewrite it (indirect reference, multi-turn follow-ups).
 
-- ``authors``: 20 fictitious authors vs 20 other fictitious authors (TOFU-like), 12 questions each;
+- ``authors``: 20 fictitious authors vs 20 other fictitious authors (TOFU-like), 12 questions each; the
+  request lists the forgotten authors and their books, as a user asking to forget an author would;
 - ``austen``: Pride and Prejudice (its characters and places, and passages of the novel) vs Austen's
   other five novels (same author, same style); as a copyright request would, it supplies the book itself
   as forget text (the verbatim index), and held-out passages are parts of it no prompt contains;
@@ -44,6 +45,9 @@ class Request:
     """Further evaluation-only sets, e.g. passages."""
     forget_text: list[str] = field(default_factory=list)
     """A text whose quotation is in scope (the book of a copyright request), for the verbatim index."""
+    entities: list[str] = field(default_factory=list)
+    """The names the request itself lists (``--entities``), as "forget these authors and their books" does;
+    empty: the names are found in the forget prompts."""
 
 
 # Everyday requests for FPR, written for evaluation only (the background set never trains on these forms).
@@ -95,7 +99,10 @@ def authors_request(n: int = 20, seed: int = 0, heldout: float = 0.3) -> Request
             parts[train_key] += prompts[k:]
     unseen = [p for ps in _author_prompts(everyone[2 * n :]) for p in ps]
     parts["heldout_neighbours"] += rng.sample(unseen, min(len(unseen), len(parts["heldout_neighbours"])))
-    return Request("authors", f"{n} fictitious authors vs {n} other fictitious authors", **parts)
+    # a request to forget authors names them and their books (the questions never name a book)
+    listed = [s for a in everyone[:n] for s in (a.name, *a.books)]
+    return Request("authors", f"{n} fictitious authors (and their books) vs {n} other fictitious authors", **parts,
+                   entities=listed)  # fmt: skip
 
 
 # --- austen --------------------------------------------------------------------------------------------

@@ -267,8 +267,27 @@ class _JointPlan:
     quotes: JointVerbatim | None
 
 
-@lru_cache(maxsize=16)
+_PLANS: dict[int, tuple[tuple[EvidenceGate, ...], _JointPlan]] = {}
+
+
 def _joint_plan(gates: tuple[EvidenceGate, ...]) -> _JointPlan:
+    """The plan of ``gates``, cached by the tuple's identity: ``core.target.target_set`` hands the same
+    tuple on every call, and hashing 100 gates on every prompt (as an ``lru_cache`` would) costs more than
+    scoring a names-only gate. The entry holds the tuple, so its id cannot be reused while it lives."""
+    gates = tuple(gates)  # the same object when it already is a tuple
+    hit = _PLANS.get(id(gates))
+    if hit is not None and hit[0] is gates:
+        return hit[1]
+    plan = next((plan for kept, plan in _PLANS.values() if kept == gates), None)  # the same gates, a new tuple
+    if len(_PLANS) >= 16:  # the gateway uses a handful of sets; drop the oldest
+        del _PLANS[next(iter(_PLANS))]
+    if plan is None:
+        plan = _build_plan(gates)
+    _PLANS[id(gates)] = (gates, plan)
+    return plan
+
+
+def _build_plan(gates: tuple[EvidenceGate, ...]) -> _JointPlan:
     """Which gates use which evidence, and the shared indexes: built once per set of gates (the gateway
     asks for the same set on every batch)."""
     named = [j for j, g in enumerate(gates) if g.mode != "classifier"]

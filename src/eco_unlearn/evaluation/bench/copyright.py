@@ -1,12 +1,14 @@
 """`eco bench copyright`: the MUSE / BBC verbatim-memorisation protocol on a Jane Austen novel.
 
-1. *target*: SmolLM2 fine-tuned on chunks of *Pride and Prejudice* (forget) and *Persuasion* (retain);
-   *retain model*: the same recipe on the Persuasion chunks only (it never saw the forget text);
+1. *target*: SmolLM2 fine-tuned on chunks of *Pride and Prejudice* (forget) and *Persuasion* (retain) until
+   it reproduces them (15 epochs at 5e-4; ``signal`` checks forget ROUGE-L ≥ 0.5, as MUSE's targets have);
+   *retain model*: the same recipe on the Persuasion chunks only (it never saw the forget text, ≤ 0.25);
 2. prompts: the opening (``prompt_tokens``) of trained forget chunks; gold: the next ``gold_tokens``;
 3. metrics per method: ROUGE-L F1, BLEU (sacrebleu), embedding similarity (MiniLM cosine, a
    BERTScore-style proxy), perplexity of the gold continuation, unique-token ratio of the generation;
    **ASG** (average similarity gap) = mean over {ROUGE-L, BLEU, cosine} of |method − retain model|;
-4. the gate: a classifier on 64-token windows of Pride and Prejudice vs Persuasion and Emma; the corruption
+4. the gate: a classifier on 64-token windows of Pride and Prejudice vs Persuasion and Emma, with the
+   verbatim index of the forget text the request supplies (a quotation is in scope whatever the topic); the corruption
    family and its σ or k (``fit/family.py``) are fitted with the similarity objective (surrogate: the
    target's ROUGE-L on held-out P&P text it was not trained on) on trained chunks that are not evaluated;
    every ECO row is scored with the real gate and with an oracle gate (exactly the forget prompts flagged).
@@ -164,17 +166,21 @@ def run(
     chunk_tokens: int = 192,
     prompt_tokens: int = 64,
     gold_tokens: int = 64,
-    epochs: int = 5,
+    epochs: int = 15,
     lr: float = 2e-4,
+    finetune_lr: float = 5e-4,
     out_dir: Path = Path("runs/bench/copyright"),
     quick: bool = False,
     seed: int = 0,
     baselines: tuple[str, ...] = (),
 ) -> dict:
     """The whole task; ``baselines`` (ga, gd, kl, npo, npo_rt) unlearn the trained forget chunks from the
-    target as text (every token), retain data the Persuasion chunks, at the fine-tuning lr for 5 epochs."""
+    target as text (every token), retain data the Persuasion chunks, at ``lr`` for 5 epochs. The target and
+    the retain model are fine-tuned for ``epochs`` at ``finetune_lr``: long enough for the target to
+    reproduce its forget text (MUSE's targets do; :func:`memorisation_signal` checks it)."""
     t_start = time.perf_counter()
-    prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed)
+    prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed,
+                   finetune_lr=finetune_lr)  # fmt: skip
     command = ("eco bench copyright" + (" --quick" if quick else "")
                + (f" --baselines {','.join(baselines)}" if baselines else ""))  # fmt: skip
     result = run_protocol(prep.data, prep.target_ckpt, prep.retain_ckpt, out_dir, command=command, base=prep.base,
@@ -205,17 +211,18 @@ class Prepared:
 
 
 def prepare(base: str = "smollm2", n_forget: int = 16, n_fit: int = 4, chunk_tokens: int = 192,
-            prompt_tokens: int = 64, gold_tokens: int = 64, epochs: int = 5, lr: float = 2e-4, quick: bool = False,
-            seed: int = 0) -> Prepared:  # fmt: skip
-    """The built-in data and the fine-tuned (or cached) target and retain checkpoints."""
+            prompt_tokens: int = 64, gold_tokens: int = 64, epochs: int = 15, lr: float = 2e-4, quick: bool = False,
+            seed: int = 0, finetune_lr: float = 5e-4) -> Prepared:  # fmt: skip
+    """The built-in data and the fine-tuned (or cached) target and retain checkpoints (``finetune_lr``; ``lr``
+    is the baselines' unlearning rate)."""
     cache = cache_dir() / "finetuned"
     if quick:
-        base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr = (
-            quick_base(cache), 6, 2, 48, 16, 16, 3, 3e-3)  # fmt: skip
+        base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, finetune_lr = (
+            quick_base(cache), 6, 2, 48, 16, 16, 3, 3e-3, 3e-3)  # fmt: skip
     tok = load_tokenizer(base)
     data, target_train, retain_train = builtin_data(tok, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens,
                                                     seed, quick)  # fmt: skip
-    cfg = FinetuneConfig(epochs=epochs, lr=lr, batch_size=8, seed=seed)
+    cfg = FinetuneConfig(epochs=epochs, lr=finetune_lr, batch_size=8, seed=seed)
     target_ckpt = finetune_text(base, target_train, cache, "copyright-target", cfg)
     retain_ckpt = finetune_text(base, retain_train, cache, "copyright-retain", cfg)
     return Prepared(data, target_ckpt, retain_ckpt, base, lr, n_forget, n_fit, chunk_tokens, prompt_tokens)
@@ -245,8 +252,10 @@ def run_protocol(
     check_retain_disjoint(data)
     gold_tokens, forget_items, retain_items = data.gold_tokens, data.forget_items, data.retain_items
     t0 = time.perf_counter()
+    # a copyright request supplies the text itself: its verbatim index flags quotations whatever the topic
     gate, calibration = create_target("copyright", data.gate_forget, data.gate_retain, out_dir / "target",
-                                      alpha=0.05, selection={"mode": "all_but_last"}, overwrite=True)  # fmt: skip
+                                      alpha=0.05, selection={"mode": "all_but_last"}, overwrite=True,
+                                      forget_text=data.unlearn_forget)  # fmt: skip
     gate_seconds = time.perf_counter() - t0
     target = ECOModel.from_pretrained(str(target_ckpt))
     fit_target = gate.with_corruption(name="rand_noise_first_n", dims=None)
@@ -295,6 +304,7 @@ def run_protocol(
     ref = scores["retain"]["forget"]
     asg = {m: float(np.mean([abs(s["forget"][k] - ref[k]) for k in SIMILARITY])) for m, s in scores.items()}
     return {
+        "signal": memorisation_signal(scores),
         "benchmark": "copyright",
         "command": command,
         "base": base,
@@ -319,6 +329,23 @@ def run_protocol(
         "scores": scores,
         "asg": asg,
         "cost": costs,
+    }
+
+
+MEMORISATION_GOAL = {"target_min": 0.5, "retain_max": 0.25}
+"""MUSE-like signal: the target reproduces its forget text (ROUGE-L of its continuations ≥ 0.5), the retain
+model, which never saw it, does not (≤ 0.25)."""
+
+
+def memorisation_signal(scores: dict) -> dict:
+    """Whether the protocol has signal: the target's and the retain model's forget ROUGE-L against
+    :data:`MEMORISATION_GOAL`. Without it, every method sits near the retain model and ASG says little."""
+    target, retain = scores["original"]["forget"]["rouge_l"], scores["retain"]["forget"]["rouge_l"]
+    return {
+        "target_rouge_l": target,
+        "retain_rouge_l": retain,
+        "goal": MEMORISATION_GOAL,
+        "met": target >= MEMORISATION_GOAL["target_min"] and retain <= MEMORISATION_GOAL["retain_max"],
     }
 
 
@@ -373,6 +400,9 @@ td,th{{padding:4px 8px;border-bottom:1px solid #ddd}} table{{border-collapse:col
 base <code>{html.escape(result["base"])}</code>.</p>
 <img alt="ASG bars" src="data:image/png;base64,{_asg_png(result)}" style="max-width:100%">
 <table><tr><th>method</th><th>ASG</th>{head}<th>retain rouge_l</th></tr>{rows}</table>
+<p>Memorisation signal: the target's forget ROUGE-L {result["signal"]["target_rouge_l"]:.3f}, the retain
+model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["goal"]["target_min"]} / ≤
+{result["signal"]["goal"]["retain_max"]}: {"met" if result["signal"]["met"] else "<b>missed</b>"}).</p>
 <p>Gate flag rate {result["gate"]["flag_rate"]}. <code>_oracle</code> rows: exactly the forget prompts flagged
 (the gap to the real-gate row is the gate's share). Corruption fit: {html.escape(result["fit"]["reason"])}, after
 {result["fit"]["evaluations"]} evaluations (surrogate ROUGE-L {result["fit"]["surrogate_rouge"]:.3f}: the target on

@@ -310,7 +310,7 @@ def run(
     axis: str,
     *,
     models: tuple[str, ...],
-    scales: tuple[int, ...] = (1, 4, 16),
+    scales: tuple[int, ...] = (1, 4, 16, 64),
     baselines: tuple[str, ...] = ("ga",),
     once: tuple[str, ...] = ("npo", "gd", "kl", "npo_rt"),
     plan: Plan = Plan(),
