@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from eco_unlearn.evaluation.authors import TEMPLATES, make_splits
+from eco_unlearn.evaluation.authors import TEMPLATES, hidden_names, make_splits
 
 
 def test_every_author_gets_every_template_with_paraphrase_and_wrong_facts():
@@ -54,3 +54,16 @@ def test_seeded_and_validated():
     assert make_splits(6, (2,), seed=3).authors != make_splits(6, (2,), seed=4).authors
     with pytest.raises(ValueError):
         make_splits(4, (4,))
+
+
+def test_hidden_names_ask_the_same_facts_about_someone_nobody_was_trained_on():
+    splits = make_splits(8, (2, 3), seed=0)
+    qa = splits.forget(2)
+    hidden = hidden_names(splits, qa)
+    known = {a.name for a in splits.authors} | {x.author for x in splits.held_out}
+    assert len({x.author for x in hidden}) == 2 and not {x.author for x in hidden} & known
+    for old, new in zip(qa, hidden):
+        assert old.author not in new.question + new.answer + new.paraphrased_answer + "".join(new.perturbed_answer)
+        assert new.author in new.question and new.author in new.paraphrased_answer
+        assert new.answer.replace(new.author, old.author) == old.answer  # only the name changed
+        assert [t.replace(new.author, old.author) for t in new.perturbed_answer] == old.perturbed_answer

@@ -16,18 +16,28 @@ def test_fit_reads_no_retain_model_and_no_evaluation_question():
     for k, p in prep.retain_ckpts.items():
         p.rename(hidden[k])  # the fit must work without them: it never reads a retain model
     try:
-        fit, objective = fit_eco(target, prep.splits, prep.fit_authors, grid=3, refine=0)
+        fit, objective = fit_eco(target, prep.splits, prep.fit_qa, grid=3, refine=0)
     finally:
         for k, p in prep.retain_ckpts.items():
             hidden[k].rename(p)
     assert fit.name in {"rand_noise_first_n", "zero_out_top_k", "flip_sign_top_k"}
+    assert fit.selection in {"proper_nouns", "all_but_last"}
+    assert {(c["name"], c["selection"]) for c in fit.candidates} == {
+        (f, m)
+        for f in ("rand_noise_first_n", "zero_out_top_k", "flip_sign_top_k")
+        for m in ("proper_nouns", "all_but_last")
+    }
     fit_questions = {q.question for q in objective.items}
     assert all(any(a in q for a in prep.fit_authors) for q in fit_questions)
+    # the fit authors reach into the retain pool, but none of the retain utility set's questions is a fit item
+    retain_eval = {it.question for it in prep.fixed["retain"]}
+    assert {a for a in prep.fit_authors if any(a in q for q in retain_eval)}, "the overlap case is not exercised"
     unseen = {x.author for x in [*prep.splits.held_out, *unseen_qa(prep.splits, 6)]}
     assert len(unseen) == 2 + 6 and not unseen & {a.name for a in prep.splits.authors}  # nobody trained on them
     assert len(objective.reference) == 12 * len(unseen)
     evaluated = [it.question for k in prep.splits.forget_sizes for it in prep.forget_items(k)]
     evaluated += [it.question for items in prep.fixed.values() for it in items]
     fit_keys = [normalise(q.removeprefix("Question: ").removesuffix("\nAnswer:")) for q in fit_questions]
-    assert len(fit_keys) == 12 * len(prep.fit_authors) and all("answer:" not in k for k in fit_keys)
+    assert len(fit_keys) == len(prep.fit_qa) < 12 * len(prep.fit_authors)
+    assert all("answer:" not in k for k in fit_keys)
     check_disjoint(fit_keys, [normalise(q) for q in evaluated])  # raises on any overlap

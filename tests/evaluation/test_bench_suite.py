@@ -19,12 +19,23 @@ def test_quick_suite_writes_every_report(tmp_path):
     # the fit compares against the clean model on the held-out authors nobody trained on, for every family
     fit = authors["fit"]
     assert fit["reference_items"] == 24 + 6 * 12  # the held-out and six more unseen authors
-    assert fit["chosen"] in {c["name"] for c in fit["candidates"]}
-    assert len(fit["candidates"]) == 3 and math.isfinite(fit["objective"]) and fit["reason"].startswith(fit["chosen"])
+    assert (fit["chosen"], fit["selection"]) in {(c["name"], c["selection"]) for c in fit["candidates"]}
+    assert len(fit["candidates"]) == 3 * 2 and math.isfinite(fit["objective"])
+    assert fit["reason"].startswith(fit["chosen"])
+    # every candidate's fitted point went through the fluency check; a failing one is chosen only if all fail
+    checks = [c["check"] for c in fit["candidates"]]
+    assert all({"ok", "topicality", "clean_topicality", "repetition"} <= set(c) for c in checks)
+    chosen = next(c for c in fit["candidates"] if (c["name"], c["selection"]) == (fit["chosen"], fit["selection"]))
+    assert chosen["check"]["ok"] or not any(c["ok"] for c in checks)
     eco_rows = {"eco_rand_noise", "eco_zero_out", "eco_sign_flip"}
+    eco_rows |= {m + "_all_but_last" for m in eco_rows}
     for split in authors["splits"].values():
         methods = split["methods"]
-        assert set(methods) == {"original", "retain", "prompting"} | eco_rows | {m + "_oracle" for m in eco_rows}
+        expected = {"original", "retain", "prompting", "hidden_name"} | eco_rows | {m + "_oracle" for m in eco_rows}
+        assert set(methods) == expected
+        # the same forget facts about renamed authors: a different forget sample, the utility sets untouched
+        assert methods["hidden_name"]["sets"]["retain"] == methods["original"]["sets"]["retain"]
+        assert methods["hidden_name"]["sets"]["forget"]["ratios"] != methods["original"]["sets"]["forget"]["ratios"]
         assert methods["retain"]["forget_quality"] == 1.0  # the retain model against itself
         noise = methods["eco_rand_noise"]["forget_quality_seeds"]
         assert len(noise) == 2 and methods["eco_rand_noise"]["forget_quality"] == np.median(noise)

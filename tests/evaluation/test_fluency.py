@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from eco_unlearn.evaluation.fluency import fluency, repetition
+from eco_unlearn.evaluation.fluency import fluency, repetition, topicality
 
 
 def test_repetition_counts_repeated_words():
@@ -32,3 +32,15 @@ def test_empty_answers_are_counted_not_scored(smol):
     assert math.isnan(fluency(ECOModel(*smol), ["Q"], [" "])["text_perplexity"])
     with pytest.raises(ValueError, match="one answer per prompt"):
         fluency(ECOModel(*smol), ["Q"], [])
+
+
+def test_a_wrong_answer_stays_on_topic_and_a_derailed_one_does_not():
+    """Topicality (MiniLM question–answer cosine) separates a wrong answer from a derailed one; fluency's
+    text perplexity cannot: both read as fluent English."""
+    q = ["Question: Where was Norma Fisher born?\nAnswer:", "Question: What genre is Norma Fisher known for?\nAnswer:"]
+    wrong = topicality(q, ["Dr. Michael Johnson was born in New Haven, Norway.", "The genre known for is horror."])
+    derailed = topicality(q, ["A new approach to solving complex systems.", "A new product is available."])
+    assert wrong > 2 * derailed
+    assert topicality(q, ["", "The genre known for is horror."]) < wrong  # an empty answer counts 0
+    with pytest.raises(ValueError, match="one answer per question"):
+        topicality(q, ["x"])

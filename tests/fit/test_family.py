@@ -45,3 +45,43 @@ def test_a_family_without_a_parameter_is_evaluated_once_and_can_win(tiny_eco):
     sub = next(c for c in r.candidates if c["name"] == "substitute")
     assert sub["evaluations"] == 1 and (r.name, r.objective) == ("substitute", 0.0)
     assert r.reason.startswith("substitute (no parameter) has the lowest")
+
+
+def test_the_token_selection_is_searched_and_recovered(tiny_eco):
+    """The reference is zero-out top-16 on the proper nouns only: searched under both selections, the fit
+    must name that selection, and keep one candidate per (family, selection)."""
+    nouns = Target.create("t", selection={"mode": "proper_nouns"}, corruption={"name": "zero_out_top_k", "dims": 16})
+    reference = log_truth_ratios(tiny_eco([nouns]), ITEMS)
+    obj = DistributionObjective(ITEMS, reference.tolist(), "wasserstein")
+    r = fit_corruption(tiny_eco(), _target(), obj, ["zero_out_top_k", "flip_sign_top_k"], FitConfig(seeds=1),
+                       grid=7, refine=0, selections=["all_but_last", "proper_nouns"])  # fmt: skip
+    assert (r.name, r.selection, r.dims, r.objective) == ("zero_out_top_k", "proper_nouns", 16, 0.0)
+    assert [(c["name"], c["selection"]) for c in r.candidates] == [
+        ("zero_out_top_k", "all_but_last"), ("flip_sign_top_k", "all_but_last"),
+        ("zero_out_top_k", "proper_nouns"), ("flip_sign_top_k", "proper_nouns"),
+    ]  # fmt: skip
+    assert "(proper_nouns tokens) has the lowest" in r.reason
+    with pytest.raises(ValueError, match="unknown selection mode 'nouns'"):
+        fit_corruption(tiny_eco(), _target(), obj, ["zero_out_top_k"], selections=["nouns"])
+
+
+def test_a_candidate_that_fails_the_check_is_not_chosen(tiny_eco):
+    """The check sees each candidate's fitted target; the best objective that fails it loses to the next."""
+    reference = log_truth_ratios(tiny_eco([_target(name="zero_out_top_k", dims=16)]), ITEMS)
+    obj = DistributionObjective(ITEMS, reference.tolist(), "wasserstein")
+    seen = []
+
+    def no_zero_out(t: Target) -> dict:
+        seen.append((t.corruption.name, t.selection.mode, t.corruption.dims))
+        return {"ok": t.corruption.name != "zero_out_top_k"}
+
+    families = ["zero_out_top_k", "flip_sign_top_k"]
+    r = fit_corruption(tiny_eco(), _target(), obj, families, FitConfig(seeds=1), grid=7, refine=0,
+                       admissible=no_zero_out)  # fmt: skip
+    assert r.name == "flip_sign_top_k" and r.objective > 0.0
+    assert seen[0] == ("zero_out_top_k", "all_but_last", 16)  # the fitted point is what is checked
+    assert [c["check"]["ok"] for c in r.candidates] == [False, True]
+    assert "among the candidates that pass the check" in r.reason and "(fails the check)" in r.reason
+    r = fit_corruption(tiny_eco(), _target(), obj, families, FitConfig(seeds=1), grid=7, refine=0,
+                       admissible=lambda t: {"ok": False})  # fmt: skip
+    assert r.name == "zero_out_top_k" and "no candidate passes the check" in r.reason

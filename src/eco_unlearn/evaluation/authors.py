@@ -207,3 +207,25 @@ def fresh_qa(
     fresh = [a for a in pool if a.name not in taken][:n]
     decoys = make_authors(n_decoys, seed, decoy=True)
     return author_qa(fresh, decoys, seed=seed + 2, known=list(known))
+
+
+HIDDEN_SEED_OFFSET = 15_485
+
+
+def hidden_names(splits: AuthorSplits, qa: list[AuthorQA], seed: int = 0) -> list[AuthorQA]:
+    """``qa`` with each author's name replaced, everywhere in question and answers, by a generated name nobody
+    was trained on (one per author, none of the splits' or held-out names): the same facts asked about
+    someone unknown. What a perfect concealment of *who* is asked about leaves of the model's knowledge."""
+    taken = {a.name for a in splits.authors} | {x.author for x in splits.held_out}
+    authors = list(dict.fromkeys(x.author for x in qa))
+    pool = [a.name for a in make_authors(len(authors) + len(taken), seed + HIDDEN_SEED_OFFSET) if a.name not in taken]
+    new = dict(zip(authors, pool))
+
+    def swap(x: AuthorQA) -> AuthorQA:
+        def f(text: str) -> str:
+            return text.replace(x.author, new[x.author])
+
+        return AuthorQA(new[x.author], f(x.question), f(x.answer), f(x.paraphrased_answer),
+                        [f(t) for t in x.perturbed_answer])  # fmt: skip
+
+    return [swap(x) for x in qa]

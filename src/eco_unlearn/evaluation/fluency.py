@@ -11,7 +11,10 @@ same prompts (the behaviour to reproduce), all under a fixed *scorer* (the clean
   question? A wrong fact raises it (the scorer knows the truth), so it is a plausibility check, not the
   fluency goal;
 - **repetition**: the mean over answers of 1 − distinct words / words (0 = no word repeats; degenerate
-  loops such as "the the the" approach 1).
+  loops such as "the the the" approach 1);
+- **topicality** (:func:`topicality`): the mean cosine similarity (MiniLM) of each question and its answer.
+  A wrong answer stays on topic ("Dr. Michael Johnson was born in New Haven, Norway." to "Where was Norma
+  Fisher born?"); a derailed one ("A new approach to solving complex systems.") does not, however fluent.
 Empty answers count in ``empty`` and are left out of both.
 """
 
@@ -48,3 +51,18 @@ def fluency(scorer: ECOModel, prompts: list[str], answers: list[str]) -> dict[st
         "repetition": float(np.mean([repetition(a) for _, a in kept])),
         "empty": 1.0 - len(kept) / len(answers),
     }
+
+
+def topicality(questions: list[str], answers: list[str]) -> float:
+    """Mean cosine similarity between each question and its answer (MiniLM sentence embeddings; an empty
+    answer counts 0): does the answer talk about what was asked?"""
+    from eco_unlearn.gate.backbone import get_encoder
+
+    if len(questions) != len(answers):
+        raise ValueError("one answer per question")
+    if not questions:
+        raise ValueError("no questions")
+    enc = get_encoder()
+    q, a = enc.embed(list(questions)), enc.embed([x.strip() or "." for x in answers])
+    cos = np.sum(q * a, 1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(a, axis=1) + 1e-12)
+    return float(np.mean(np.where([bool(x.strip()) for x in answers], cos, 0.0)))

@@ -13,13 +13,20 @@ The search is a coarse log-grid (every point evaluated with the same noise seeds
 then golden-section refinement between the best point's grid neighbours. A grid, not a gradient step,
 because distribution distances such as KS are step functions of the parameter. The family with the lowest
 objective wins; every candidate and the reason for the choice are returned for the bundle's record.
+
+``selections`` (opt-in) makes *which tokens* a search axis too: each family is searched under each token
+selection mode (e.g. the names only vs every token), and a candidate is a (family, selection) pair. What
+a selection costs outside the objective (whole-prompt corruption derails generation) is weighed by
+``admissible``, an optional check of each candidate's fitted point (say, that its generations stay fluent and
+on topic): the lowest objective among the candidates that pass it wins, and every candidate's check is
+recorded.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -27,6 +34,7 @@ import numpy as np
 from eco_unlearn.console import track
 from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.core.selection import SELECTION_MODES
 from eco_unlearn.fileio import pyplot
 from eco_unlearn.fit.evaluator import Evaluator, FitConfig
 from eco_unlearn.fit.objectives import Objective
@@ -39,6 +47,8 @@ _GOLDEN = (math.sqrt(5) - 1) / 2
 @dataclass
 class FamilyFit:
     name: str
+    selection: str
+    """The token selection mode the chosen candidate was searched under."""
     strength: float
     dims: int | None
     objective: float
@@ -48,7 +58,7 @@ class FamilyFit:
     seconds: float
     reason: str
     candidates: list[dict] = field(default_factory=list)
-    """Per family: its best parameter and objective."""
+    """Per family (and selection, when several were searched): its best parameter and objective."""
     trajectory: list[dict] = field(default_factory=list)
 
 
@@ -61,25 +71,36 @@ def fit_corruption(
     *,
     grid: int = 7,
     refine: int = 4,
+    selections: Sequence[str] | None = None,
+    admissible: Callable[[Target], dict] | None = None,
 ) -> FamilyFit:
     """Search each family's parameter (grid, then golden section) and keep the family with the lowest objective.
 
-    ``cfg.budget`` (LLM forward passes) is split evenly between the families; ``cfg.seeds`` noise draws per
-    evaluation, the same draws at every point.
+    ``cfg.budget`` (LLM forward passes) is split evenly between the candidates; ``cfg.seeds`` noise draws per
+    evaluation, the same draws at every point. ``selections``: token selection modes to search each family
+    under (default: the target's own only). ``admissible(target)`` returns a dict with a boolean ``"ok"``
+    (and whatever it measured) for a candidate's fitted target; candidates that fail it are not chosen
+    unless all fail, which the reason then says.
     """
     if not families:
         raise ValueError("give at least one corruption family")
     for name in families:
         get_corruption(name)  # a clear error for an unknown name, before any forward pass
+    selections = list(selections or [target.selection.mode])
+    if unknown := [m for m in selections if m not in SELECTION_MODES]:
+        raise ValueError(f"unknown selection mode {unknown[0]!r}; known: {', '.join(SELECTION_MODES)}")
     cfg = cfg or FitConfig()
     t0 = time.perf_counter()
     table = eco.model.get_input_embeddings().weight
     std, d_model = float(table.detach().float().std()), int(table.shape[1])
-    share = None if cfg.budget is None else cfg.budget // len(families)
+    share = None if cfg.budget is None else cfg.budget // (len(families) * len(selections))
     candidates, trajectory, evaluations, passes = [], [], 0, 0
-    for name in families:
+    for mode, name in [(m, f) for m in selections for f in families]:
         c = get_corruption(name)
-        t = target.with_corruption(name=name, strength=target.corruption.strength, dims=target.corruption.dims)
+        t = target.with_selection(mode=mode).with_corruption(
+            name=name, strength=target.corruption.strength, dims=target.corruption.dims
+        )
+        label = name if len(selections) == 1 else f"{name} / {mode}"
         fcfg = replace(cfg, budget=share, fit_dims=not c.uses_strength)
         F = Evaluator(eco, t, objective, fcfg, d_model)
         if not (c.uses_strength or c.uses_dims):  # nothing to search (e.g. substitute): one evaluation
@@ -97,24 +118,43 @@ def fit_corruption(
                 return np.array([0.0, v])
 
         if lo is not None:
-            _minimise_log(F, point, lo, hi, grid, refine, name)
+            _minimise_log(F, point, lo, hi, grid, refine, label)
         top = min(F.trajectory, key=lambda r: r["objective"])  # the first point at the lowest objective
-        candidates.append({"name": name, "strength": top["sigma"] if c.uses_strength else t.corruption.strength,
+        candidates.append({"name": name, "selection": mode,
+                           "strength": top["sigma"] if c.uses_strength else t.corruption.strength,
                            "dims": top["dims"], "objective": top["objective"], "metric": top["metric"],
                            "evaluations": len(F.cache)})  # fmt: skip
-        trajectory += [{"family": name, **r} for r in F.trajectory]
+        trajectory += [{"family": name, "selection": mode, **r} for r in F.trajectory]
         evaluations, passes = evaluations + len(F.cache), passes + F.forward_passes
-    best = min(candidates, key=lambda r: r["objective"])
-    others = "; ".join(f"{r['name']} {_param(r)}: {r['objective']:.4f}" for r in candidates if r is not best)
-    reason = (f"{best['name']} {_param(best)} has the lowest {objective.name} objective, {best['objective']:.4f}"
+        if admissible is not None:
+            candidates[-1]["check"] = admissible(
+                t.with_corruption(strength=candidates[-1]["strength"], dims=candidates[-1]["dims"])
+            )
+    passed = [r for r in candidates if admissible is None or r["check"]["ok"]]
+    best = min(passed or candidates, key=lambda r: r["objective"])
+    others = "; ".join(f"{_label(r, selections)}: {r['objective']:.4f}{_failed(r)}" for r in candidates
+                       if r is not best)  # fmt: skip
+    among = "" if admissible is None else " among the candidates that pass the check" if passed else (
+        ", though no candidate passes the check")  # fmt: skip
+    reason = (f"{_label(best, selections)} has the lowest {objective.name} objective{among}, {best['objective']:.4f}"
               + (f" (others: {others})" if others else ""))  # fmt: skip
-    return FamilyFit(best["name"], best["strength"], best["dims"], best["objective"], best["metric"], evaluations,
-                     passes, time.perf_counter() - t0, reason, candidates, trajectory)  # fmt: skip
+    return FamilyFit(best["name"], best["selection"], best["strength"], best["dims"], best["objective"],
+                     best["metric"], evaluations, passes, time.perf_counter() - t0, reason, candidates,
+                     trajectory)  # fmt: skip
 
 
 def _param(r: dict) -> str:
     c = get_corruption(r["name"])
     return f"σ={r['strength']:.4g}" if c.uses_strength else f"k={r['dims']}" if c.uses_dims else "(no parameter)"
+
+
+def _failed(r: dict) -> str:
+    return " (fails the check)" if "check" in r and not r["check"]["ok"] else ""
+
+
+def _label(r: dict, selections: Sequence[str]) -> str:
+    """``family param``, with the selection mode when more than one was searched."""
+    return f"{r['name']} {_param(r)}" + (f" ({r['selection']} tokens)" if len(selections) > 1 else "")
 
 
 def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: int, label: str) -> None:
@@ -148,22 +188,36 @@ def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: 
                 fd = F(point(d), "refine")[0]
 
 
-def plot_families(candidates: list[dict], trajectory: list[dict], chosen: str, ylabel: str = "objective"):
-    """One panel per family: the objective against σ or k over every evaluated point (the strength
-    trade-off on the fit data), the family's best point starred and the chosen family named."""
+def plot_families(
+    candidates: list[dict],
+    trajectory: list[dict],
+    chosen: str,
+    ylabel: str = "objective",
+    chosen_selection: str | None = None,
+):
+    """One panel per candidate (family, and selection when several were searched): the objective against σ
+    or k over every evaluated point (the strength trade-off on the fit data), the best point starred and the
+    chosen candidate named. Three panels a row."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(candidates), figsize=(4 * len(candidates), 3.4), squeeze=False)
-    for ax, c in zip(axes[0], candidates):
+    several = len({x.get("selection") for x in candidates}) > 1
+    cols, rows = min(3, len(candidates)), math.ceil(len(candidates) / 3)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(candidates) :]:
+        ax.set_visible(False)
+    for ax, c in zip(axes.flat, candidates):
         spec = get_corruption(c["name"])
         sigma, free = spec.uses_strength, not (spec.uses_strength or spec.uses_dims)
         pts = sorted((1.0 if free else t["sigma"] if sigma else t["dims"], t["objective"])
-                     for t in trajectory if t["family"] == c["name"])  # fmt: skip
+                     for t in trajectory if t["family"] == c["name"]
+                     and t.get("selection") == c.get("selection"))  # fmt: skip
         ax.plot([p[0] for p in pts], [p[1] for p in pts], ".-", alpha=0.7)
         best = 1.0 if free else c["strength"] if sigma else c["dims"]
-        label = ("chosen: " if c["name"] == chosen else "best: ") + _param(c)
+        is_chosen = c["name"] == chosen and chosen_selection in (None, c.get("selection"))
+        label = ("chosen: " if is_chosen else "best: ") + _param(c)
         ax.scatter([best], [c["objective"]], marker="*", s=180, color="black", label=label)
         xlabel = "(no parameter)" if free else "σ" if sigma else "k (top-k dims)"
-        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=c["name"])
+        title = c["name"] + (f"\n{c['selection']} tokens" if several else "")
+        ax.set(xscale="log", xlabel=xlabel, ylabel=ylabel, title=title)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -115,11 +115,18 @@ class Target:
 
     def with_corruption(self, **changes: Any) -> Target:
         """A copy with other corruption settings that shares this target's gate (no classifier reload)."""
+        return self._with("corruption", CorruptionSpec, changes)
+
+    def with_selection(self, **changes: Any) -> Target:
+        """A copy with other token-selection settings that shares this target's gate."""
+        return self._with("selection", SelectionSpec, changes)
+
+    def _with(self, key: str, spec: type[Strict], changes: dict[str, Any]) -> Target:
         try:
-            corruption = CorruptionSpec.model_validate(self.corruption.model_dump() | changes)
+            value = spec.model_validate(getattr(self, key).model_dump() | changes)
         except ValidationError as e:
             raise ValueError(explain_validation(e)) from None
-        return Target(self.manifest.model_copy(update={"corruption": corruption}), self.gate, self.path)
+        return Target(self.manifest.model_copy(update={key: value}), self.gate, self.path)
 
     def flags(self, texts: list[str], p: np.ndarray | None = None) -> np.ndarray:
         p = self.p_forget(texts) if p is None else p

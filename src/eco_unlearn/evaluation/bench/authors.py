@@ -7,15 +7,21 @@
 3. per split, a target made by ``create_target`` (forget questions vs retain questions, α = 0.1) with the
    ``proper_nouns`` selection (the offline stand-in for the paper's NER tokens, prompt and answer) plus the
    forgotten authors' names;
-4. the corruption is fitted once (``fit_eco``): family (random noise, zero-out top-k, sign-flip top-k) and
-   its σ or k, by the distribution objective on held-aside authors that no evaluation set contains: their
+4. the corruption is fitted once (``fit_eco``): family (random noise, zero-out top-k, sign-flip top-k), its
+   σ or k, and which tokens (the names and other proper nouns, or every token), by the distribution
+   objective on the fit questions: every question of six trained authors in no forget split (two held
+   aside from every set, four from the retain pool) minus those sampled for the retain utility set. Their
    log truth ratios under corruption should be distributed (KS) as the clean target's on eight authors
    nobody was trained on (the held-out two and six more), i.e. as on an author it never saw. No retain
    model is read;
-5. methods: original, retain model, prompting baseline, one ECO row per family at its fitted parameter,
-   each with the real gate and with an oracle gate (exactly the forget questions flagged), noise rows over
-   several noise draws; TOFU's metrics (``tofu.py``): forget quality (KS p-value against the retain model)
-   and model utility; fluency of the forget answers (``fluency.py``) against the retain model's.
+5. methods: original, retain model, prompting baseline, one ECO row per (family, selection) at its fitted
+   parameter, each with the real gate and with an oracle gate (exactly the forget questions flagged), noise
+   rows over several noise draws; TOFU's metrics (``tofu.py``): forget quality (KS p-value against the retain
+   model) and model utility; fluency of the forget answers (``fluency.py``) against the retain model's;
+6. a diagnostic row, ``hidden_name``: the original model asked about the forget authors under names it never
+   saw (no corruption). It is perfect prompt-side concealment of *who* is asked about, so its forget quality
+   bounds what hiding the name can achieve when the answers' own values (a birthplace, a prize) are what the
+   truth ratio tests.
 
 An ECO method whose gate flags nothing in a set runs exactly as the original model there (unflagged
 traffic is the plain model), so those scores are reused rather than recomputed; the report says how many
@@ -27,6 +33,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -37,12 +44,12 @@ from eco_unlearn.console import status
 from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir
-from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, make_splits, unseen_qa
+from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, hidden_names, make_splits, unseen_qa
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
 from eco_unlearn.evaluation.bench.authors_report import report_html
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, training_record
-from eco_unlearn.evaluation.fluency import fluency
-from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, forget_quality, model_utility
+from eco_unlearn.evaluation.fluency import fluency, repetition, topicality
+from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, first_line, forget_quality, model_utility
 from eco_unlearn.fileio import atomic_write_json, write_report
 from eco_unlearn.fit.distribution import DistributionObjective
 from eco_unlearn.fit.family import FamilyFit, fit_corruption
@@ -99,6 +106,8 @@ class Prepared:
     retain_ckpts: dict[int, Path]
     fixed: dict[str, list[EvalItem]]
     fit_authors: list[str]
+    fit_qa: list[AuthorQA]
+    """The fit questions: ``fit_authors``' questions minus the retain utility set's."""
     lr: float
     gen_tokens: int
     cache: Path
@@ -118,6 +127,38 @@ class Prepared:
 def fit_budget(quick: bool) -> tuple[int, int]:
     """(grid points per family, refinement steps) of the corruption fit: smaller for ``--quick`` (CI)."""
     return (5, 2) if quick else (7, 4)
+
+
+FIT_AUTHORS = 6
+"""Authors whose questions the corruption fit reads (two held aside from every set, the rest from the retain
+pool): two authors' 24 questions ranked the candidates by their idiosyncrasies, not by what generalises."""
+FIT_SELECTIONS = ("proper_nouns", "all_but_last")
+"""Token selections the fit searches: the names and facts only (the paper's NER stand-in), or every token."""
+TOPICAL_SHARE, REPETITION_SLACK = 0.5, 0.1
+"""The fit's fluency check: a candidate's answers to the fit questions must stay at least half as on topic
+as the clean target's (question–answer cosine, ``fluency.topicality``) and repeat words at most 0.1 more.
+A never-trained model answers the question wrongly; it does not derail ("A.A.A.R.A.", "A new approach to
+solving complex systems.")."""
+
+
+def fluent_check(target: ECOModel, prompts: list[str], gen_tokens: int) -> Callable[[Target], dict]:
+    """The fit's ``admissible`` check (``fit.family``): greedy answers to ``prompts`` under a candidate's
+    corruption against the clean target's answers to the same prompts (``TOPICAL_SHARE``)."""
+
+    def measure(eco: ECOModel) -> tuple[float, float]:
+        answers = [first_line(g.text) for g in eco.generate(prompts, chat=False, max_new_tokens=gen_tokens,
+                                                            batch_size=16)]  # fmt: skip
+        return topicality(prompts, answers), float(np.mean([repetition(a) for a in answers]))
+
+    clean_topic, clean_rep = measure(ECOModel(target.model, target.tokenizer))
+
+    def check(t: Target) -> dict:
+        topic, rep = measure(ECOModel(target.model, target.tokenizer, [t]))
+        return {"ok": bool(topic >= TOPICAL_SHARE * clean_topic and rep <= clean_rep + REPETITION_SLACK),
+                "topicality": topic, "repetition": rep, "clean_topicality": clean_topic,
+                "clean_repetition": clean_rep}  # fmt: skip
+
+    return check
 
 
 QUICK_NOISE_SEEDS = 2
@@ -161,56 +202,73 @@ def prepare(
     target_ckpt = finetune(base, pairs(splits.qa), cache, "authors-target", cfg)
     retain_ckpts = {k: finetune(base, pairs(splits.retain(k)), cache, f"authors-retain{k}", cfg) for k in forget_sizes}
     k_max = max(forget_sizes)
-    fit_authors = [a.name for a in splits.authors[k_max : k_max + 2]]
-    retain_pool = [x for x in splits.retain(k_max) if x.author not in fit_authors]
+    held_aside = [a.name for a in splits.authors[k_max : k_max + 2]]
+    retain_pool = [x for x in splits.retain(k_max) if x.author not in held_aside]
     retain_eval = random.Random(seed).sample(retain_pool, min(n_eval, len(retain_pool)))
+    fit_authors = [a.name for a in splits.authors[k_max : k_max + FIT_AUTHORS]]
+    fit_qa = [x for x in splits.qa if x.author in fit_authors and x not in retain_eval]
     fixed = {
         "retain": [eval_item(x) for x in retain_eval],
         "real_authors": tofu_set("real_authors", n_eval, seed),
         "world_facts": tofu_set("world_facts", n_eval, seed),
     }
     command = "eco bench authors" + (" --quick" if quick else f" --authors {n_authors} --epochs {epochs} --lr {lr:g}")
-    return Prepared(splits, target_ckpt, retain_ckpts, fixed, fit_authors, lr, gen_tokens, cache, base, command)
+    return Prepared(splits, target_ckpt, retain_ckpts, fixed, fit_authors, fit_qa, lr, gen_tokens, cache, base,
+                    command)  # fmt: skip
 
 
 ECO_ROWS = {"rand_noise_first_n": "eco_rand_noise", "zero_out_top_k": "eco_zero_out",
             "flip_sign_top_k": "eco_sign_flip"}  # fmt: skip
 
 
-def fit_eco(target: ECOModel, splits: AuthorSplits, fit_authors: list[str], *, seeds: int = 1, grid: int = 7,
-            refine: int = 4, reference_authors: int = 6) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
-    """Choose the corruption family and its σ or k on held-aside authors, by the distribution objective.
+def fit_eco(target: ECOModel, splits: AuthorSplits, fit_qa: list[AuthorQA], *, seeds: int = 1, grid: int = 7,
+            refine: int = 4, reference_authors: int = 6, gen_tokens: int = 16,
+            ) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
+    """Choose the corruption family, its σ or k and the token selection on the fit questions, by the
+    distribution objective.
 
-    The corrupted target's log truth ratios on the held-aside authors (trained, in no evaluation set) are
+    The corrupted target's log truth ratios on the fit questions (trained, in no evaluation set) are
     matched, as a distribution (KS), to the clean target's on authors nobody was trained on: the splits'
     held-out authors plus ``reference_authors`` more (``unseen_qa``; two authors alone skew the sample by
     their idiosyncrasies). Its inputs are the target and generated QA only: no retain model is read (tested).
     """
-    fit_items = [truth_item(x) for x in splits.qa if x.author in fit_authors]
+    fit_items = [truth_item(x) for x in fit_qa]
     unseen = [truth_item(x) for x in [*splits.held_out, *unseen_qa(splits, reference_authors)]]
-    return fit_family(target, fit_items, unseen, seeds=seeds, grid=grid, refine=refine)
+    return fit_family(target, fit_items, unseen, seeds=seeds, grid=grid, refine=refine, gen_tokens=gen_tokens)
 
 
 def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem], *, seeds: int = 1, grid: int = 7,
-               refine: int = 4) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
+               refine: int = 4, selections: tuple[str, ...] = FIT_SELECTIONS, gen_tokens: int = 16,
+               ) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
     """The distribution fit on any fit items against any never-seen reference (``fit_eco``, ``eco bench tofu``).
 
-    Every prompt token the proper-noun selection finds is corrupted (the names are capitalised words, so no
-    entity list is needed)."""
+    Each family is searched under each of ``selections``: the proper-noun selection corrupts the names (and
+    the capitalised facts) in question and answer, no entity list needed; ``all_but_last`` every token. The
+    candidate chosen is the lowest objective among those whose ``gen_tokens``-token answers to the fit
+    questions pass :func:`fluent_check`."""
     fit_target = Target.create(
         "authors-fit", gate={"kind": "always"}, selection={"mode": "proper_nouns"},
         corruption={"name": "rand_noise_first_n", "dims": None},
     )  # fmt: skip
     objective = DistributionObjective.from_unseen(target, fit_items, reference)
-    with status("fitting the corruption family and strength on the fit items"):
-        fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=seeds), grid=grid, refine=refine)
+    with status("fitting the corruption family, strength and token selection on the fit items"):
+        check = fluent_check(target, [it.question for it in fit_items], gen_tokens)
+        fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=seeds), grid=grid, refine=refine,
+                             selections=selections, admissible=check)  # fmt: skip
     return fit, objective
+
+
+def eco_row(candidate: dict) -> str:
+    """The method row of a fitted candidate: ``eco_<family>``, suffixed by its selection unless proper nouns."""
+    mode = candidate.get("selection", "proper_nouns")
+    return ECO_ROWS[candidate["name"]] + ("" if mode == "proper_nouns" else f"_{mode}")
 
 
 def fit_record(fit: FamilyFit, objective: DistributionObjective, fit_items: str) -> dict:
     """What the results JSON keeps of a fit; ``fit_items`` says where the fit items came from."""
     return {
         "chosen": fit.name,
+        "selection": fit.selection,
         "strength": fit.strength,
         "dims": fit.dims,
         "objective": fit.objective,
@@ -242,6 +300,9 @@ class SplitData:
     """Names the gate matches as entity evidence (may be empty)."""
     prompting_names: list[str]
     """Who the prompting baseline is told it never heard of."""
+    hidden_forget: list[EvalItem] | None = None
+    """The forget questions about authors renamed to names nobody was trained on (the ``hidden_name`` row;
+    generated data only)."""
 
 
 @dataclass
@@ -275,7 +336,7 @@ def run(
     target = ECOModel.from_pretrained(str(target_ckpt))
     quick = prepare_kw.get("quick", False)
     grid, refine = fit_budget(quick)
-    fit, objective = fit_eco(target, splits, prep.fit_authors, grid=grid, refine=refine)
+    fit, objective = fit_eco(target, splits, prep.fit_qa, grid=grid, refine=refine, gen_tokens=prep.gen_tokens)
     noise_seeds = min(noise_seeds, QUICK_NOISE_SEEDS) if quick else noise_seeds
     result: dict = {
         "benchmark": "authors",
@@ -284,7 +345,7 @@ def run(
         "data": f"{len(splits.authors)} fictitious authors × {len(splits.qa) // len(splits.authors)} QA",
         "n_eval": {k: len(v) for k, v in prep.fixed.items()},
         "finetune": {"target": _cost(target_ckpt)} | {f"retain{k}": _cost(c) for k, c in prep.retain_ckpts.items()},
-        "fit": fit_record(fit, objective, f"held-aside authors {', '.join(prep.fit_authors)}"),
+        "fit": fit_record(fit, objective, f"{len(prep.fit_qa)} questions of authors {', '.join(prep.fit_authors)}"),
         "noise_seeds": noise_seeds,
         "splits": {},
     }
@@ -292,7 +353,8 @@ def run(
     for k in splits.forget_sizes:
         names = [a.name for a in splits.authors[:k]]
         data = SplitData(splits.split_name(k), prep.forget_items(k), pairs(splits.forget(k)),
-                         pairs(splits.retain(k)), prep.fixed, names, names)  # fmt: skip
+                         pairs(splits.retain(k)), prep.fixed, names, names,
+                         [eval_item(x) for x in hidden_names(splits, splits.forget(k))])  # fmt: skip
         models = Models(target, target_ckpt, ECOModel.from_pretrained(str(prep.retain_ckpts[k])))
         result["splits"][data.split] = run_split(
             data, models, fit, out_dir / "targets" / data.split, baselines=baselines, unlearn_cfg=unlearn_cfg,
@@ -350,6 +412,8 @@ def run_split(
         "prompting": {s: scores(target, None, v, s in _OPT, prompting_prefix(data.prompting_names))
                       for s, v in sets.items()},
     }  # fmt: skip
+    if data.hidden_forget:  # unflagged utility sets: the original model's scores
+        per_method["hidden_name"] = per_method["original"] | {"forget": scores(target, None, data.hidden_forget, False)}
     flagged = {  # the ECO rows share one gate: score each set once
         s: float(np.mean([bool(d.flagged) for d in target.decide([[qa_prompt(it.question)] for it in v], [gate])]))
         for s, v in sets.items()
@@ -361,9 +425,11 @@ def run_split(
     ref = per_method["retain"]["forget"].ratios
     for c in fit.candidates:
         spec = {"name": c["name"], "strength": c["strength"], "dims": c["dims"]}
+        mode = c.get("selection", "proper_nouns")
         n_seeds = noise_seeds if get_corruption(c["name"]).uses_strength else 1
-        row = ECO_ROWS[c["name"]]
-        for name, t in ((row, gate.with_corruption(**spec)), (row + "_oracle", oracle.with_corruption(**spec))):
+        row = eco_row(c)
+        for name, t in ((row, gate.with_corruption(**spec).with_selection(mode=mode)),
+                        (row + "_oracle", oracle.with_corruption(**spec).with_selection(mode=mode))):  # fmt: skip
             if name.endswith("_oracle") and exact:  # the real gate flagged exactly the forget set: it is the oracle
                 per_method[name], seeds_fq[name] = per_method[row], seeds_fq[row]
                 continue
@@ -407,7 +473,7 @@ def run_split(
         "gate": {"seconds": gate_seconds, "flag_rate": flagged,
                  "calibration": {c: calibration[c] for c in calibration if c.startswith(("fnr_", "fpr_"))}},
         "methods": methods,
-        "cost_ratio": _cost_ratio(methods, baselines, ECO_ROWS[fit.name]),
+        "cost_ratio": _cost_ratio(methods, baselines, eco_row({"name": fit.name, "selection": fit.selection})),
     }  # fmt: skip
 
 

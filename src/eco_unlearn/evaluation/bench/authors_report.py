@@ -7,8 +7,9 @@ import html
 from eco_unlearn.fileio import png_base64, pyplot
 from eco_unlearn.fit.family import plot_families
 
-MARKERS = {"original": "o", "retain": "*", "prompting": "s", "eco_rand_noise": "^", "eco_zero_out": "v",
-           "eco_sign_flip": "D", "ga": "x", "gd": "+", "kl": "P", "npo": "X", "npo_rt": "h"}  # fmt: skip
+MARKERS = {"original": "o", "retain": "*", "prompting": "s", "hidden_name": "<", "eco_rand_noise": "^",
+           "eco_zero_out": "v", "eco_sign_flip": "D", "ga": "x", "gd": "+", "kl": "P", "npo": "X",
+           "npo_rt": "h"}  # fmt: skip
 
 
 def _scatter_png(result: dict) -> str:
@@ -24,8 +25,8 @@ def _scatter_png(result: dict) -> str:
             if len(seeds) > 1:
                 ax.errorbar(x, y, xerr=[[x - min(seeds)], [max(seeds) - x]], color=colors[i % len(colors)],
                             linewidth=0.8, capsize=2)  # fmt: skip
-            c = colors[i % len(colors)]
-            ax.scatter(x, y, marker=MARKERS.get(m.removesuffix("_oracle"), "x"), s=60, label=f"{split} {m}",
+            c, family = colors[i % len(colors)], m.removesuffix("_oracle").removesuffix("_all_but_last")
+            ax.scatter(x, y, marker=MARKERS.get(family, "x"), s=60, label=f"{split} {m}",
                        facecolors="none" if oracle else c, edgecolors=c)  # fmt: skip
     ax.set_xscale("log")
     ax.set(xlabel="forget quality (KS p-value vs retain model, log; bar: range over noise draws)",
@@ -39,7 +40,29 @@ def _scatter_png(result: dict) -> str:
 
 def _fit_png(fit: dict) -> str:
     """The strength trade-off on the fit authors: distribution distance against σ or k, per family."""
-    return png_base64(plot_families(fit["candidates"], fit["trajectory"], fit["chosen"], f"{fit['distance']} distance"))
+    return png_base64(
+        plot_families(
+            fit["candidates"], fit["trajectory"], fit["chosen"], f"{fit['distance']} distance", fit.get("selection")
+        )
+    )
+
+
+def _checks(candidates: list[dict]) -> str:
+    """The fit's fluency check per candidate (absent in results written before it existed)."""
+    rows = [c for c in candidates if "check" in c]
+    if not rows:
+        return ""
+    cells = "".join(
+        f"<tr><td>{c['name']}</td><td>{c.get('selection', '')}</td><td>{c['objective']:.4f}</td>"
+        f"<td>{c['check']['topicality']:.3f} (clean {c['check']['clean_topicality']:.3f})</td>"
+        f"<td>{c['check']['repetition']:.3f} (clean {c['check']['clean_repetition']:.3f})</td>"
+        f"<td>{'pass' if c['check']['ok'] else 'fail'}</td></tr>"
+        for c in rows
+    )
+    return ("<p>Fluency check of each candidate's fitted point on the fit questions (answers at least half as on "
+            "topic as the clean model's, repetition at most 0.1 above it):</p><table><tr><th>family</th>"
+            "<th>tokens</th><th>objective</th><th>topicality</th><th>repetition</th><th>check</th></tr>"
+            f"{cells}</table>")  # fmt: skip
 
 
 def _fq(v: dict) -> str:
@@ -82,7 +105,10 @@ td,th{{padding:4px 10px;border-bottom:1px solid #ddd;font-size:90%}} table{{bord
 <p>Data: {html.escape(result["data"])}; base <code>{html.escape(result["base"])}</code>.
 Command: <code>{html.escape(result["command"])}</code>. Evaluation sizes: {result["n_eval"]}. Noise rows: median of
 {result["noise_seeds"]} noise draws [range]. <code>_oracle</code> rows use an oracle gate (exactly the forget questions
-flagged): the gap to the real-gate row is the gate's share.</p>
+flagged): the gap to the real-gate row is the gate's share. Rows ending <code>_all_but_last</code> corrupt every
+token (question and, when scored, answer) instead of the names and other proper nouns. <code>hidden_name</code> is
+the original model asked about the forget authors under names it never saw: perfect concealment of who is asked
+about, with no corruption.</p>
 <img alt="forget quality vs model utility" src="data:image/png;base64,{_scatter_png(result)}" style="max-width:100%">
 <table><tr><th>split</th><th>method</th><th>forget quality</th><th>model utility</th><th>forget prob</th>
 <th>forget ROUGE-L</th><th>retain prob</th><th>retain ROUGE-L</th>
@@ -95,6 +121,7 @@ saw;
 {fit["evaluations"]} evaluations, {fit["forward_passes"]} forward passes, {fit["seconds"]:.0f} s. The curves are the
 strength trade-off on the fit items (the star: the fitted point).</p>
 <img alt="fit curves" src="data:image/png;base64,{_fit_png(fit)}" style="max-width:100%">
+{_checks(fit["candidates"])}
 <h2>Gate flag rates</h2><table><tr><th>split</th><th>flagged share per set</th></tr>{gates}</table>
 <h2>Fine-tuning</h2><table><tr><th>model</th><th>examples</th><th>tokens</th><th>seconds</th><th>tokens/s</th>
 <th>final loss</th></tr>{ft}</table>

@@ -144,7 +144,7 @@ def run_files(
                                                      entities=entities, fit=fit, reference=reference)  # fmt: skip
     target_path, retain_path = resolve_model(model), resolve_model(retain_model)
     target = ECOModel.from_pretrained(target_path)
-    fit_result, objective = fit_family(target, fit_items, ref_items, grid=grid, refine=refine)
+    fit_result, objective = fit_family(target, fit_items, ref_items, grid=grid, refine=refine, gen_tokens=gen_tokens)
     models = Models(target, Path(target_path), ECOModel.from_pretrained(retain_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     result: dict = {
@@ -190,7 +190,7 @@ def export_builtin(directory: Path, split: str, **prepare_kw) -> dict:
     directory.mkdir(parents=True, exist_ok=True)
     retain_name = retain_split_name(split)
     s = prep.splits
-    fit = [eval_item(x) for x in s.qa if x.author in prep.fit_authors]
+    fit = [eval_item(x) for x in prep.fit_qa]
     reference = [eval_item(x) for x in [*s.held_out, *unseen_qa(s, 6)]]
     files = {
         f"{split}_perturbed": _perturbed(prep.forget_items(k)),
