@@ -144,6 +144,22 @@ def test_split_retain_keeps_scored_and_training_chunks_apart():
         split_retain(["same", "other", "same"], 1, 2)
 
 
+def test_fit_and_surrogate_items_are_every_window_of_their_chunks_scored_items_the_opening(tokenizer):
+    from eco_unlearn.evaluation.bench.copyright import split_item, text_items
+
+    chunk = " ".join(f"word{i}" for i in range(40))
+    ids = tokenizer(chunk, add_special_tokens=False).input_ids
+    n = len(ids) - 16  # windows of 8 + 8 start at 0, 8, … while a whole gold continuation is left
+    items = text_items(tokenizer, [chunk, chunk], 8, 8)
+    assert len(items) == 2 * (n // 8 + 1) and n // 8 + 1 >= 3
+    for k, it in enumerate(items[: n // 8 + 1]):
+        assert (it.prompt, it.continuation) == (tokenizer.decode(ids[8 * k : 8 * k + 8]),
+                                                tokenizer.decode(ids[8 * k + 8 : 8 * k + 16]))  # fmt: skip
+    assert split_item(tokenizer, chunk, 8, 8) == items[0]  # a scored item: the opening only
+    short = tokenizer.decode(ids[:10])  # shorter than prompt + gold: one item, as before
+    assert len(text_items(tokenizer, [short], 8, 8)) == 1
+
+
 def test_the_copyright_protocol_has_signal_only_when_the_target_memorised_and_the_retain_model_did_not():
     from eco_unlearn.evaluation.bench.copyright import memorisation_signal
 

@@ -68,8 +68,23 @@ def split_retain(chunks: list[str], n_scored: int, n_unlearn: int) -> tuple[list
 
 
 def split_item(tok, chunk: str, prompt_tokens: int, gold_tokens: int) -> TextItem:
-    ids = tok(chunk, add_special_tokens=False).input_ids
-    return TextItem(tok.decode(ids[:prompt_tokens]), tok.decode(ids[prompt_tokens : prompt_tokens + gold_tokens]))
+    """The chunk's opening ``prompt_tokens`` and the ``gold_tokens`` after them (a scored item)."""
+    return text_items(tok, [chunk], prompt_tokens, gold_tokens, every_window=False)[0]
+
+
+def text_items(tok, chunks: list[str], prompt_tokens: int, gold_tokens: int, every_window: bool = True
+               ) -> list[TextItem]:  # fmt: skip
+    """(prompt, gold) items of each chunk: with ``every_window`` one per ``prompt_tokens`` step that still has
+    a whole gold continuation (a 192-token chunk gives 2 items of 64 + 64), else the opening only. The fit
+    and the surrogate read every window: four chunks' openings alone ranked the corruption families by noise."""
+    out = []
+    for chunk in chunks:
+        ids = tok(chunk, add_special_tokens=False).input_ids
+        last = len(ids) - prompt_tokens - gold_tokens if every_window else 0
+        for i in range(0, max(last, 0) + 1, prompt_tokens):
+            out.append(TextItem(tok.decode(ids[i : i + prompt_tokens]),
+                                tok.decode(ids[i + prompt_tokens : i + prompt_tokens + gold_tokens])))  # fmt: skip
+    return out
 
 
 def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, prefix: str = "") -> dict:
@@ -144,8 +159,8 @@ def builtin_data(tok, n_forget: int, n_fit: int, chunk_tokens: int, prompt_token
     item = lambda c: split_item(tok, c, prompt_tokens, gold_tokens)  # noqa: E731
     data = CopyrightData(
         forget_items=[item(c) for c in forget_train[:n_forget]],
-        fit_items=[item(c) for c in forget_train[n_forget:]],
-        heldout_items=[item(c) for c in heldout],
+        fit_items=text_items(tok, forget_train[n_forget:], prompt_tokens, gold_tokens),
+        heldout_items=text_items(tok, heldout, prompt_tokens, gold_tokens),
         retain_items=[item(c) for c in retain_scored],
         gate_forget=windows(pp, 200 if not quick else 40),
         gate_retain=windows(pers, 100 if not quick else 20) + windows(emma, 100 if not quick else 20),

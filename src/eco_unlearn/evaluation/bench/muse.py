@@ -33,6 +33,7 @@ from eco_unlearn.evaluation.bench.copyright import (
     run_protocol,
     split_item,
     split_retain,
+    text_items,
     token_chunks,
 )
 from eco_unlearn.evaluation.loaders import load_muse, split_file
@@ -100,7 +101,7 @@ def file_data(
     return CopyrightData(
         forget_items=verbmem[:n_forget],
         fit_items=verbmem[len(verbmem) - n_fit :],
-        heldout_items=[item(c) for c in heldout_text],
+        heldout_items=text_items(tok, heldout_text, prompt_tokens, gold_tokens),
         retain_items=[item(c) for c in scored],
         heldout_text=heldout_text,
         retain_text=scored,
@@ -164,10 +165,10 @@ def export_builtin(directory: Path, **prepare_kw) -> dict:
         atomic_write_jsonl(directory / name, records)
     quick = prepare_kw.get("quick", False)
     command = (f"eco bench muse --data {directory} --model {prep.target_ckpt} --retain-model {prep.retain_ckpt} "
-               f"--n-fit {prep.n_fit} --chunk-tokens {prep.chunk_tokens} --title 'Pride and Prejudice' "
+               f"--n-fit {len(d.fit_items)} --chunk-tokens {prep.chunk_tokens} --title 'Pride and Prejudice' "
                f"--forget-prompts {directory / 'gate/forget_prompts.jsonl'} "
                f"--retain-prompts {directory / 'gate/retain_prompts.jsonl'}"
                + (" --quick-fit" if quick else ""))  # fmt: skip
-    return {"model": str(prep.target_ckpt), "retain_model": str(prep.retain_ckpt), "n_fit": prep.n_fit,
+    return {"model": str(prep.target_ckpt), "retain_model": str(prep.retain_ckpt), "n_fit": len(d.fit_items),
             "chunk_tokens": prep.chunk_tokens, "unlearn_lr": prep.lr, "quick_fit": quick,
             "command": command}  # fmt: skip
