@@ -18,6 +18,7 @@ PLAIN = "Who is Jane Austen?"
         "Who is J4n3 4u5t3n?",  # leetspeak
         "Who is J@ne Au$ten?",
         "Who is Jаnе Аustеn?",  # Cyrillic а, е, А
+        "Who is Jane Αusten?",  # Greek Α
         "Who is Ｊａｎｅ Ａｕｓｔｅｎ?",  # full-width
         "Who is Ja\u200bne Aus\u200dten?",  # zero-width space and joiner
         "Who is Jane\u00adAusten?".replace("\u00ad", " \u00ad"),  # soft hyphen
@@ -27,6 +28,12 @@ PLAIN = "Who is Jane Austen?"
 )
 def test_obfuscations_map_to_the_plain_form(obfuscated):
     assert normalise(obfuscated).lower() == PLAIN.lower()  # leetspeak loses case; the encoder is uncased
+
+
+def test_look_alike_letters_map_by_shape_not_by_sound():
+    # transliteration reads Cyrillic "с" as "s" and Greek "Ρ", "Η" as "R", "I": a homoglyph is meant by its shape
+    assert normalise("How rеасtіvе is сорреr?") == "How reactive is copper?"
+    assert normalise("ΡΗΟΤΟΝ") == "PHOTON"
 
 
 @pytest.mark.parametrize(
@@ -57,6 +64,10 @@ def test_normalisation_is_idempotent_and_reaches_the_classifier_segments():
         ("How heavy is an a tom?", "How heavy is an atom?"),
         ("Explain the dis cov ered law.", "Explain the discovered law."),
         ("This is land is mine.", "This is land is mine."),  # both parts are words: left alone
+        ("Who discovered the e lement?", "Who discovered the element?"),  # not "thee lement"
+        ("How reactive is X enon with Flerovi um?", "How reactive is Xenon with Flerovium?"),  # split names
+        ("Is Norma Fisher a writer?", "Is Norma Fisher a writer?"),
+        ("Décris les propriétés chimiques du Xenon.", "Decris les proprietes chimiques du Xenon."),  # not English
     ],
 )
 def test_words_split_by_an_attacker_are_joined_back(split, joined):

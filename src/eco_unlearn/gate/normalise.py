@@ -7,14 +7,20 @@ inference alike), which maps these back to the plain form:
 
 1. Unicode NFKC (full-width and compatibility forms), then zero-width and other invisible format
    characters removed;
-2. transliteration to ASCII (``anyascii``): Cyrillic/Greek look-alikes become their Latin twins, accents
-   drop ("Brontë" → "Bronte"), curly quotes straighten;
+2. Cyrillic and Greek letters that look like Latin ones become those (``с`` → ``c``, ``Ρ`` → ``P``: the
+   look-alike pairs of Unicode's confusables.txt, by shape, where transliteration goes by sound and would
+   read ``с`` as ``s``); then transliteration to ASCII (``anyascii``): accents drop ("Brontë" → "Bronte"),
+   curly quotes straighten;
 3. runs of three or more single letters joined by one separator ("J a n e", "J.a.n.e", "J-a-n-e") become
    one word; a wider gap, or a capital after a lower-case letter, starts a new word;
 4. leetspeak inside words that mix lower-case letters and digits/symbols ("4u5t3n" → "austen"); numbers
    ("1813") and codes ("MP3", "Q3") are left as they are. Case is not recovered: the encoder is uncased;
 5. words split in two or three ("disc overed", "elem ent") joined back when the joined form is a word of
-   the backbone's vocabulary and the parts are not all words themselves.
+   the backbone's vocabulary and the parts are not all words themselves; a whole word is not glued to the
+   first half of the next split word ("the e lement" → "the element", not "thee lement"). A name is not
+   in the vocabulary, so a capitalised non-word followed by a lower-case non-word is joined too ("X enon",
+   "Flerovi um": a name split by an attacker; English text seldom has two non-words in a row), in a text
+   that is at least half English words (other languages have non-words in a row everywhere).
 
 Plain English text passes through unchanged except for quotes, dashes and accents.
 """
@@ -28,6 +34,12 @@ from pathlib import Path
 
 from anyascii import anyascii
 
+# Cyrillic and Greek letters drawn like Latin ones (Unicode confusables.txt, the single-letter pairs of these
+# scripts); anyascii transliterates by sound (Cyrillic "с" -> "s", Greek "Ρ" -> "R"), a homoglyph is meant by shape.
+_LOOKALIKES = str.maketrans(
+    "аеорсухѕіјԁһԛԝӏАВЕКМНОРСТХУЅІЈԚԜҮοανικρυχΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
+    "aeopcyxsijdhqwlABEKMHOPCTXYSIJQWYoavikpuxABEZHIKMNOPTYX",
+)
 _INVISIBLE = dict.fromkeys(
     [0x00AD, 0x034F, 0x180E, 0x200B, 0x200C, 0x200D, 0x200E, 0x200F, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF]
 )
@@ -87,31 +99,55 @@ def _rejoin(text: str) -> str:
     if not vocab:
         return text
     tokens, out, i = text.split(" "), [], 0
+    is_word = lambda w: w.strip(_PUNCT).lower() in vocab or w.strip(_PUNCT).lower() in _SHORT_WORDS  # noqa: E731
+    # split names are only looked for in English text: French or German has non-words in a row everywhere
+    english = sum(map(is_word, tokens)) >= 0.5 * len(tokens)
     while i < len(tokens):
-        for k in (3, 2):
-            parts = tokens[i : i + k]
-            if len(parts) < k:
-                continue
-            core = [p.strip(".,;:!?\"'()") for p in parts]
-            if not all(c.isalpha() for c in core) or any(p != c for p, c in zip(parts[1:-1], core[1:-1])):
-                continue
-            joined = "".join(core).lower()
-            if joined in vocab and not all(c.lower() in vocab or c.lower() in _SHORT_WORDS for c in core):
-                out.append(parts[0][: len(parts[0]) - len(parts[0].lstrip(".,;:!?\"'()"))] + "".join(core)
-                           + parts[-1][len(parts[-1].rstrip(".,;:!?\"'()")):])  # fmt: skip
-                i += k
-                break
+        k = _join_at(tokens, i, vocab, english)
+        # a whole word stays itself when the next token starts a split word of its own ("the e lement")
+        if k and is_word(tokens[i]) and _join_at(tokens, i + 1, vocab, english):
+            k = 0
+        if k:
+            parts = tokens[i : i + k]  # the outer punctuation kept: '"disc overed,' -> '"discovered,'
+            lead = parts[0][: len(parts[0]) - len(parts[0].lstrip(_PUNCT))]
+            tail = parts[-1][len(parts[-1].rstrip(_PUNCT)) :]
+            out.append(lead + "".join(p.strip(_PUNCT) for p in parts) + tail)
+            i += k
         else:
             out.append(tokens[i])
             i += 1
     return " ".join(out)
 
 
+_PUNCT = ".,;:!?\"'()"
+
+
+def _join_at(tokens: list[str], i: int, vocab: frozenset[str], names: bool) -> int:
+    """How many tokens from ``i`` on (3 or 2) join into one word, else 0: a known word whose parts are not
+    all words, or (with ``names``) a split name."""
+    known = lambda c: c.lower() in vocab or c.lower() in _SHORT_WORDS  # noqa: E731
+    for k in (3, 2):
+        parts = tokens[i : i + k]
+        if len(parts) < k:
+            continue
+        core = [p.strip(_PUNCT) for p in parts]
+        inside = [p.rstrip(_PUNCT) != p for p in parts[:-1]] + [p.lstrip(_PUNCT) != p for p in parts[1:]]
+        if not all(c.isalpha() for c in core) or any(inside):  # no punctuation between the parts
+            continue
+        if "".join(core).lower() in vocab and not all(known(c) for c in core):
+            return k
+        # a name split in two ("X enon", "Flerovi um"): a capitalised non-word, then a lower-case non-word
+        if names and k == 2 and core[0][0].isupper() and core[0][1:] == core[0][1:].lower() and core[1].islower() \
+                and not known(core[0]) and not known(core[1]):  # fmt: skip
+            return 2
+    return 0
+
+
 def normalise(text: str) -> str:
     """The plain reading of ``text``: see the module docstring for each step."""
     t = unicodedata.normalize("NFKC", text).translate(_INVISIBLE)
     t = "".join(ch for ch in t if unicodedata.category(ch) != "Cf")
-    t = anyascii(t)
+    t = anyascii(t.translate(_LOOKALIKES))
     t = _SPACED.sub(_join_spaced, t)
     t = _LEET_WORD.sub(_deleet, t)
     return _rejoin(re.sub(r"[ \t]{2,}", " ", t))
