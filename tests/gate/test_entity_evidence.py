@@ -99,6 +99,7 @@ def _reference_hit(text: str, entities: list[str], similarity: float = 90.0) -> 
 
     norm = normalise(text).lower()
     squashed, words = re.sub(r"[^a-z0-9]+", "", norm), set(re.findall(r"[a-z0-9]+", norm))
+    words |= {x[:-1] for x in words if len(x) > 4 and x.endswith("s")}  # plurals and possessives
     for e in entities:
         n = normalise(e).lower()
         parts, whole = re.findall(r"[a-z0-9]+", n), re.sub(r"[^a-z0-9]+", "", n)
@@ -182,3 +183,23 @@ def test_the_joint_plan_is_built_once_per_set_of_gates():
     assert _joint_plan(gates) is plan and _joint_plan(list(gates)) is plan  # a new container of the same gates
     other = _joint_plan(gates[:2])
     assert other is not plan and other.names.n_targets == 2
+
+
+def test_a_family_name_shared_by_forget_names_is_evidence_on_its_own():
+    forget = [
+        "Who is Elizabeth Bennet?",
+        "Describe Elizabeth Bennet.",
+        "Who is Jane Bennet?",
+        "Describe Jane Bennet.",
+        "Who is Mr Bennet?",
+        "Describe Mr Bennet.",
+        "Who is Norma Fisher?",
+        "Describe Norma Fisher.",
+    ]
+    names = evidence_entities(forget, ["Who is Emma Woodhouse?"])
+    # Bennet names three forget characters; Fisher only one (another Fisher may be a neighbour); Mr is a title
+    assert "Bennet" in names and "Fisher" not in names and "Mr" not in names
+    assert "Bennet" not in evidence_entities(forget, ["Who is Mary Bennet's cousin?"])  # a negative uses it
+    evidence = EntityEvidence(names)
+    assert evidence.score(["Who is the eldest Bennet sister?", "Where is the Bennets' home?"]).tolist() == [1, 1]
+    assert evidence.score(["Who is Lisa Fisher?"]).tolist() == [0]

@@ -9,8 +9,8 @@ zero-width characters) and is case- and accent-insensitive:
 - a multi-word entity matches when its letters and digits, squashed together ("normafisher"), occur in the
   squashed prompt: spacing, punctuation and words split in two ("N orma Fish er") do not hide it; a
   near-miss within edit-distance similarity 90 % ("Norma Fishr") matches too;
-- a single word (a place, a one-word name) matches as a whole word, or within similarity 90 % when it is at
-  least seven letters long ("Pemberly").
+- a single word (a place, a one-word name) matches as a whole word, in the plural ("the Bennets") or within
+  similarity 90 % when it is at least seven letters long ("Pemberly").
 
 The score is 1.0 for a match and 0.0 otherwise; :class:`EvidenceGate` takes the max of it and the topic
 classifier, so the threshold calibration (calibration.py) sees one score per prompt.
@@ -48,7 +48,10 @@ def _views(text: str) -> tuple[str, frozenset[str], frozenset[str]]:
     every target."""
     norm = normalise(text).lower()
     squashed = _squash(norm)
-    return squashed, frozenset(_WORD.findall(norm)), frozenset(_grams(squashed))
+    words = _WORD.findall(norm)
+    # a plural or a possessive without its apostrophe names the same thing ("the Bennets' home")
+    words += [w[:-1] for w in words if len(w) > 4 and w.endswith("s")]
+    return squashed, frozenset(words), frozenset(_grams(squashed))
 
 
 def _kept_grams(length: np.ndarray, total: np.ndarray, similarity: float) -> np.ndarray:
@@ -168,11 +171,20 @@ def _spans(text: str) -> list[str]:
     return [re.sub(r"['’]s$", "", s) for s in capitalised_spans(text)]
 
 
+TITLES = frozenset(
+    "mr mrs ms miss dr sir lady lord dame captain colonel general major professor prof saint st king queen"
+    " prince princess duke duchess earl count countess baron father mother sister brother uncle aunt rev".split()
+)
+"""Words of a name that say what someone is, not who: never an entity on their own."""
+
+
 def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 2, limit: int = 200) -> list[str]:
     """Names that mark the forget prompts: capitalised spans seen at least ``min_count`` times in them and
     never in the negatives (retain and background prompts); a single word also must not occur in any
-    negative. Parts of multi-word names are not added on their own: "Johnson" alone would flag every other
-    Johnson, a neighbour the request wants kept."""
+    negative. A part of a multi-word name is not added on its own ("Johnson" alone would flag every other
+    Johnson, a neighbour the request wants kept), unless it is shared by two or more of those names and no
+    negative uses it: a family or house name of the forget set ("Bennet" of Elizabeth, Jane and Mrs
+    Bennet), which a prompt may use without a first name ("the eldest Bennet sister")."""
     negative_words = {w for t in negatives for w in _WORD.findall(normalise(t).lower())}
     negative_spans = {s.lower() for t in negatives for s in _spans(t)}
     counts: dict[str, int] = {}
@@ -181,8 +193,15 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
             if s.lower() not in negative_spans:
                 counts[s] = counts.get(s, 0) + 1
     spans = [s for s, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count][:limit]
-    single = [s for s in spans if len(s.split()) == 1 and normalise(s).lower() not in negative_words]
-    return [s for s in spans if len(s.split()) > 1] + single
+    multi = [s for s in spans if len(s.split()) > 1]
+    owners: dict[str, set[str]] = {}  # a word of a multi-word name -> the names that have it
+    for s in multi:
+        for w in s.split():
+            owners.setdefault(w, set()).add(s)
+    shared = [w for w, names in owners.items() if len(names) >= 2 and len(w) >= 4 and w[0].isupper()]
+    single = [s for s in spans if len(s.split()) == 1] + [w for w in shared if w not in spans]
+    single = [s for s in single if (word := normalise(s).lower()) not in negative_words and word not in TITLES]
+    return multi + single
 
 
 MODES = ("classifier", "entities", "max")
