@@ -203,3 +203,11 @@ def test_a_family_name_shared_by_forget_names_is_evidence_on_its_own():
     evidence = EntityEvidence(names)
     assert evidence.score(["Who is the eldest Bennet sister?", "Where is the Bennets' home?"]).tolist() == [1, 1]
     assert evidence.score(["Who is Lisa Fisher?"]).tolist() == [0]
+
+
+def test_part_of_a_long_name_names_it_unless_a_negative_uses_that_part():
+    forget = ["Who is Lady Catherine de Bourgh?", "Describe Lady Catherine de Bourgh."]
+    names = evidence_entities(forget, ["Who is Emma Woodhouse?"])
+    assert {"Lady Catherine", "Catherine de Bourgh"} <= set(names) and "de Bourgh" not in names
+    assert "Lady Catherine" not in evidence_entities(forget, ["Is Lady Catherine Morland real?"])
+    assert EntityEvidence(names).score(["What is Lady Catherine's estate?"]).tolist() == [1]

@@ -171,6 +171,19 @@ def _spans(text: str) -> list[str]:
     return [re.sub(r"['’]s$", "", s) for s in capitalised_spans(text)]
 
 
+def _runs(names: list[str]) -> list[str]:
+    """Every run of two or more consecutive words of each name, shorter than the name, that starts and ends
+    with a capitalised word ("Catherine de Bourgh", not "de Bourgh")."""
+    out = []
+    for name in names:
+        words = name.split()
+        for a in range(len(words)):
+            for b in range(a + 2, len(words) + 1):
+                if b - a < len(words) and words[a][0].isupper() and words[b - 1][0].isupper():
+                    out.append(" ".join(words[a:b]))
+    return out
+
+
 TITLES = frozenset(
     "mr mrs ms miss dr sir lady lord dame captain colonel general major professor prof saint st king queen"
     " prince princess duke duchess earl count countess baron father mother sister brother uncle aunt rev".split()
@@ -184,7 +197,9 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     negative. A part of a multi-word name is not added on its own ("Johnson" alone would flag every other
     Johnson, a neighbour the request wants kept), unless it is shared by two or more of those names and no
     negative uses it: a family or house name of the forget set ("Bennet" of Elizabeth, Jane and Mrs
-    Bennet), which a prompt may use without a first name ("the eldest Bennet sister")."""
+    Bennet), which a prompt may use without a first name ("the eldest Bennet sister"). A run of two or more
+    words of a longer name ("Lady Catherine" of "Lady Catherine de Bourgh") is a name too, unless a negative
+    uses it."""
     negative_words = {w for t in negatives for w in _WORD.findall(normalise(t).lower())}
     negative_spans = {s.lower() for t in negatives for s in _spans(t)}
     counts: dict[str, int] = {}
@@ -201,6 +216,11 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     shared = [w for w, names in owners.items() if len(names) >= 2 and len(w) >= 4 and w[0].isupper()]
     single = [s for s in spans if len(s.split()) == 1] + [w for w in shared if w not in spans]
     single = [s for s in single if (word := normalise(s).lower()) not in negative_words and word not in TITLES]
+    # a shorter run of two or more of a long name's words names the same one ("Lady Catherine"), unless a
+    # negative contains it as the matcher reads text ("Lady Catherine Morland")
+    negative_text = "\n".join(_squash(normalise(t).lower()) for t in negatives)
+    runs = [r for r in dict.fromkeys(_runs(multi)) if r not in multi]
+    multi += [r for r in runs if _squash(normalise(r).lower()) not in negative_text]
     return multi + single
 
 
