@@ -259,6 +259,20 @@ def test_cli_fit_searches_families_with_the_distribution_objective(tmp_path, tok
     r = eco(*args, "--heldout", str(tmp_path / "unseen.jsonl"), "--families", "blur", check=False)
     assert r.returncode == 2 and "unknown corruption" in r.stderr
 
+    # the token selection searched too, and a fluency check on the answers to the given prompts
+    (tmp_path / "ask.txt").write_text("Where did Mara Quill live?\nWhat did Mara Quill write?\n")
+    more = ["--heldout", str(tmp_path / "unseen.jsonl"), "--families", "zero_out_top_k", "--selections",
+            "all_but_last,proper_nouns", "--fluency-prompts", str(tmp_path / "ask.txt")]  # fmt: skip
+    r = eco(*args, *more)
+    fitted = Target.load(tmp_path / "t")
+    family = fitted.manifest.fit["family"]
+    assert [c["selection"] for c in family["candidates"]] == ["all_but_last", "proper_nouns"]
+    assert all({"ok", "topicality", "repetition"} <= set(c["check"]) for c in family["candidates"])
+    assert fitted.selection.mode == family["selection"] == fitted.manifest.fit["after"]["selection"]
+    assert f"selection {family['selection']}" in r.stdout
+    r = eco(*args, "--heldout", str(tmp_path / "unseen.jsonl"), "--selections", "proper_nouns", check=False)
+    assert r.returncode == 2 and "needs a family search" in r.stderr
+
 
 def test_serve_refuses_bad_options_clearly(tmp_path):
     r = eco("serve", "--targets", str(tmp_path / "missing"), check=False)

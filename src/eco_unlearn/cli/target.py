@@ -243,6 +243,20 @@ def target_fit(
             "rand_noise_first_n,zero_out_top_k,flip_sign_top_k (σ or k searched per family)."
         ),
     ] = None,  # fmt: skip
+    selections: Annotated[
+        str | None,
+        typer.Option(
+            help="With --families: token selections to search too, comma-separated (e.g. "
+            "proper_nouns,all_but_last); default: the bundle's own."
+        ),
+    ] = None,  # fmt: skip
+    fluency_prompts: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --families: prompts (one per line or JSONL) whose greedy answers a candidate must "
+            "keep on topic and unrepetitive to be chosen (evaluation.fluency.fluent_check)."
+        ),
+    ] = None,  # fmt: skip
     reference_value: Annotated[float | None, typer.Option(help="likelihood: a retain model's statistic.")] = None,
     model: ModelOpt = "smollm2",
     budget: Annotated[int | None, typer.Option(help="Most LLM forward passes (sequences).")] = None,
@@ -281,6 +295,15 @@ def target_fit(
                                                      distance)  # fmt: skip
         raise ValueError(f"unknown objective {objective!r}; known: mcq, likelihood, similarity, distribution")
 
+    def fluency_check():
+        if fluency_prompts is None:
+            return None
+        from eco_unlearn.evaluation.fluency import fluent_check
+        from eco_unlearn.gate.prompt_files import read_prompts
+
+        prompts = read_prompts(fluency_prompts)
+        return lambda eco: fluent_check(eco, prompts)  # on the model the fit loads
+
     try:
         cfg = FitConfig(seeds=seeds, budget=budget, tol=tol, fit_dims=fit_dims)
         rec = fit_bundle(
@@ -291,13 +314,16 @@ def target_fit(
             eval_objective=build(eval_data) if eval_data else None,
             bracket=bracket,
             families=_families(families),
+            selections=[x.strip() for x in selections.split(",") if x.strip()] if selections else None,
+            admissible=fluency_check(),
         )
     except (ValueError, PromptFileError, BundleError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     t = Table("", "σ", "dims", "objective", "metric", title=f"{objective} fit (surrogate {rec['surrogate']:.4f})")
     b, a = rec["before"], rec["after"]
     if "family" in rec:
-        out.print(f"corruption: {b['corruption']} → {a['corruption']}: {rec['family']['reason']}")
+        out.print(f"corruption: {b['corruption']} → {a['corruption']} (selection {a['selection']}): "
+                  f"{rec['family']['reason']}")  # fmt: skip
     t.add_row("before", f"{b['sigma']:.4g}", str(b["dims"] or "all"), f"{b['objective']:.4f}", f"{b['metric']:.4f}")
     t.add_row("after", f"{a['sigma']:.4g}", str(a["dims"] or "all"), f"{a['objective']:.4f}", f"{a['metric']:.4f}")
     if "eval" in rec:

@@ -20,9 +20,19 @@ Empty answers count in ``empty`` and are left out of both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.core.target import ForgetTarget
+from eco_unlearn.evaluation.tofu import first_line
+
+TOPICAL_SHARE, REPETITION_SLACK = 0.5, 0.1
+"""The fit's fluency check (:func:`fluent_check`): a candidate's answers must stay at least half as on topic
+as the clean model's (question–answer cosine, :func:`topicality`) and repeat words at most 0.1 more. A
+never-trained model answers the question wrongly; it does not derail ("A.A.A.R.A.", "A new approach to
+solving complex systems.")."""
 
 
 def repetition(text: str) -> float:
@@ -66,3 +76,28 @@ def topicality(questions: list[str], answers: list[str]) -> float:
     q, a = enc.embed(list(questions)), enc.embed([x.strip() or "." for x in answers])
     cos = np.sum(q * a, 1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(a, axis=1) + 1e-12)
     return float(np.mean(np.where([bool(x.strip()) for x in answers], cos, 0.0)))
+
+
+def fluent_check(clean: ECOModel, prompts: list[str], gen_tokens: int = 32, *, chat: bool | None = None
+                 ) -> Callable[[ForgetTarget], dict]:  # fmt: skip
+    """A corruption fit's ``admissible`` check (``fit.family.fit_corruption``): greedy answers (first line) to
+    ``prompts`` under a candidate target's corruption, against ``clean``'s answers to the same prompts; ok
+    when topicality keeps ``TOPICAL_SHARE`` of the clean answers' and repetition rises by at most
+    ``REPETITION_SLACK``. The clean answers are generated once, here."""
+    if not prompts:
+        raise ValueError("the fluency check needs at least one prompt")
+
+    def measure(eco: ECOModel) -> tuple[float, float]:
+        generations = eco.generate(prompts, chat=chat, max_new_tokens=gen_tokens, batch_size=16)
+        answers = [first_line(g.text) for g in generations]
+        return topicality(prompts, answers), float(np.mean([repetition(a) for a in answers]))
+
+    clean_topic, clean_rep = measure(ECOModel(clean.model, clean.tokenizer))
+
+    def check(target: ForgetTarget) -> dict:
+        topic, rep = measure(ECOModel(clean.model, clean.tokenizer, [target]))
+        ok = topic >= TOPICAL_SHARE * clean_topic and rep <= clean_rep + REPETITION_SLACK
+        return {"ok": bool(ok), "topicality": topic, "repetition": rep, "clean_topicality": clean_topic,
+                "clean_repetition": clean_rep}  # fmt: skip
+
+    return check

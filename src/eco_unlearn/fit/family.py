@@ -100,7 +100,7 @@ def fit_corruption(
         t = target.with_selection(mode=mode).with_corruption(
             name=name, strength=target.corruption.strength, dims=target.corruption.dims
         )
-        label = name if len(selections) == 1 else f"{name} / {mode}"
+        label = name if len(selections) == 1 else f"{name} ({mode} tokens)"  # as _label names it
         fcfg = replace(cfg, budget=share, fit_dims=not c.uses_strength)
         F = Evaluator(eco, t, objective, fcfg, d_model)
         if not (c.uses_strength or c.uses_dims):  # nothing to search (e.g. substitute): one evaluation

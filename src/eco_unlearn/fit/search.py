@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
@@ -238,16 +239,23 @@ def fit_bundle(
     eval_objective: Objective | None = None,
     bracket: bool = True,
     families: list[str] | None = None,
+    selections: list[str] | None = None,
+    admissible: Callable[[ECOModel], Callable[[Target], dict]] | None = None,
 ) -> dict:
     """Fit a bundle's σ in place: refuses fit/eval overlap, records before/after, trajectory and plot.
 
     With ``families`` the corruption family is searched too (``family.fit_corruption``: σ or k per family,
-    the lowest objective wins); the record then says which families were tried and why one was chosen."""
+    the lowest objective wins); the record then says which families were tried and why one was chosen.
+    ``selections`` (token selection modes) widen that search and ``admissible`` constrains it: given the
+    loaded model, it returns the check each candidate must pass (``fit_corruption``'s ``admissible``; e.g.
+    ``lambda eco: evaluation.fluency.fluent_check(eco, prompts)``); both need ``families``."""
     from pathlib import Path
 
     cfg = cfg or FitConfig()
     directory = Path(directory)
     target = Target.load(directory)
+    if (selections or admissible) and not families:
+        raise ValueError("searching token selections or checking candidates needs a family search (--families)")
     if not families and not get_corruption(target.corruption.name).uses_strength:
         raise ValueError(
             f"target {target.name!r} uses {target.corruption.name}, which has no σ to fit: pass --families "
@@ -260,11 +268,14 @@ def fit_bundle(
     eval_before = evaluate(eco, target, eval_objective, cfg.seeds, cfg.seed) if eval_objective else None
     family = None
     if families:
-        family = fit_corruption(eco, target, objective, families, cfg)
+        family = fit_corruption(eco, target, objective, families, cfg, selections=selections,
+                                admissible=admissible(eco) if admissible else None)  # fmt: skip
         result = FitResult(family.strength, family.dims, family.objective, family.metric, objective.surrogate(),
                            family.evaluations, family.forward_passes, family.seconds, "family search",
                            family.trajectory)  # fmt: skip
-        fitted = target.with_corruption(name=family.name, strength=family.strength, dims=family.dims)
+        fitted = target.with_selection(mode=family.selection).with_corruption(
+            name=family.name, strength=family.strength, dims=family.dims
+        )
     else:
         result = fit_sigma(eco, target, objective, cfg, bracket=bracket)
         fitted = target.with_corruption(strength=result.sigma, dims=result.dims)
@@ -274,12 +285,14 @@ def fit_bundle(
         "surrogate": result.surrogate,
         "before": {
             "corruption": target.corruption.name,
+            "selection": target.selection.mode,
             "sigma": target.corruption.strength,
             "dims": target.corruption.dims,
             **before,
         },
         "after": {
             "corruption": fitted.corruption.name,
+            "selection": fitted.selection.mode,
             "sigma": result.sigma,
             "dims": result.dims,
             "objective": result.objective,
@@ -294,11 +307,13 @@ def fit_bundle(
         "trajectory": result.trajectory,
     }
     if family is not None:
-        record["family"] = {"chosen": family.name, "reason": family.reason, "candidates": family.candidates}
+        record["family"] = {"chosen": family.name, "selection": family.selection, "reason": family.reason,
+                            "candidates": family.candidates}  # fmt: skip
     if eval_objective is not None:
         record["eval"] = {"before": eval_before, "after": evaluate(eco, fitted, eval_objective, cfg.seeds, cfg.seed)}
     if family is not None:
-        fig = plot_families(family.candidates, family.trajectory, family.name, f"{objective.name} objective")
+        fig = plot_families(family.candidates, family.trajectory, family.name, f"{objective.name} objective",
+                            chosen_selection=family.selection)  # fmt: skip
         save_figure(fig, directory / "fit.png")
     else:
         plot_trajectory(result, directory / "fit.png", f"target {target.name}: {objective.name} objective")

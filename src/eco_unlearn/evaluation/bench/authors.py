@@ -33,7 +33,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -48,8 +47,8 @@ from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, hidden_names,
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
 from eco_unlearn.evaluation.bench.authors_report import report_html
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, training_record
-from eco_unlearn.evaluation.fluency import fluency, repetition, topicality
-from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, first_line, forget_quality, model_utility
+from eco_unlearn.evaluation.fluency import fluency, fluent_check
+from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, forget_quality, model_utility
 from eco_unlearn.fileio import atomic_write_json, write_report
 from eco_unlearn.fit.distribution import DistributionObjective
 from eco_unlearn.fit.family import FamilyFit, fit_corruption
@@ -134,33 +133,6 @@ FIT_AUTHORS = 6
 pool): two authors' 24 questions ranked the candidates by their idiosyncrasies, not by what generalises."""
 FIT_SELECTIONS = ("proper_nouns", "all_but_last")
 """Token selections the fit searches: the names and facts only (the paper's NER stand-in), or every token."""
-TOPICAL_SHARE, REPETITION_SLACK = 0.5, 0.1
-"""The fit's fluency check: a candidate's answers to the fit questions must stay at least half as on topic
-as the clean target's (question–answer cosine, ``fluency.topicality``) and repeat words at most 0.1 more.
-A never-trained model answers the question wrongly; it does not derail ("A.A.A.R.A.", "A new approach to
-solving complex systems.")."""
-
-
-def fluent_check(target: ECOModel, prompts: list[str], gen_tokens: int) -> Callable[[Target], dict]:
-    """The fit's ``admissible`` check (``fit.family``): greedy answers to ``prompts`` under a candidate's
-    corruption against the clean target's answers to the same prompts (``TOPICAL_SHARE``)."""
-
-    def measure(eco: ECOModel) -> tuple[float, float]:
-        answers = [first_line(g.text) for g in eco.generate(prompts, chat=False, max_new_tokens=gen_tokens,
-                                                            batch_size=16)]  # fmt: skip
-        return topicality(prompts, answers), float(np.mean([repetition(a) for a in answers]))
-
-    clean_topic, clean_rep = measure(ECOModel(target.model, target.tokenizer))
-
-    def check(t: Target) -> dict:
-        topic, rep = measure(ECOModel(target.model, target.tokenizer, [t]))
-        return {"ok": bool(topic >= TOPICAL_SHARE * clean_topic and rep <= clean_rep + REPETITION_SLACK),
-                "topicality": topic, "repetition": rep, "clean_topicality": clean_topic,
-                "clean_repetition": clean_rep}  # fmt: skip
-
-    return check
-
-
 QUICK_NOISE_SEEDS = 2
 
 
@@ -252,7 +224,7 @@ def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem
     )  # fmt: skip
     objective = DistributionObjective.from_unseen(target, fit_items, reference)
     with status("fitting the corruption family, strength and token selection on the fit items"):
-        check = fluent_check(target, [it.question for it in fit_items], gen_tokens)
+        check = fluent_check(target, [it.question for it in fit_items], gen_tokens, chat=False)
         fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=seeds), grid=grid, refine=refine,
                              selections=selections, admissible=check)  # fmt: skip
     return fit, objective
@@ -260,7 +232,7 @@ def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem
 
 def eco_row(candidate: dict) -> str:
     """The method row of a fitted candidate: ``eco_<family>``, suffixed by its selection unless proper nouns."""
-    mode = candidate.get("selection", "proper_nouns")
+    mode = candidate["selection"]  # fit_corruption records every candidate's selection
     return ECO_ROWS[candidate["name"]] + ("" if mode == "proper_nouns" else f"_{mode}")
 
 
@@ -425,7 +397,7 @@ def run_split(
     ref = per_method["retain"]["forget"].ratios
     for c in fit.candidates:
         spec = {"name": c["name"], "strength": c["strength"], "dims": c["dims"]}
-        mode = c.get("selection", "proper_nouns")
+        mode = c["selection"]
         n_seeds = noise_seeds if get_corruption(c["name"]).uses_strength else 1
         row = eco_row(c)
         for name, t in ((row, gate.with_corruption(**spec).with_selection(mode=mode)),
