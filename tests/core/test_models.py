@@ -87,3 +87,30 @@ def test_bfloat16_loads_generates_and_corrupts_in_float32(tiny_llama_dir):
     assert not torch.equal(got, clean[0])
     scores = eco.prompt_logprobs([plan])[0]
     assert all(torch.isfinite(torch.tensor(scores.logprobs)))
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
+def test_the_embedding_only_loader_embeds_as_the_full_model_does(arch, tokenizer, tmp_path):
+    """The vLLM gateway reads only the embedding table; its (corrupted) prompt embeddings must be what the
+    full model's own embedding module gives: Gemma-3 scales its rows by √hidden, and vLLM's prompt-embeds
+    path does not, so the loader must."""
+    import torch
+
+    from conftest import make_tiny
+    from eco_unlearn.core.ecomodel import ECOModel
+    from eco_unlearn.core.encoder import PromptEncoder
+    from eco_unlearn.gate.targets import Target
+
+    model = make_tiny(arch, tokenizer)
+    model.save_pretrained(tmp_path / arch)
+    tokenizer.save_pretrained(tmp_path / arch)
+    target = Target.create("z", gate={"kind": "keyword", "keywords": ["zebra"]},
+                           corruption={"name": "rand_noise_first_n", "strength": 1.0, "dims": 8})  # fmt: skip
+    full, only = ECOModel(model, tokenizer, [target]), PromptEncoder.from_pretrained(str(tmp_path / arch), [target])
+    for prompt in ("Where do zebras live?", "Where do lions live?"):
+        a, b = full.prepare(prompt, chat=False)[0], only.prepare(prompt, chat=False)[0]
+        assert a.corrupted == b.corrupted == ("zebra" in prompt)
+        assert torch.allclose(full.prompt_embeds(a), only.prompt_embeds(b), atol=1e-6)
+    if arch == "gemma3":  # the scale is really there: unscaled rows would differ by √64 = 8
+        ids = torch.tensor([5, 6])
+        assert torch.allclose(only.embedding(ids), 8.0 * model.get_input_embeddings().weight[ids], atol=1e-5)

@@ -248,6 +248,10 @@ def _require_fast(tok, name_or_path: str) -> None:
 # Model types whose input embedding is a plain table lookup. Gemma scales it by sqrt(hidden) inside the
 # model, and what a remote server expects in ``prompt_embeds`` for those is not the table row.
 _PLAIN_EMBEDDING_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "granite", "smollm3")
+_SCALED_EMBEDDING_TYPES = ("gemma3_text",)
+"""Model types whose embedding module multiplies its rows by √hidden_size (transformers'
+``Gemma3TextScaledWordEmbedding``). vLLM's prompt-embeds path skips that scale (it applies it only to token
+ids), so the gateway must send scaled rows, exactly as the HF model's own embedding module computes them."""
 
 
 def checkpoint_dtype(name_or_path: str) -> torch.dtype:
@@ -272,10 +276,10 @@ def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Emb
         raise ModelNotAvailable(f"{name_or_path!r} must be a local model directory (or an embedded model)")
     config = json.loads((where / "config.json").read_text())
     kind = config.get("model_type", "?")
-    if kind not in _PLAIN_EMBEDDING_TYPES:
+    if kind not in _PLAIN_EMBEDDING_TYPES + _SCALED_EMBEDDING_TYPES:
         raise ModelNotAvailable(
             f"model type {kind!r} is not supported without the full model"
-            f" (supported: {', '.join(_PLAIN_EMBEDDING_TYPES)})"
+            f" (supported: {', '.join(_PLAIN_EMBEDDING_TYPES + _SCALED_EMBEDDING_TYPES)})"
         )
     files = sorted(where.glob("*.safetensors"))
     if not files:
@@ -288,4 +292,11 @@ def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Emb
                 break
     else:
         raise ModelNotAvailable(f"no *embed_tokens.weight tensor in {where}")
+    if kind in _SCALED_EMBEDDING_TYPES:
+        from transformers.models.gemma3.modeling_gemma3 import Gemma3TextScaledWordEmbedding
+
+        embedding = Gemma3TextScaledWordEmbedding(*weight.shape, config.get("pad_token_id"),
+                                                  embed_scale=config["hidden_size"] ** 0.5)  # fmt: skip
+        embedding.weight.data.copy_(weight)
+        return load_tokenizer(str(where)), embedding.requires_grad_(False), config
     return load_tokenizer(str(where)), torch.nn.Embedding.from_pretrained(weight, freeze=True), config

@@ -134,10 +134,9 @@ class EntityIndex:
             return hits
         fuzzy = candidates[self._fuzzy[candidates]]
         if len(fuzzy):  # one rapidfuzz call for every candidate name (an exact occurrence scores 100)
-            names = [self.names[i] for i in fuzzy]
-            matches = process.extract(squashed, names, scorer=fuzz.partial_ratio, score_cutoff=self.similarity,
-                                      limit=None)  # fmt: skip
-            hits.update(int(fuzzy[k]) for _, _, k in matches)
+            scores = process.cdist([squashed], [self.names[i] for i in fuzzy], scorer=fuzz.partial_ratio,
+                                   score_cutoff=self.similarity, dtype=np.uint8)[0]  # fmt: skip
+            hits.update(fuzzy[scores > 0].tolist())
         hits.update(int(i) for i in candidates[self._short[candidates]] if self.names[i] in squashed)
         for i in candidates[self._single[candidates]]:
             name = self.names[i]
