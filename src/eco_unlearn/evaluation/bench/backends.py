@@ -1,10 +1,11 @@
 """`eco bench backends`: one recipe across model families, through both serving backends.
 
 For each model, one real vLLM (float32, as the ``hf`` backend computes) is started and three arms answer
-the same chat requests greedily: vLLM called directly, the gateway in front of it (``vllm`` backend) and
-the gateway on the model in process (``hf`` backend). The target is a classifier gate trained on chemistry
-vs geography questions with a deterministic corruption (sign flip of every dim), so the two backends see
-the same embeddings. The claims checked per model:
+the same chat requests greedily (text completions for a base model without a chat template): vLLM called
+directly, the gateway in front of it (``vllm`` backend) and the gateway on the model in process (``hf``
+backend). The target is a classifier gate trained on chemistry vs geography questions with a
+deterministic corruption (sign flip of every dim), so the two backends see the same embeddings. The claims
+checked per model:
 
 - a flagged prompt gets the same tokens through the ``vllm`` backend as through the ``hf`` backend, and
   not what vLLM answers directly (the corruption fired);
@@ -39,12 +40,17 @@ def prompts(n: int) -> dict[str, list[str]]:
     }
 
 
-def _chat(http: httpx.Client, url: str, model: str, prompt: str, max_tokens: int) -> str:
-    body = {"model": model, "messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens,
-            "temperature": 0}  # fmt: skip
-    r = http.post(url + "/v1/chat/completions", json=body)
+def _ask(http: httpx.Client, url: str, model: str, prompt: str, max_tokens: int, chat: bool) -> str:
+    """A greedy chat completion, or for a base model without a chat template (Gemma-3-270M) a text
+    completion of the prompt as it is."""
+    body = {"model": model, "max_tokens": max_tokens, "temperature": 0}
+    if chat:
+        r = http.post(url + "/v1/chat/completions", json=body | {"messages": [{"role": "user", "content": prompt}]})
+        r.raise_for_status()
+        return r.json()["choices"][0]["message"]["content"]
+    r = http.post(url + "/v1/completions", json=body | {"prompt": prompt})
     r.raise_for_status()
-    return r.json()["choices"][0]["message"]["content"]
+    return r.json()["choices"][0]["text"]
 
 
 def compare(local, encoder, target, asked: dict[str, list[str]], vllm_url: str, served: str, max_tokens: int) -> dict:
@@ -65,15 +71,16 @@ def compare(local, encoder, target, asked: dict[str, list[str]], vllm_url: str, 
 
     with serve_in_thread(app(VLLMBackend(encoder, vllm_url, model=served))) as gv, \
             serve_in_thread(app(HFBackend(local))) as gh, httpx.Client(timeout=600) as http:  # fmt: skip
-        rows = []
+        rows, chat = [], encoder.has_chat_template
         for (kind, p), f in zip(track(flat, f"{Path(served).name}: prompts × 3 arms"), flagged):
-            direct = _chat(http, vllm_url, served, p, max_tokens)
+            direct = _ask(http, vllm_url, served, p, max_tokens, chat)
             rows.append({"kind": kind, "prompt": p, "flagged": f, "direct": direct,
-                         "gateway_vllm": _chat(http, gv, "m", p, max_tokens),
-                         "gateway_hf": _chat(http, gh, "m", p, max_tokens)})  # fmt: skip
+                         "gateway_vllm": _ask(http, gv, "m", p, max_tokens, chat),
+                         "gateway_hf": _ask(http, gh, "m", p, max_tokens, chat)})  # fmt: skip
     fl = [r for r in rows if r["flagged"]]
     cl = [r for r in rows if not r["flagged"]]
     return {
+        "api": "chat" if chat else "completions",
         "flag_rate": {k: sum(r["flagged"] for r in rows if r["kind"] == k) / len(v) for k, v in asked.items()},
         "flagged": len(fl),
         "flagged_vllm_equals_hf": sum(r["gateway_vllm"] == r["gateway_hf"] for r in fl),
@@ -127,7 +134,7 @@ def run(models: tuple[str, ...], out_dir: Path, *, n: int = 4, max_tokens: int =
     for m in models:
         try:
             result["models"].append(check_model(m, target, asked, out_dir / "vllm", max_tokens))
-        except (ValueError, RuntimeError) as e:  # a family a backend refuses (e.g. Gemma on vllm): a finding
+        except (ValueError, RuntimeError, httpx.HTTPError) as e:  # a family a backend refuses: a finding
             result["models"].append({"model": m, "error": str(e)})
     atomic_write_json(out_dir / "results.json", result)
     return result
