@@ -99,13 +99,12 @@ def _rejoin(text: str) -> str:
     if not vocab:
         return text
     tokens, out, i = text.split(" "), [], 0
-    is_word = lambda w: w.strip(_PUNCT).lower() in vocab or w.strip(_PUNCT).lower() in _SHORT_WORDS  # noqa: E731
     # split names are only looked for in English text: French or German has non-words in a row everywhere
-    english = sum(map(is_word, tokens)) >= 0.5 * len(tokens)
+    english = sum(_known(t, vocab) for t in tokens) >= 0.5 * len(tokens)
     while i < len(tokens):
         k = _join_at(tokens, i, vocab, english)
         # a whole word stays itself when the next token starts a split word of its own ("the e lement")
-        if k and is_word(tokens[i]) and _join_at(tokens, i + 1, vocab, english):
+        if k and _known(tokens[i], vocab) and _join_at(tokens, i + 1, vocab, english):
             k = 0
         if k:
             parts = tokens[i : i + k]  # the outer punctuation kept: '"disc overed,' -> '"discovered,'
@@ -122,10 +121,15 @@ def _rejoin(text: str) -> str:
 _PUNCT = ".,;:!?\"'()"
 
 
+def _known(word: str, vocab: frozenset[str]) -> bool:
+    """A word of the vocabulary or a short common word, punctuation and case aside."""
+    w = word.strip(_PUNCT).lower()
+    return w in vocab or w in _SHORT_WORDS
+
+
 def _join_at(tokens: list[str], i: int, vocab: frozenset[str], names: bool) -> int:
     """How many tokens from ``i`` on (3 or 2) join into one word, else 0: a known word whose parts are not
     all words, or (with ``names``) a split name."""
-    known = lambda c: c.lower() in vocab or c.lower() in _SHORT_WORDS  # noqa: E731
     for k in (3, 2):
         parts = tokens[i : i + k]
         if len(parts) < k:
@@ -134,11 +138,11 @@ def _join_at(tokens: list[str], i: int, vocab: frozenset[str], names: bool) -> i
         inside = [p.rstrip(_PUNCT) != p for p in parts[:-1]] + [p.lstrip(_PUNCT) != p for p in parts[1:]]
         if not all(c.isalpha() for c in core) or any(inside):  # no punctuation between the parts
             continue
-        if "".join(core).lower() in vocab and not all(known(c) for c in core):
+        if "".join(core).lower() in vocab and not all(_known(c, vocab) for c in core):
             return k
         # a name split in two ("X enon", "Flerovi um"): a capitalised non-word, then a lower-case non-word
         if names and k == 2 and core[0][0].isupper() and core[0][1:] == core[0][1:].lower() and core[1].islower() \
-                and not known(core[0]) and not known(core[1]):  # fmt: skip
+                and not _known(core[0], vocab) and not _known(core[1], vocab):  # fmt: skip
             return 2
     return 0
 
