@@ -245,8 +245,9 @@ def _require_fast(tok, name_or_path: str) -> None:
         raise ModelNotAvailable(f"{name_or_path!r} has no fast tokenizer; ECO needs character offsets")
 
 
-# Model types whose input embedding is a plain table lookup. Gemma scales it by sqrt(hidden) inside the
-# model, and what a remote server expects in ``prompt_embeds`` for those is not the table row.
+# Model types whose input embedding is a plain table lookup. Gemma 1 and 2 scale it by sqrt(hidden) inside
+# the model's forward (given embeddings too), so what a remote server expects in ``prompt_embeds`` for those
+# is not what the HF model is given: they are refused.
 _PLAIN_EMBEDDING_TYPES = ("llama", "mistral", "qwen2", "qwen3", "phi3", "olmo2", "granite", "smollm3")
 _SCALED_EMBEDDING_TYPES = ("gemma3_text",)
 """Model types whose embedding module multiplies its rows by √hidden_size (transformers'
