@@ -314,7 +314,7 @@ def target_fit(
             eval_objective=build(eval_data) if eval_data else None,
             bracket=bracket,
             families=_families(families),
-            selections=[x.strip() for x in selections.split(",") if x.strip()] if selections else None,
+            selections=_names(selections) if selections else None,
             admissible=fluency_check(),
         )
     except (ValueError, PromptFileError, BundleError, ModelNotAvailable) as e:
@@ -337,14 +337,17 @@ def target_fit(
     )
 
 
+def _names(option: str) -> list[str]:
+    """A comma-separated option as a list, blanks dropped."""
+    return [x.strip() for x in option.split(",") if x.strip()]
+
+
 def _families(option: str | None) -> list[str] | None:
     if option is None:
         return None
     from eco_unlearn.fit.family import DEFAULT_FAMILIES
 
-    names = (
-        list(DEFAULT_FAMILIES) if option.strip() == "default" else [x.strip() for x in option.split(",") if x.strip()]
-    )
+    names = list(DEFAULT_FAMILIES) if option.strip() == "default" else _names(option)
     if not names:
         raise ValueError("--families needs at least one corruption name, or 'default'")
     return names

@@ -99,12 +99,13 @@ def _rejoin(text: str) -> str:
     if not vocab:
         return text
     tokens, out, i = text.split(" "), [], 0
+    known = [_known(t, vocab) for t in tokens]  # each token looked up once
     # split names are only looked for in English text: French or German has non-words in a row everywhere
-    english = sum(_known(t, vocab) for t in tokens) >= 0.5 * len(tokens)
+    english = sum(known) >= 0.5 * len(tokens)
     while i < len(tokens):
-        k = _join_at(tokens, i, vocab, english)
+        k = _join_at(tokens, known, i, vocab, english)
         # a whole word stays itself when the next token starts a split word of its own ("the e lement")
-        if k and _known(tokens[i], vocab) and _join_at(tokens, i + 1, vocab, english):
+        if k and known[i] and _join_at(tokens, known, i + 1, vocab, english):
             k = 0
         if k:
             parts = tokens[i : i + k]  # the outer punctuation kept: '"disc overed,' -> '"discovered,'
@@ -127,9 +128,9 @@ def _known(word: str, vocab: frozenset[str]) -> bool:
     return w in vocab or w in _SHORT_WORDS
 
 
-def _join_at(tokens: list[str], i: int, vocab: frozenset[str], names: bool) -> int:
+def _join_at(tokens: list[str], known: list[bool], i: int, vocab: frozenset[str], names: bool) -> int:
     """How many tokens from ``i`` on (3 or 2) join into one word, else 0: a known word whose parts are not
-    all words, or (with ``names``) a split name."""
+    all words, or (with ``names``) a split name. ``known[j]``: :func:`_known` of ``tokens[j]``."""
     for k in (3, 2):
         parts = tokens[i : i + k]
         if len(parts) < k:
@@ -138,11 +139,11 @@ def _join_at(tokens: list[str], i: int, vocab: frozenset[str], names: bool) -> i
         inside = [p.rstrip(_PUNCT) != p for p in parts[:-1]] + [p.lstrip(_PUNCT) != p for p in parts[1:]]
         if not all(c.isalpha() for c in core) or any(inside):  # no punctuation between the parts
             continue
-        if "".join(core).lower() in vocab and not all(_known(c, vocab) for c in core):
+        if "".join(core).lower() in vocab and not all(known[i : i + k]):
             return k
         # a name split in two ("X enon", "Flerovi um"): a capitalised non-word, then a lower-case non-word
         if names and k == 2 and core[0][0].isupper() and core[0][1:] == core[0][1:].lower() and core[1].islower() \
-                and not _known(core[0], vocab) and not _known(core[1], vocab):  # fmt: skip
+                and not known[i] and not known[i + 1]:  # fmt: skip
             return 2
     return 0
 
