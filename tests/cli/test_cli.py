@@ -75,6 +75,18 @@ def test_bench_overhead_writes_its_figures(tmp_path):
     assert r["command"].startswith("eco bench overhead")
 
 
+def test_bench_transport_quick_without_vllm_prints_payload_and_corruption_costs(tmp_path):
+    r = eco("bench", "transport", "--quick", "--no-e2e", "--out", str(tmp_path))
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert {c["corruption"] for c in result["corruption"]} == {
+        "rand_noise_first_n",
+        "flip_sign_first_n",
+        "zero_out_top_k",
+    }
+    assert "corrupting every token" in r.stdout and "flagged request payload" in r.stdout
+    assert result["end_to_end"] == []
+
+
 @pytest.fixture(scope="module")
 def prompt_files(tmp_path_factory):
     from eco_unlearn.evaluation.domains import domain_prompts

@@ -114,3 +114,29 @@ def test_the_embedding_only_loader_embeds_as_the_full_model_does(arch, tokenizer
     if arch == "gemma3":  # the scale is really there: unscaled rows would differ by √64 = 8
         ids = torch.tensor([5, 6])
         assert torch.allclose(only.embedding(ids), 8.0 * model.get_input_embeddings().weight[ids], atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_the_embedding_only_loader_keeps_a_bfloat16_checkpoint_in_bfloat16(arch, tokenizer, tmp_path):
+    """A bfloat16 checkpoint's table stays bfloat16 in the gateway (half the memory of float32: 1 GB instead
+    of 2 GB for a 7B model's), and its corrupted prompts are bit for bit the full bfloat16 model's: the
+    corruption is computed in float32 from the same rows and rounded back once."""
+    import torch
+
+    from conftest import make_tiny
+    from eco_unlearn.core.ecomodel import ECOModel
+    from eco_unlearn.core.encoder import PromptEncoder
+    from eco_unlearn.gate.targets import Target
+
+    model = make_tiny(arch, tokenizer).to(torch.bfloat16)
+    model.save_pretrained(tmp_path / arch)
+    tokenizer.save_pretrained(tmp_path / arch)
+    target = Target.create("z", gate={"kind": "keyword", "keywords": ["zebra"]},
+                           corruption={"name": "rand_noise_first_n", "strength": 0.3, "dims": None})  # fmt: skip
+    full, only = ECOModel(model, tokenizer, [target]), PromptEncoder.from_pretrained(str(tmp_path / arch), [target])
+    assert only.embedding.weight.dtype == torch.bfloat16
+    prompt = "Where do zebras live?"
+    plan_full, plan_only = full.prepare(prompt, chat=False)[0], only.prepare(prompt, chat=False)[0]
+    got, want = only.prompt_embeds(plan_only), full.prompt_embeds(plan_full)
+    assert got.dtype == want.dtype == torch.bfloat16 and torch.equal(got, want)
+    assert not torch.equal(got, only.embedding(torch.tensor(plan_only.seg.ids)))  # the corruption is there

@@ -29,3 +29,9 @@ def test_bfloat16_embeddings_give_a_bfloat16_vllm_the_same_tokens_as_float32(tin
     assert set(c["median_ms"]) == {"direct", "gateway-float32", "gateway-bfloat16"}
     share = transport.transport_share(transport.payload_costs((c["hidden"],), (48,), 1), cells)
     assert {s["sent_as"] for s in share} == {"float32", "bfloat16"} and all(0 < s["share"] for s in share)
+
+
+def test_corruption_costs_cover_every_size_and_corruption():
+    rows = transport.corruption_costs(hidden=(64, 256), lengths=(32,), repeats=1)
+    assert {(r["hidden"], r["corruption"]) for r in rows} == {(h, c) for h in (64, 256) for c in transport.CORRUPTIONS}
+    assert all(r["ms"] > 0 and r["tokens"] == 32 for r in rows)

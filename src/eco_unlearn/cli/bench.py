@@ -568,7 +568,7 @@ def bench_transport(
 ) -> None:
     """What a flagged request costs to ship to vLLM (bytes, ms; float32 vs bfloat16) and its end-to-end share."""
     from eco_unlearn.core.models import ModelNotAvailable
-    from eco_unlearn.evaluation.bench.transport import run
+    from eco_unlearn.evaluation.bench.transport import CORRUPTIONS, run
 
     try:
         r = run(
@@ -588,12 +588,19 @@ def bench_transport(
         t.add_row(str(p["hidden"]), str(p["tokens"]), p["sent_as"], f"{p['bytes'] / 1e6:.2f}", f"{p['build_ms']:.1f}",
                   read)  # fmt: skip
     out.print(t)
+    t = Table("hidden", "tokens", *CORRUPTIONS, title="corrupting every token of a flagged prompt, ms (one thread)")
+    for h, n in dict.fromkeys((c["hidden"], c["tokens"]) for c in r["corruption"]):
+        ms = {c["corruption"]: c["ms"] for c in r["corruption"] if (c["hidden"], c["tokens"]) == (h, n)}
+        t.add_row(str(h), str(n), *(f"{ms[c]:.1f}" for c in CORRUPTIONS))
+    out.print(t)
     if r["end_to_end"]:
-        t = Table("model", "tokens", "flagged", "direct ms", "gw f32 ms", "gw bf16 ms", "gw bf16 / direct",
-                  "bf16 = f32", title="end to end, one client (throughput ratio = latency ratio)")  # fmt: skip
+        t = Table("model", "prefix cache", "tokens", "flagged", "direct ms", "gw f32 ms", "gw bf16 ms",
+                  "gw bf16 / direct", "bf16 = f32",
+                  title="end to end, one client (throughput ratio = latency ratio)")  # fmt: skip
         for c in r["end_to_end"]:
             m = c["median_ms"]
-            t.add_row(c["model"], str(c["tokens"]), f"{c['flagged']:.0%}", f"{m['direct']:.0f}",
+            t.add_row(c["model"], "on" if c["prefix_cache"] else "off", str(c["tokens"]), f"{c['flagged']:.0%}",
+                      f"{m['direct']:.0f}",
                       f"{m['gateway-float32']:.0f}", f"{m['gateway-bfloat16']:.0f}",
                       f"{c['throughput_vs_direct']['gateway-bfloat16']:.2f}",
                       str(c["bf16_same_tokens_as_f32"]))  # fmt: skip

@@ -282,7 +282,7 @@ class PromptEncoder:
             row = apply_corruption(
                 c.name, embeds[b : b + 1, s : s + n].float(), mask, c.strength, c.dims, gen, donors=donors
             )
-            embeds[b, s : s + n] = row[0].to(embeds.dtype)
+            embeds[b, s : s + n] = row[0]  # the cast to the model's dtype happens in this one copy
         return embeds
 
     def donor_embeddings(self) -> torch.Tensor:

@@ -268,7 +268,9 @@ def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Emb
     """``(tokenizer, embedding, config)`` without loading the LM: only the embedding tensor is read.
 
     This is what a gateway in front of a remote server (vLLM) needs to corrupt prompts: a few MB instead
-    of the whole model, whatever the model's size.
+    of the whole model, whatever the model's size. The table keeps the checkpoint's dtype: a 7B model's
+    128k × 4096 table is 1 GB in bfloat16 and would be 2 GB as float32, and its rows are the values the
+    served model embeds with (the corruption itself is computed in float32, see ``PromptEncoder``).
     """
     from safetensors import safe_open
 
@@ -289,7 +291,7 @@ def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Emb
         with safe_open(str(f), framework="pt") as st:
             key = next((k for k in st.keys() if k.endswith("embed_tokens.weight")), None)
             if key is not None:
-                weight = st.get_tensor(key).float()
+                weight = st.get_tensor(key)
                 break
     else:
         raise ModelNotAvailable(f"no *embed_tokens.weight tensor in {where}")
@@ -298,6 +300,7 @@ def load_embedding(name_or_path: str = DEFAULT_MODEL) -> tuple[Any, torch.nn.Emb
 
         embedding = Gemma3TextScaledWordEmbedding(*weight.shape, config.get("pad_token_id"),
                                                   embed_scale=config["hidden_size"] ** 0.5)  # fmt: skip
+        embedding = embedding.to(weight.dtype)
         embedding.weight.data.copy_(weight)
         return load_tokenizer(str(where)), embedding.requires_grad_(False), config
     return load_tokenizer(str(where)), torch.nn.Embedding.from_pretrained(weight, freeze=True), config

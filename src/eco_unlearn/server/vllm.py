@@ -25,6 +25,12 @@ from eco_unlearn.core.ecomodel import PromptLogprobs
 from eco_unlearn.core.encoder import Plan, PromptEncoder
 from eco_unlearn.server.backends import BackendError, Delta, Job
 
+KEEPALIVE_EXPIRY = 2.0
+"""Seconds an idle upstream connection is kept: below vLLM's (and uvicorn's) 5 s keep-alive timeout. With
+httpx's default, also 5 s, a request sent on a connection idle for just under 5 s races the server closing
+it and fails ("Server disconnected without sending a response"): one gateway request of about 40 did in
+``eco bench transport``, where requests take about 5 s each."""
+
 MAX_ABS_EMBED = 1e4
 """Largest magnitude forwarded: far above any embedding row, far below where bf16/fp16 arithmetic breaks."""
 
@@ -41,9 +47,10 @@ def encode_embeds(t: torch.Tensor, max_abs: float = MAX_ABS_EMBED, dtype: torch.
             500, f"prompt embeddings must be a non-empty (seq, hidden) float tensor, got {tuple(t.shape)}"
         )
     sent = t.detach().to("cpu", dtype).contiguous()
-    peak = float(sent.abs().amax())  # one pass: a NaN or an infinity propagates into the peak
-    if not math.isfinite(peak):
+    low, high = (float(v) for v in torch.aminmax(sent))  # one pass, no copy; a NaN propagates into both
+    if not (math.isfinite(low) and math.isfinite(high)):
         raise BackendError(500, "refused to forward non-finite prompt embeddings (check the target's corruption)")
+    peak = max(-low, high)
     if peak > max_abs:
         raise BackendError(500, f"refused to forward prompt embeddings with magnitude {peak:.3g} > {max_abs:g}")
     buf = io.BytesIO()
@@ -58,7 +65,7 @@ def json_body(body: dict) -> bytes:
     if embeds is None:
         return json.dumps(body).encode()
     rest = json.dumps({k: v for k, v in body.items() if k != "prompt_embeds"})
-    return b'{"prompt_embeds": "' + embeds.encode("ascii") + b'", ' + rest[1:].encode()
+    return b"".join((b'{"prompt_embeds": "', embeds.encode("ascii"), b'", ', rest[1:].encode()))  # one copy
 
 
 class VLLMBackend:
@@ -78,7 +85,9 @@ class VLLMBackend:
         self.embeds_dtype = embeds_dtype
         self.url = url.rstrip("/")
         self.served_model = model
-        self._client = httpx.AsyncClient(base_url=self.url, timeout=timeout)
+        self._client = httpx.AsyncClient(
+            base_url=self.url, timeout=timeout, limits=httpx.Limits(keepalive_expiry=KEEPALIVE_EXPIRY)
+        )
 
     async def start(self) -> None:
         if self.served_model is None:
@@ -136,15 +145,26 @@ class VLLMBackend:
         path, body = self.request_for(job)
         return path, json_body(body)
 
+    async def _post(self, path: str, content: bytes, *, stream: bool) -> httpx.Response:
+        """POST upstream, once more on a fresh connection when the server closed the connection without
+        answering (a kept-alive connection it timed out as the request went out): generating is free of side
+        effects, so sending again is safe, and the client gets its answer instead of a 502."""
+        request = self._client.build_request(
+            "POST", path, content=content, headers={"content-type": "application/json"}
+        )
+        try:
+            try:
+                return await self._client.send(request, stream=stream)
+            except (httpx.RemoteProtocolError, httpx.WriteError):
+                return await self._client.send(request, stream=stream)
+        except httpx.HTTPError as e:
+            raise BackendError(502, f"vLLM at {self.url} failed: {e}") from e
+
     async def stream(self, job: Job) -> AsyncIterator[Delta]:
         # off the event loop: a flagged prompt's embeddings are tens of MB at a large model's width
         path, content = await asyncio.to_thread(self.request_bytes, job)
-        headers = {"content-type": "application/json"}
         if not job.stream:  # one JSON answer: no per-token events to produce in vLLM or to relay here
-            try:
-                r = await self._client.post(path, content=content, headers=headers)
-            except httpx.HTTPError as e:
-                raise BackendError(502, f"vLLM at {self.url} failed: {e}") from e
+            r = await self._post(path, content, stream=False)
             if r.status_code >= 400:
                 raise _upstream_error(r.status_code, r.content)
             data = r.json()
@@ -153,26 +173,28 @@ class VLLMBackend:
             yield Delta(_choice_text(choice), choice.get("finish_reason") or "stop", n)
             return
         finish, tokens = None, 0
+        r = await self._post(path, content, stream=True)
         try:
-            async with self._client.stream("POST", path, content=content, headers=headers) as r:
-                if r.status_code >= 400:
-                    raise _upstream_error(r.status_code, await r.aread())
-                async for line in r.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
-                        break
-                    chunk = json.loads(data)
-                    if chunk.get("usage"):
-                        tokens = chunk["usage"].get("completion_tokens", tokens)
-                    for choice in chunk.get("choices", []):
-                        text = _choice_text(choice)
-                        finish = choice.get("finish_reason") or finish
-                        if text:
-                            yield Delta(text)
+            if r.status_code >= 400:
+                raise _upstream_error(r.status_code, await r.aread())
+            async for line in r.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    break
+                chunk = json.loads(data)
+                if chunk.get("usage"):
+                    tokens = chunk["usage"].get("completion_tokens", tokens)
+                for choice in chunk.get("choices", []):
+                    text = _choice_text(choice)
+                    finish = choice.get("finish_reason") or finish
+                    if text:
+                        yield Delta(text)
         except httpx.HTTPError as e:
             raise BackendError(502, f"vLLM at {self.url} failed: {e}") from e
+        finally:
+            await r.aclose()
         yield Delta("", finish or "stop", tokens)
 
 

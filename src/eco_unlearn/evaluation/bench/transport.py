@@ -5,11 +5,17 @@ A flagged prompt travels to vLLM as its (tokens × hidden) embedding tensor (``s
 1. **Payload** (no server): for hidden sizes 576 (SmolLM2), 2048 and 4096 and prompts of 128, 512 and
    2048 tokens, the request body's bytes, the milliseconds to build it here (checks, cast, ``torch.save``,
    base64, JSON) and to read it in vLLM (JSON, then vLLM's own ``safe_load_prompt_embeds``, run in the vLLM
-   environment), with the embeddings sent as float32 and as bfloat16 (the server's dtype).
+   environment), with the embeddings sent as float32 and as bfloat16 (the server's dtype); and the
+   milliseconds to compute the corruption itself on every token (random noise, sign flip, top-k zeroing).
 2. **End to end** (a real vLLM serving in bfloat16): one client, the same prompts sent directly to vLLM
    (as text) and through the gateway with float32 and with bfloat16 embeddings, interleaved request by
    request, at 0 / 50 / 100 % flagged traffic and the three lengths, on SmolLM2 and on a random-weight
-   one-layer Llama of hidden 4096 (a 7B-wide embedding: what transport sees at that width). Reported: the
+   one-layer Llama of hidden 4096 (a 7B-wide embedding: what transport sees at that width). vLLM's prefix
+   cache is off, so every request pays its prefill as distinct prompts do (each arm repeats the same
+   prompts, and a cache hit would skip the prefill of all but the first). The hidden-4096 cell is measured
+   again with the cache on: there a repeated prompt skips its prefill in both arms, so the gateway's fixed
+   cost per flagged request (corrupting and shipping tens of MB) stands against almost no model work: the
+   worst case for its share. Reported: the
    median latency per arm, the gateway/direct throughput ratio (at one client, the latency ratio), whether
    bfloat16 transport gave the flagged requests the same tokens as float32 (vLLM casts float32 to bfloat16
    itself), whether the clean requests got vLLM's direct answer, and transport's share of the flagged
@@ -112,6 +118,33 @@ def payload_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[dict
     return rows
 
 
+CORRUPTIONS = {"rand_noise_first_n": (1.0, None), "flip_sign_first_n": (0.0, None), "zero_out_top_k": (0.0, 64)}
+"""What the gateway computes per flagged prompt before it ships it: (σ, dims) of each corruption timed."""
+
+
+def corruption_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[dict]:
+    """Milliseconds (best of ``repeats``, one thread as in the gateway) to corrupt every token of a prompt:
+    the float32 computation ``PromptEncoder`` runs on a flagged prompt's embeddings."""
+    from eco_unlearn.core.corruptions import apply_corruption
+
+    threads, rows = torch.get_num_threads(), []
+    torch.set_num_threads(1)
+    try:
+        for h in hidden:
+            for n in lengths:
+                e, mask = torch.randn(1, n, h) * 0.02, torch.ones(1, n, dtype=torch.bool)
+                for name, (strength, dims) in CORRUPTIONS.items():
+                    times = []
+                    for r in range(repeats):
+                        t0 = time.perf_counter()
+                        apply_corruption(name, e, mask, strength, dims, torch.Generator().manual_seed(r))
+                        times.append(time.perf_counter() - t0)
+                    rows.append({"hidden": h, "tokens": n, "corruption": name, "ms": min(times) * 1000})
+    finally:
+        torch.set_num_threads(threads)
+    return rows
+
+
 def wide_model(cache: Path, tokenizer) -> Path:
     """A random-weight one-layer Llama of hidden 4096 (a 7B model's width) with SmolLM2's tokenizer, bf16."""
     from transformers import AutoModelForCausalLM, LlamaConfig
@@ -149,12 +182,16 @@ def _complete(http: httpx.Client, url: str, model: str, prompt: str, max_tokens:
     body = {"model": model, "prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
     r = http.post(url + "/v1/completions", json=body)
     seconds = time.perf_counter() - t0
-    r.raise_for_status()
+    if r.status_code != 200:
+        raise RuntimeError(f"{url} answered {r.status_code}: {r.text[:500]}")
     return seconds, r.json()["choices"][0]["text"]
 
 
-def end_to_end(model_dir: Path, workdir: Path, *, lengths, fractions, requests: int, max_tokens: int) -> list[dict]:
-    """Direct vs gateway (float32 and bfloat16 embeddings) on a bfloat16 vLLM, interleaved per request."""
+def end_to_end(
+    model_dir: Path, workdir: Path, *, lengths, fractions, requests: int, max_tokens: int, prefix_cache: bool = False
+) -> list[dict]:
+    """Direct vs gateway (float32 and bfloat16 embeddings) on a bfloat16 vLLM, interleaved per request.
+    ``prefix_cache``: vLLM's prefix cache on (a repeated prompt skips its prefill) or off."""
     from eco_unlearn.core.encoder import PromptEncoder
     from eco_unlearn.gate.targets import Target
     from eco_unlearn.server import TargetRegistry
@@ -169,9 +206,10 @@ def end_to_end(model_dir: Path, workdir: Path, *, lengths, fractions, requests: 
                           selection={"mode": "all_but_last"})  # fmt: skip
     cells = []
     max_len = max(lengths) + max_tokens + 64
+    cache_flag = ("--enable-prefix-caching",) if prefix_cache else ("--no-enable-prefix-caching",)
     with (
-        status(f"starting vLLM on {model_dir.name} (bfloat16)"),
-        VLLMServer(model_dir, workdir, dtype="bfloat16", max_model_len=max_len) as vllm_url,
+        status(f"starting vLLM on {model_dir.name} (bfloat16, prefix cache {'on' if prefix_cache else 'off'})"),
+        VLLMServer(model_dir, workdir, dtype="bfloat16", max_model_len=max_len, extra_args=cache_flag) as vllm_url,
     ):
         apps = {}
         for name, dtype in SEND_DTYPES.items():
@@ -201,6 +239,7 @@ def end_to_end(model_dir: Path, workdir: Path, *, lengths, fractions, requests: 
                 median = {a: statistics.median(v) * 1000 for a, v in lat.items()}
                 cells.append({
                     "model": model_dir.name, "hidden": encoder.hidden_size, "tokens": n, "flagged": f,
+                    "prefix_cache": prefix_cache,
                     "requests": requests, "median_ms": median,
                     "throughput_vs_direct": {a: median["direct"] / median[a] for a in arms if a != "direct"},
                     # transport's claim, on the flagged requests; vLLM's own repeatability, on the clean ones
@@ -234,6 +273,7 @@ def run(
         "command": "eco bench transport" + (" --quick" if quick else "") + ("" if e2e else " --no-e2e")
         + ("" if wide else " --no-wide") + f" --requests {requests} --models {','.join(models)}",
         "payload": payload_costs(hidden, lengths, repeats=2 if quick else 3),
+        "corruption": corruption_costs(hidden, lengths, repeats=2 if quick else 3),
         "end_to_end": [],
     }  # fmt: skip
     if e2e and vllm_python() is not None:
@@ -242,10 +282,12 @@ def run(
             dirs.append(wide_model(cache_dir(), load_tokenizer("smollm2")))
         for m in dirs:
             is_wide = m.name.startswith("wide")
-            result["end_to_end"] += end_to_end(
-                m, out_dir / "vllm" / m.name, lengths=(max(lengths),) if is_wide else lengths,
-                fractions=(1.0,) if is_wide else FRACTIONS, requests=2 if quick else requests, max_tokens=max_tokens,
-            )  # fmt: skip
+            for cache in (False, True) if is_wide else (False,):
+                result["end_to_end"] += end_to_end(
+                    m, out_dir / "vllm" / m.name, lengths=(max(lengths),) if is_wide else lengths,
+                    fractions=(1.0,) if is_wide else FRACTIONS, requests=2 if quick else requests,
+                    max_tokens=max_tokens, prefix_cache=cache,
+                )  # fmt: skip
         result["transport_share"] = transport_share(result["payload"], result["end_to_end"])
     result["seconds"] = time.perf_counter() - t0
     atomic_write_json(out_dir / "results.json", result)
@@ -263,6 +305,7 @@ def transport_share(payload: list[dict], cells: list[dict]) -> list[dict]:
             key = (c["hidden"], c["tokens"], name)
             if key in cost:
                 ms = c["median_ms"][f"gateway-{name}"]
-                out.append({"hidden": c["hidden"], "tokens": c["tokens"], "sent_as": name, "transport_ms": cost[key],
-                            "end_to_end_ms": ms, "share": cost[key] / ms})  # fmt: skip
+                out.append({"hidden": c["hidden"], "tokens": c["tokens"], "prefix_cache": c["prefix_cache"],
+                            "sent_as": name, "transport_ms": cost[key], "end_to_end_ms": ms,
+                            "share": cost[key] / ms})  # fmt: skip
     return out
