@@ -25,8 +25,8 @@ from eco_unlearn.core.ecomodel import PromptLogprobs
 from eco_unlearn.core.encoder import Plan, PromptEncoder
 from eco_unlearn.server.backends import BackendError, Delta, Job
 
-KEEPALIVE_EXPIRY = 2.0
-"""Seconds an idle upstream connection is kept: below vLLM's (and uvicorn's) 5 s keep-alive timeout. With
+KEEPALIVE_EXPIRY = 4.0
+"""Seconds an idle upstream connection is kept: a second below vLLM's (and uvicorn's) 5 s keep-alive timeout. With
 httpx's default, also 5 s, a request sent on a connection idle for just under 5 s races the server closing
 it and fails ("Server disconnected without sending a response"): one gateway request of about 40 did in
 ``eco bench transport``, where requests take about 5 s each."""

@@ -5,8 +5,10 @@
 - ``--backend hf``: the gateway's own backend; the figure is throughput at 16 clients / at 1 client,
   which only dynamic batching can make > 1 on a CPU that is already saturated by one request.
 
-Arms run interleaved (rotating order) in one process, so machine noise hits them alike. The same load
-generator is the bounded load test in the test suite.
+Arms run interleaved in one process: each concurrency's time is cut into ``BLOCKS`` blocks per arm, run
+alternately (the order rotating), so machine noise hits them alike. One contiguous block per arm gave
+gateway/direct ratios of 0.83 to 1.01 in repeated runs on 2 cores. The same load generator is the bounded
+load test in the test suite.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import platform
 import shutil
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -26,6 +28,8 @@ from eco_unlearn.console import status, track
 from eco_unlearn.fileio import atomic_write_json
 
 CHEMISTRY = ["What is the chemical symbol of sodium?", "What is the atomic number of carbon?"]
+BLOCKS = 5
+"""Blocks each arm's time at one concurrency is cut into, run alternately with the other arm's."""
 
 
 @dataclass
@@ -37,6 +41,7 @@ class LoadResult:
     completion_tokens: int
     p50_ms: float
     p99_ms: float
+    latencies_ms: list[float] = field(default_factory=list, repr=False)
 
     @property
     def rps(self) -> float:
@@ -84,9 +89,19 @@ async def _load(url: str, model: str, prompts: list[str], clients: int, seconds:
     async with httpx.AsyncClient(base_url=url, timeout=600) as http:
         await asyncio.gather(*(worker(http) for _ in range(clients)))
     elapsed = time.perf_counter() - t_start
-    ms = sorted(x * 1000 for x in latencies) or [float("nan")]
+    return _result(clients, elapsed, errors, tokens, [x * 1000 for x in latencies])
+
+
+def _result(clients: int, seconds: float, errors: int, tokens: int, latencies_ms: list[float]) -> LoadResult:
+    ms = sorted(latencies_ms) or [float("nan")]
     p99 = ms[min(len(ms) - 1, int(round(0.99 * (len(ms) - 1))))]
-    return LoadResult(clients, elapsed, len(latencies), errors, tokens, statistics.median(ms), p99)
+    return LoadResult(clients, seconds, len(latencies_ms), errors, tokens, statistics.median(ms), p99, latencies_ms)
+
+
+def merge(results: list[LoadResult]) -> LoadResult:
+    """Several blocks of one arm's load as one: totals summed, percentiles over every request."""
+    return _result(results[0].clients, sum(r.seconds for r in results), sum(r.errors for r in results),
+                   sum(r.completion_tokens for r in results), [x for r in results for x in r.latencies_ms])  # fmt: skip
 
 
 def load(url: str, model: str, *, clients: int, seconds: float, max_tokens: int = 16, prompts=None, api_key=None):
@@ -165,14 +180,23 @@ def run(
 
 
 def _measure(arms: dict, concurrency, seconds, max_tokens) -> list[dict]:
-    cells = []
+    """Per concurrency, every arm's ``seconds`` cut into ``BLOCKS`` blocks run alternately."""
     names = list(arms)
-    steps = [(c, r) for c in concurrency for r in range(len(names))]
-    for c, rot in track(steps, "load"):
-        name = names[(rot + concurrency.index(c)) % len(names)]
+    steps = [(c, b, r) for c in concurrency for b in range(BLOCKS) for r in range(len(names))]
+    blocks: dict[tuple[str, int], list[LoadResult]] = {}
+    for c, b, rot in track(steps, "load"):
+        name = names[(rot + b) % len(names)]
         url, model = arms[name]
-        res = load(url, model, clients=c, seconds=seconds, max_tokens=max_tokens)
-        cells.append({"arm": name, **asdict(res), "rps": res.rps, "tokens_per_s": res.tokens_per_s})
+        blocks.setdefault((name, c), []).append(
+            load(url, model, clients=c, seconds=seconds / BLOCKS, max_tokens=max_tokens)
+        )
+    cells = []
+    for (name, c), parts in blocks.items():
+        res = merge(parts)
+        cells.append({"arm": name, "clients": c, "seconds": res.seconds, "requests": res.requests,
+                      "errors": res.errors, "completion_tokens": res.completion_tokens, "p50_ms": res.p50_ms,
+                      "p99_ms": res.p99_ms, "blocks": len(parts), "rps": res.rps,
+                      "tokens_per_s": res.tokens_per_s})  # fmt: skip
     return cells
 
 
