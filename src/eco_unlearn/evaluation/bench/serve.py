@@ -19,7 +19,7 @@ import platform
 import shutil
 import statistics
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -191,12 +191,11 @@ def _measure(arms: dict, concurrency, seconds, max_tokens) -> list[dict]:
             load(url, model, clients=c, seconds=seconds / BLOCKS, max_tokens=max_tokens)
         )
     cells = []
-    for (name, c), parts in blocks.items():
+    for (name, _), parts in blocks.items():  # the clients are in each part
         res = merge(parts)
-        cells.append({"arm": name, "clients": c, "seconds": res.seconds, "requests": res.requests,
-                      "errors": res.errors, "completion_tokens": res.completion_tokens, "p50_ms": res.p50_ms,
-                      "p99_ms": res.p99_ms, "blocks": len(parts), "rps": res.rps,
-                      "tokens_per_s": res.tokens_per_s})  # fmt: skip
+        cell = {"arm": name, **asdict(res), "blocks": len(parts), "rps": res.rps, "tokens_per_s": res.tokens_per_s}
+        del cell["latencies_ms"]  # the percentiles summarise them
+        cells.append(cell)
     return cells
 
 

@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -76,6 +77,17 @@ def _body(t: torch.Tensor, dtype: torch.dtype) -> bytes:
                       "prompt_embeds": encode_embeds(t, dtype=dtype)})  # fmt: skip
 
 
+@contextmanager
+def _one_thread():
+    """Torch on one thread for the block, as the gateway runs in front of vLLM (server/runner.py)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def _build(hidden, lengths, repeats: int, tmp: Path) -> tuple[list[dict], list[dict]]:
     """Build every body (best of ``repeats``), keep it in ``tmp`` for vLLM's loader: (rows, loader spec)."""
     rows, spec = [], []
@@ -100,13 +112,9 @@ def payload_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[dict
     """Bytes and build / read milliseconds (best of ``repeats``) of a flagged request body per size."""
     from eco_unlearn.server.vllm_process import vllm_python
 
-    threads = torch.get_num_threads()
     with tempfile.TemporaryDirectory() as tmp:
-        torch.set_num_threads(1)  # as the gateway runs in front of vLLM (server/runner.py)
-        try:
+        with _one_thread():
             rows, spec = _build(hidden, lengths, repeats, Path(tmp))
-        finally:
-            torch.set_num_threads(threads)
         python = vllm_python()
         if python is not None:
             (Path(tmp) / "spec.json").write_text(json.dumps(spec))
@@ -127,9 +135,8 @@ def corruption_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[d
     the float32 computation ``PromptEncoder`` runs on a flagged prompt's embeddings."""
     from eco_unlearn.core.corruptions import apply_corruption
 
-    threads, rows = torch.get_num_threads(), []
-    torch.set_num_threads(1)
-    try:
+    rows = []
+    with _one_thread():
         for h in hidden:
             for n in lengths:
                 e, mask = torch.randn(1, n, h) * 0.02, torch.ones(1, n, dtype=torch.bool)
@@ -140,8 +147,6 @@ def corruption_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[d
                         apply_corruption(name, e, mask, strength, dims, torch.Generator().manual_seed(r))
                         times.append(time.perf_counter() - t0)
                     rows.append({"hidden": h, "tokens": n, "corruption": name, "ms": min(times) * 1000})
-    finally:
-        torch.set_num_threads(threads)
     return rows
 
 
