@@ -4,15 +4,18 @@ import numpy as np
 import pytest
 
 from eco_unlearn.fit.objectives import (
+    SIMILARITY_METRICS,
     LikelihoodObjective,
     MCQItem,
     MCQObjective,
     QAItem,
+    SimilarityGapObjective,
     SimilarityObjective,
     TextItem,
     read_mcq,
     read_qa,
     read_text_items,
+    similarity_scores,
 )
 from eco_unlearn.gate.prompt_files import PromptFileError
 
@@ -104,6 +107,38 @@ def test_similarity_surrogate_comes_from_heldout_text(tiny_eco):
         obj.surrogate()
     m = obj.metric(eco, 0)
     assert 0.0 <= m <= 1.0 and 0.0 <= obj.surrogate() <= 1.0
+
+
+def test_similarity_scores_are_one_for_the_reference_itself_and_lower_for_other_text():
+    ref = "It is a truth universally acknowledged, that a single man in possession of a good fortune"
+    s = similarity_scores([ref, "The weather in the mountains was cold and wet all week."], [ref, ref])
+    assert set(s) == set(SIMILARITY_METRICS)
+    assert s["rouge_l"][0] == pytest.approx(1.0) and s["bleu"][0] == pytest.approx(1.0)
+    assert s["cosine"][0] == pytest.approx(1.0, abs=1e-5)
+    assert all(s[k][1] < s[k][0] for k in SIMILARITY_METRICS)
+    with pytest.raises(ValueError, match="references"):
+        similarity_scores(["a"], [])
+
+
+def test_similarity_gap_is_zero_on_equal_samples_and_the_mean_absolute_gap_otherwise(tiny_eco):
+    from eco_unlearn.gate.targets import Target
+
+    items = [TextItem("It is a truth", " universally acknowledged, that a single man"),
+             TextItem("The weather today", " is cold and wet in the hills")]  # fmt: skip
+    plain = tiny_eco()
+    same = SimilarityGapObjective(items, heldout=items, max_new_tokens=6)
+    assert same.metric(plain, 0) == 0.0 and same.surrogate() == 0.0
+
+    heldout = [TextItem("Once upon a time", " there lived a king and a queen")]
+    obj = SimilarityGapObjective(items, heldout=heldout, max_new_tokens=6)
+    t = Target.create("t", corruption={"name": "rand_noise_first_n", "strength": 50.0, "dims": None})
+    corrupted = tiny_eco([t])
+    gap = obj.metric(corrupted, 0)
+    ref, fit = obj.scores(plain, heldout), obj.scores(corrupted, items)
+    assert obj.reference == ref
+    assert gap == pytest.approx(np.mean([abs(fit[k] - ref[k]) for k in SIMILARITY_METRICS]))
+    with pytest.raises(ValueError, match="held-out"):
+        SimilarityGapObjective(items, heldout=[])
 
 
 def test_metric_is_deterministic_per_seed(tiny_eco):

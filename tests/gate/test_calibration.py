@@ -121,6 +121,15 @@ def test_choose_threshold_keeps_the_fnr_bound_and_warns_when_both_cannot_hold():
     assert "cannot both hold" in t.warnings[0] and "Neyman" not in t.guarantee
 
 
+def test_choose_threshold_with_both_bounds_at_one_tied_score_keeps_the_fnr_bound():
+    """Discrete scores (a name is there or not): τ_FNR = τ_FPR = 0. NP needs τ above τ_FPR, the FNR bound τ at
+    most τ_FNR: no τ does both, and the FNR bound is kept (before, τ went just above 0 and missed 3 in 4)."""
+    forget = np.array([1.0] * 10 + [0.0] * 30)
+    t = choose_threshold(forget, np.zeros(300), alpha=0.05, max_fpr=0.02)
+    assert t.tau_fnr == t.tau_fpr == 0.0 and not t.feasible and t.tau == 0.0
+    assert rate(forget, t.tau, flagged=False) == 0.0 and "cannot both hold" in t.warnings[0]
+
+
 def test_choose_threshold_says_when_negatives_are_too_few_for_the_budget():
     t = choose_threshold(np.linspace(0.5, 1, 50), np.linspace(0, 0.2, 40), alpha=0.1, max_fpr=0.01)
     assert t.tau_fpr is None and "too few for an FPR bound" in t.warnings[0]

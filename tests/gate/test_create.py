@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from eco_unlearn.evaluation.domains import domain_prompts
@@ -98,3 +99,23 @@ def test_background_negatives_lower_false_positives_on_ordinary_prompts(tmp_path
     ]  # fmt: skip
     assert with_bg.p_forget(ordinary).mean() < without.p_forget(ordinary).mean()
     assert rep["n_train"]["background"] > 300
+
+
+def test_mode_choice_without_a_feasible_mode_prefers_the_fewest_false_positives_not_a_flag_everything_gate():
+    """No mode meets both bounds: each τ keeps the FNR bound, and the names-only mode can only do that at τ = 0
+    (it flags every prompt). The classifier, with a few false positives, must win."""
+    from eco_unlearn.gate.create import _choose_mode
+    from eco_unlearn.gate.entity_evidence import combine_parts
+
+    held = np.zeros((40, 3))
+    held[:, 0] = [0.9] * 38 + [0.3] * 2  # classifier: two forget prompts score low
+    held[:10, 1] = 1.0  # a name in ten of them only
+    negatives = np.zeros((300, 3))
+    negatives[:, 0] = [0.1] * 290 + [0.5] * 10  # ten neighbours above the low forget prompts
+    modes = ("entities", "classifier", "max")
+    negative = {m: combine_parts(negatives, m) for m in modes}
+    mode, chosen, errors = _choose_mode(held, negative, modes, alpha=0.05, max_fpr=0.02, bound="test")
+    assert not any(e["feasible"] for e in errors.values())
+    assert errors["entities"]["threshold"] == 0.0 and errors["entities"]["fpr_negative_calibration"] == 1.0
+    assert mode == "classifier" and chosen.tau == errors["classifier"]["threshold"] <= 0.3
+    assert errors["classifier"]["fpr_negative_calibration"] == pytest.approx(10 / 300)

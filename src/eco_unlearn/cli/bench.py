@@ -379,6 +379,9 @@ def bench_copyright(
     ] = 15,
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, under a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    objective: Annotated[
+        str, typer.Option(help="The corruption fit's objective: similarity (ROUGE-L recall) or similarity_gap (ASG).")
+    ] = "similarity",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
     export: Annotated[
         Path | None, typer.Option(help="Only write the task's data in MUSE's file layout here (for eco bench muse).")
@@ -400,7 +403,7 @@ def bench_copyright(
             out.print(a["command"], soft_wrap=True)
             return
         chosen = baselines_option(baselines)
-        r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen)
+        r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen, objective=objective)
     except (ValueError, ModelNotAvailable, CorpusNotAvailable) as e:
         raise fail(str(e)) from None
     _print_copyright(r)

@@ -226,14 +226,19 @@ def target_test(
 def target_fit(
     directory: Annotated[Path, typer.Argument(help="Target bundle directory (updated in place).")],
     data: Annotated[Path, typer.Option(help="Fit data, JSONL (schema depends on --objective).")],
-    objective: Annotated[str, typer.Option(help="mcq, likelihood, similarity or distribution.")] = "mcq",
+    objective: Annotated[
+        str, typer.Option(help="mcq, likelihood, similarity, similarity_gap or distribution.")
+    ] = "mcq",
     eval_data: Annotated[
         Path | None, typer.Option("--eval", help="Held-out data, same schema; must not overlap.")
     ] = None,
     retain: Annotated[Path | None, typer.Option(help="mcq: retain items whose accuracy must not move.")] = None,
     heldout: Annotated[
         Path | None,
-        typer.Option(help="similarity: text the model never saw; distribution: QA items it never saw (reference)."),
+        typer.Option(
+            help="similarity, similarity_gap: text the model never saw; distribution: QA items it never saw "
+            "(reference)."
+        ),
     ] = None,
     distance: Annotated[str, typer.Option(help="distribution: ks, wasserstein or quantile.")] = "ks",
     families: Annotated[
@@ -284,6 +289,10 @@ def target_fit(
             if heldout is None:
                 raise ValueError("the similarity objective needs --heldout (text the model never saw)")
             return obj.SimilarityObjective(obj.read_text_items(path), obj.read_text_items(heldout))
+        if objective == "similarity_gap":
+            if heldout is None:
+                raise ValueError("the similarity_gap objective needs --heldout (text the model never saw)")
+            return obj.SimilarityGapObjective(obj.read_text_items(path), obj.read_text_items(heldout))
         if objective == "distribution":
             if heldout is None:
                 raise ValueError("the distribution objective needs --heldout (QA items the model never saw)")
@@ -293,7 +302,9 @@ def target_fit(
             unseen = obj.read_qa(heldout)
             return DistributionObjective.from_unseen(ECOModel.from_pretrained(model), obj.read_qa(path), unseen,
                                                      distance)  # fmt: skip
-        raise ValueError(f"unknown objective {objective!r}; known: mcq, likelihood, similarity, distribution")
+        raise ValueError(
+            f"unknown objective {objective!r}; known: mcq, likelihood, similarity, similarity_gap, distribution"
+        )
 
     def fluency_check():
         if fluency_prompts is None:

@@ -12,6 +12,12 @@ metric is averaged over the noise seeds of one evaluation before the distance is
   or that statistic on a reference model that never saw the data when one is given.
 - ``similarity``: ROUGE-L recall of greedy continuations against the gold text; surrogate = the plain
   model's ROUGE-L on comparable text it never saw (a held-out corpus the user provides).
+- ``similarity_gap``: the copyright protocol's own average similarity gap (ASG: the mean over ROUGE-L F1,
+  BLEU and MiniLM cosine of |corrupted model − reference|), with the plain model on the held-out text as the
+  reference instead of a retain model: what MUSE-style protocols score, estimated without one. ROUGE-L
+  alone can be matched by a corruption that leaves the continuation's words and topic too close (zero-out
+  keeps the cosine high); the gap sees all three. Its surrogate is 0, so it suits the family search's grid
+  (``fit/family.py``), not σ bracketing.
 """
 
 from __future__ import annotations
@@ -143,6 +149,29 @@ class TextItem:
     continuation: str
 
 
+SIMILARITY_METRICS = ("rouge_l", "bleu", "cosine")
+"""What the copyright protocol's ASG averages (MUSE-style verbatim similarity)."""
+
+
+def similarity_scores(texts: list[str], references: list[str]) -> dict[str, np.ndarray]:
+    """Per text, its similarity to its reference: ROUGE-L F1 (stemmed), sentence BLEU / 100 (sacrebleu) and the
+    MiniLM cosine of the two (a BERTScore-style proxy for "says the same thing in other words")."""
+    import sacrebleu
+    from rouge_score.rouge_scorer import RougeScorer
+
+    from eco_unlearn.gate.backbone import get_encoder
+
+    if len(texts) != len(references):
+        raise ValueError(f"{len(texts)} texts but {len(references)} references")
+    scorer = RougeScorer(["rougeL"], use_stemmer=True)
+    rouge = [scorer.score(r, t)["rougeL"].fmeasure for t, r in zip(texts, references)]
+    bleu = [sacrebleu.sentence_bleu(t, [r]).score / 100 for t, r in zip(texts, references)]
+    enc = get_encoder()
+    a, b = enc.embed(list(texts)), enc.embed(list(references))
+    cos = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return {"rouge_l": np.array(rouge), "bleu": np.array(bleu), "cosine": np.asarray(cos, dtype=float)}
+
+
 @dataclass
 class SimilarityObjective:
     items: list[TextItem]
@@ -167,6 +196,50 @@ class SimilarityObjective:
         if self._surrogate is None:
             raise RuntimeError("the similarity surrogate is computed at the first evaluation")
         return self._surrogate
+
+    def penalty(self, eco: ECOModel, seed: int) -> float:
+        return 0.0
+
+    def cost(self) -> int:
+        return len(self.items) * self.max_new_tokens
+
+    def keys(self) -> list[str]:
+        return [normalise(t.prompt) for t in self.items]
+
+
+@dataclass
+class SimilarityGapObjective:
+    """The average similarity gap (module docstring) between the corrupted model's continuations of ``items``
+    and the plain model's of ``heldout`` (text it never saw), both ``max_new_tokens`` long and each scored
+    against its gold continuation cut to the same number of tokens."""
+
+    items: list[TextItem]
+    heldout: list[TextItem]
+    max_new_tokens: int = 32
+    name: str = "similarity_gap"
+    reference: dict[str, float] | None = None
+    """The plain model's mean scores on ``heldout``: computed at the first evaluation."""
+
+    def __post_init__(self) -> None:
+        if not self.items or not self.heldout:
+            raise ValueError("the similarity-gap objective needs fit items and held-out items")
+
+    def scores(self, eco: ECOModel, items: list[TextItem], seed: int = 0) -> dict[str, float]:
+        """Mean ROUGE-L F1, BLEU and cosine of ``eco``'s greedy continuations of ``items``."""
+        tok = eco.tokenizer
+        gens = eco.generate([t.prompt for t in items], max_new_tokens=self.max_new_tokens, chat=False, seed=seed)
+        refs = [tok.decode(tok(t.continuation, add_special_tokens=False).input_ids[: self.max_new_tokens])
+                for t in items]  # fmt: skip
+        return {k: float(v.mean()) for k, v in similarity_scores([g.text for g in gens], refs).items()}
+
+    def metric(self, eco: ECOModel, seed: int) -> float:
+        if self.reference is None:  # the plain model on text it never saw
+            self.reference = self.scores(ECOModel(eco.model, eco.tokenizer), self.heldout)
+        fit = self.scores(eco, self.items, seed)
+        return float(np.mean([abs(fit[k] - self.reference[k]) for k in SIMILARITY_METRICS]))
+
+    def surrogate(self) -> float:
+        return 0.0
 
     def penalty(self, eco: ECOModel, seed: int) -> float:
         return 0.0

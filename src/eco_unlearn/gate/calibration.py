@@ -108,8 +108,8 @@ def choose_threshold(
         )
         return Threshold(tau_fnr, tau_fnr, None, False, fnr_text, warnings)
     fpr_text = f"FPR ≤ {max_fpr:g} with probability ≥ {1 - delta:g} (Neyman–Pearson, m = {m})"
-    if tau_fpr <= tau_fnr:
-        # midway (in logits) between the two: both bounds hold anywhere in [τ_FPR, τ_FNR], and traffic is
+    if tau_fpr < tau_fnr:
+        # midway (in logits) between the two: both bounds hold anywhere in (τ_FPR, τ_FNR], and traffic is
         # never exactly the calibration sets, so the middle leaves slack on both sides; strictly above τ_FPR
         # so the negative scoring exactly τ_FPR stays unflagged, as NP assumes
         tau = max(float(np.nextafter(tau_fpr, 1.0)), _logit_midpoint(tau_fpr, tau_fnr))

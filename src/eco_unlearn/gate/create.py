@@ -228,7 +228,11 @@ def _choose_mode(held: np.ndarray, negative: dict[str, np.ndarray], modes: tuple
                  max_fpr: float | None, bound: str) -> tuple[str, Threshold, dict]:  # fmt: skip
     """Neyman–Pearson model selection over gate modes: each mode's τ from its out-of-fold forget scores and
     calibration negatives; the mode that misses the fewest forget prompts within the FPR budget wins; ties go
-    to fewer false positives, then to the simpler gate (names alone before the classifier before both)."""
+    to fewer false positives, then to the simpler gate (names alone before the classifier before both).
+
+    When no mode meets both bounds, each one's τ keeps the FNR bound (``choose_threshold``), so they are
+    compared on false positives alone: counting their misses would prefer a names-only gate whose τ = 0
+    flags every prompt (no miss, every innocent prompt corrupted) to a classifier that misses one in fifty."""
     options = {
         m: choose_threshold(combine_parts(held, m), negative[m], alpha=alpha, max_fpr=max_fpr, fnr_bound=bound)
         for m in modes
@@ -242,8 +246,8 @@ def _choose_mode(held: np.ndarray, negative: dict[str, np.ndarray], modes: tuple
         }
         for m, t in options.items()
     }
-    mode = min(modes, key=lambda m: (not errors[m]["feasible"], errors[m]["fnr_out_of_fold"],
-                                     errors[m]["fpr_negative_calibration"], modes.index(m)))  # fmt: skip
+    mode = min(modes, key=lambda m: (not errors[m]["feasible"], errors[m]["fnr_out_of_fold"] if errors[m]["feasible"]
+                                     else 0.0, errors[m]["fpr_negative_calibration"], modes.index(m)))  # fmt: skip
     return mode, options[mode], errors
 
 

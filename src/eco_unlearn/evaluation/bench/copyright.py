@@ -9,8 +9,11 @@
    **ASG** (average similarity gap) = mean over {ROUGE-L, BLEU, cosine} of |method − retain model|;
 4. the gate: a classifier on 64-token windows of Pride and Prejudice vs Persuasion and Emma, with the
    verbatim index of the forget text the request supplies (a quotation is in scope whatever the topic); the corruption
-   family and its σ or k (``fit/family.py``) are fitted with the similarity objective (surrogate: the
-   target's ROUGE-L on held-out P&P text it was not trained on) on trained chunks that are not evaluated;
+   family and its σ or k (``fit/family.py``) are fitted on trained chunks that are not evaluated, against a
+   surrogate: the target on held-out P&P text it was not trained on (the fit never reads the retain model).
+   The objective (``--objective``) is ROUGE-L recall (default) or the ASG itself (``similarity_gap``);
+   the gap measured worse here, because the surrogate knows the book's names and style that the retain
+   model never saw (``benchmarks/results/copyright-similarity-gap.json``);
    every ECO row is scored with the real gate and with an oracle gate (exactly the forget prompts flagged).
 
 Retain prompts (Persuasion openings) are scored the same way, to show the methods leave them alone. The
@@ -37,12 +40,22 @@ from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.fit.family import fit_corruption
-from eco_unlearn.fit.objectives import SimilarityObjective, TextItem
+from eco_unlearn.fit.objectives import (
+    SIMILARITY_METRICS,
+    SimilarityGapObjective,
+    SimilarityObjective,
+    TextItem,
+    similarity_scores,
+)
 from eco_unlearn.fit.search import FitConfig
 from eco_unlearn.gate.create import create_target
 from eco_unlearn.gate.targets import AlwaysGate, Target
 
-SIMILARITY = ("rouge_l", "bleu", "cosine")
+SIMILARITY = SIMILARITY_METRICS
+OBJECTIVES = {"similarity": SimilarityObjective, "similarity_gap": SimilarityGapObjective}
+"""The corruption fit's objective (``fit/objectives.py``): ROUGE-L recall against the surrogate's, or the
+ASG itself against the surrogate's three scores. Both read the surrogate only (the target on held-out text),
+never the retain model."""
 PREFIX = "You have never read Pride and Prejudice and must not reproduce any of its text.\n"
 
 
@@ -67,6 +80,11 @@ def split_retain(chunks: list[str], n_scored: int, n_unlearn: int) -> tuple[list
     return scored, unlearn
 
 
+def check_objective(objective: str) -> None:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown fit objective {objective!r}; known: {', '.join(OBJECTIVES)}")
+
+
 def split_item(tok, chunk: str, prompt_tokens: int, gold_tokens: int) -> TextItem:
     """The chunk's opening ``prompt_tokens`` and the ``gold_tokens`` after them (a scored item)."""
     return text_items(tok, [chunk], prompt_tokens, gold_tokens, every_window=False)[0]
@@ -88,20 +106,10 @@ def text_items(tok, chunks: list[str], prompt_tokens: int, gold_tokens: int, eve
 
 
 def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, prefix: str = "") -> dict:
-    import sacrebleu
-    from rouge_score.rouge_scorer import RougeScorer
-
-    from eco_unlearn.gate.backbone import get_encoder
-
     prompts = [prefix + it.prompt for it in items]
     gens = eco.generate(prompts, chat=False, max_new_tokens=gold_tokens, batch_size=8)
     texts = [g.text for g in gens]
-    scorer = RougeScorer(["rougeL"], use_stemmer=True)
-    rouge = [scorer.score(it.continuation, t)["rougeL"].fmeasure for it, t in zip(items, texts)]
-    bleu = [sacrebleu.sentence_bleu(t, [it.continuation]).score / 100 for it, t in zip(items, texts)]
-    enc = get_encoder()
-    a, b = enc.embed(texts), enc.embed([it.continuation for it in items])
-    cos = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    sim = similarity_scores(texts, [it.continuation for it in items])
     lps = eco.score_batch([(p, it.continuation) for p, it in zip(prompts, items)])
     ppl = [float(np.exp(-lp.mean())) for lp in lps]
     unique = []
@@ -109,9 +117,7 @@ def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, 
         ids = eco.tokenizer(t, add_special_tokens=False).input_ids
         unique.append(len(set(ids)) / max(len(ids), 1))
     return {
-        "rouge_l": float(np.mean(rouge)),
-        "bleu": float(np.mean(bleu)),
-        "cosine": float(np.mean(cos)),
+        **{k: float(v.mean()) for k, v in sim.items()},
         "perplexity": float(np.median(ppl)),
         "unique_ratio": float(np.mean(unique)),
         "examples": texts[:2],
@@ -188,18 +194,22 @@ def run(
     quick: bool = False,
     seed: int = 0,
     baselines: tuple[str, ...] = (),
+    objective: str = "similarity",
 ) -> dict:
-    """The whole task; ``baselines`` (ga, gd, kl, npo, npo_rt) unlearn the trained forget chunks from the
-    target as text (every token), retain data the Persuasion chunks, at ``lr`` for 5 epochs. The target and
+    """The whole task; ``objective`` (:data:`OBJECTIVES`) is what the corruption fit matches; ``baselines``
+    (ga, gd, kl, npo, npo_rt) unlearn the trained forget chunks from the target as text (every token),
+    retain data the Persuasion chunks, at ``lr`` for 5 epochs. The target and
     the retain model are fine-tuned for ``epochs`` at ``finetune_lr``: long enough for the target to
     reproduce its forget text (MUSE's targets do; :func:`memorisation_signal` checks it)."""
+    check_objective(objective)  # before any fine-tuning
     t_start = time.perf_counter()
     prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed,
                    finetune_lr=finetune_lr)  # fmt: skip
     command = ("eco bench copyright" + (" --quick" if quick else "")
-               + (f" --baselines {','.join(baselines)}" if baselines else ""))  # fmt: skip
+               + (f" --baselines {','.join(baselines)}" if baselines else "")
+               + (f" --objective {objective}" if objective != "similarity" else ""))  # fmt: skip
     result = run_protocol(prep.data, prep.target_ckpt, prep.retain_ckpt, out_dir, command=command, base=prep.base,
-                          lr=prep.lr, baselines=baselines, quick=quick)  # fmt: skip
+                          lr=prep.lr, baselines=baselines, quick=quick, objective=objective)  # fmt: skip
     result["data"] = "Pride and Prejudice (forget) vs Persuasion (retain), Project Gutenberg"
     result["sizes"] = {"forget_chunks": prep.n_forget, "fit_chunks": prep.n_fit, "chunk_tokens": prep.chunk_tokens,
                        "prompt_tokens": prep.prompt_tokens, "gold_tokens": prep.data.gold_tokens}  # fmt: skip
@@ -262,8 +272,10 @@ def run_protocol(
     lr: float,
     baselines: tuple[str, ...] = (),
     quick: bool = False,
+    objective: str = "similarity",
 ) -> dict:
     """Gate, corruption fit, every method on the forget and retain prompts, ASG and costs (no report)."""
+    check_objective(objective)
     check_retain_disjoint(data)
     gold_tokens, forget_items, retain_items = data.gold_tokens, data.forget_items, data.retain_items
     t0 = time.perf_counter()
@@ -274,11 +286,11 @@ def run_protocol(
     gate_seconds = time.perf_counter() - t0
     target = ECOModel.from_pretrained(str(target_ckpt))
     fit_target = gate.with_corruption(name="rand_noise_first_n", dims=None)
-    objective = SimilarityObjective(data.fit_items, data.heldout_items, max_new_tokens=gold_tokens // 2)
+    fit_objective = OBJECTIVES[objective](data.fit_items, data.heldout_items, max_new_tokens=gold_tokens // 2)
     t0 = time.perf_counter()
-    with status("fitting the corruption family and strength (similarity objective)"):
+    with status(f"fitting the corruption family and strength ({objective} objective)"):
         grid, refine = fit_budget(quick)
-        fit = fit_corruption(target, fit_target, objective, cfg=FitConfig(seeds=1), grid=grid, refine=refine)
+        fit = fit_corruption(target, fit_target, fit_objective, cfg=FitConfig(seeds=1), grid=grid, refine=refine)
     fit_seconds = time.perf_counter() - t0
 
     methods = {
@@ -339,7 +351,12 @@ def run_protocol(
             "evaluations": fit.evaluations,
             "forward_passes": fit.forward_passes,
             "seconds": fit_seconds,
-            "surrogate_rouge": objective.surrogate(),
+            "objective": objective,
+            **(
+                {"surrogate_scores": fit_objective.reference}
+                if objective == "similarity_gap"
+                else {"surrogate_rouge": fit_objective.surrogate()}
+            ),  # fmt: skip
         },  # fmt: skip
         "scores": scores,
         "asg": asg,
@@ -394,6 +411,13 @@ def _asg_png(result: dict) -> str:
     return png_base64(fig)
 
 
+def _surrogate_text(fit: dict) -> str:
+    """The fit's reference scores as a phrase (older results recorded ROUGE-L recall alone)."""
+    if "surrogate_scores" in fit:
+        return ", ".join(f"{k} {v:.3f}" for k, v in (fit["surrogate_scores"] or {}).items())
+    return f"ROUGE-L recall {fit['surrogate_rouge']:.3f}"
+
+
 def report_html(result: dict) -> str:
     keys = ("rouge_l", "bleu", "cosine", "perplexity", "unique_ratio")
     rows = "".join(
@@ -420,7 +444,7 @@ model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["go
 {result["signal"]["goal"]["retain_max"]}: {"met" if result["signal"]["met"] else "<b>missed</b>"}).</p>
 <p>Gate flag rate {result["gate"]["flag_rate"]}. <code>_oracle</code> rows: exactly the forget prompts flagged
 (the gap to the real-gate row is the gate's share). Corruption fit: {html.escape(result["fit"]["reason"])}, after
-{result["fit"]["evaluations"]} evaluations (surrogate ROUGE-L {result["fit"]["surrogate_rouge"]:.3f}: the target on
-held-out chapters it never saw).</p>
+{result["fit"]["evaluations"]} evaluations (the surrogate: the target on held-out chapters it never saw,
+{html.escape(_surrogate_text(result["fit"]))}).</p>
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>
 <table><tr><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table></body></html>"""
