@@ -173,29 +173,17 @@ def similarity_scores(texts: list[str], references: list[str]) -> dict[str, np.n
 
 
 @dataclass
-class SimilarityObjective:
+class TextObjective:
+    """What the objectives on text items share: greedy continuations of ``max_new_tokens``, against a
+    surrogate from ``heldout`` (text the model never saw); their cost, their keys, and no penalty."""
+
     items: list[TextItem]
     heldout: list[TextItem]
     max_new_tokens: int = 32
-    name: str = "similarity"
-    _surrogate: float | None = None
 
-    def rouge(self, eco: ECOModel, items: list[TextItem], seed: int = 0) -> float:
-        from rouge_score.rouge_scorer import RougeScorer
-
-        scorer = RougeScorer(["rougeL"], use_stemmer=True)
+    def continuations(self, eco: ECOModel, items: list[TextItem], seed: int = 0) -> list[str]:
         gens = eco.generate([t.prompt for t in items], max_new_tokens=self.max_new_tokens, chat=False, seed=seed)
-        return float(np.mean([scorer.score(t.continuation, g.text)["rougeL"].recall for t, g in zip(items, gens)]))
-
-    def metric(self, eco: ECOModel, seed: int) -> float:
-        if self._surrogate is None:  # the plain model on text it never saw
-            self._surrogate = self.rouge(ECOModel(eco.model, eco.tokenizer), self.heldout)
-        return self.rouge(eco, self.items, seed)
-
-    def surrogate(self) -> float:
-        if self._surrogate is None:
-            raise RuntimeError("the similarity surrogate is computed at the first evaluation")
-        return self._surrogate
+        return [g.text for g in gens]
 
     def penalty(self, eco: ECOModel, seed: int) -> float:
         return 0.0
@@ -208,14 +196,34 @@ class SimilarityObjective:
 
 
 @dataclass
-class SimilarityGapObjective:
+class SimilarityObjective(TextObjective):
+    name: str = "similarity"
+    _surrogate: float | None = None
+
+    def rouge(self, eco: ECOModel, items: list[TextItem], seed: int = 0) -> float:
+        from rouge_score.rouge_scorer import RougeScorer
+
+        scorer = RougeScorer(["rougeL"], use_stemmer=True)
+        gens = self.continuations(eco, items, seed)
+        return float(np.mean([scorer.score(t.continuation, g)["rougeL"].recall for t, g in zip(items, gens)]))
+
+    def metric(self, eco: ECOModel, seed: int) -> float:
+        if self._surrogate is None:  # the plain model on text it never saw
+            self._surrogate = self.rouge(ECOModel(eco.model, eco.tokenizer), self.heldout)
+        return self.rouge(eco, self.items, seed)
+
+    def surrogate(self) -> float:
+        if self._surrogate is None:
+            raise RuntimeError("the similarity surrogate is computed at the first evaluation")
+        return self._surrogate
+
+
+@dataclass
+class SimilarityGapObjective(TextObjective):
     """The average similarity gap (module docstring) between the corrupted model's continuations of ``items``
     and the plain model's of ``heldout`` (text it never saw), both ``max_new_tokens`` long and each scored
     against its gold continuation cut to the same number of tokens."""
 
-    items: list[TextItem]
-    heldout: list[TextItem]
-    max_new_tokens: int = 32
     name: str = "similarity_gap"
     reference: dict[str, float] | None = None
     """The plain model's mean scores on ``heldout``: computed at the first evaluation."""
@@ -227,10 +235,9 @@ class SimilarityGapObjective:
     def scores(self, eco: ECOModel, items: list[TextItem], seed: int = 0) -> dict[str, float]:
         """Mean ROUGE-L F1, BLEU and cosine of ``eco``'s greedy continuations of ``items``."""
         tok = eco.tokenizer
-        gens = eco.generate([t.prompt for t in items], max_new_tokens=self.max_new_tokens, chat=False, seed=seed)
         refs = [tok.decode(tok(t.continuation, add_special_tokens=False).input_ids[: self.max_new_tokens])
                 for t in items]  # fmt: skip
-        return {k: float(v.mean()) for k, v in similarity_scores([g.text for g in gens], refs).items()}
+        return {k: float(v.mean()) for k, v in similarity_scores(self.continuations(eco, items, seed), refs).items()}
 
     def metric(self, eco: ECOModel, seed: int) -> float:
         if self.reference is None:  # the plain model on text it never saw
@@ -240,15 +247,6 @@ class SimilarityGapObjective:
 
     def surrogate(self) -> float:
         return 0.0
-
-    def penalty(self, eco: ECOModel, seed: int) -> float:
-        return 0.0
-
-    def cost(self) -> int:
-        return len(self.items) * self.max_new_tokens
-
-    def keys(self) -> list[str]:
-        return [normalise(t.prompt) for t in self.items]
 
 
 # --- reading fit data -----------------------------------------------------------------------------------
