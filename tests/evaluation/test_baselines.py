@@ -121,7 +121,8 @@ def test_plain_strings_are_unlearned_as_text_every_token_counting(tiny_llama_dir
 def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
     import json
 
-    from eco_unlearn.evaluation.bench.copyright import SIMILARITY, run
+    from eco_unlearn.evaluation.bench.copyright import run
+    from eco_unlearn.fit.objectives import SIMILARITY_METRICS
 
     with pytest.raises(ValueError, match="unknown fit objective"):
         run(out_dir=tmp_path, quick=True, objective="rouge")
@@ -131,7 +132,7 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
     assert "--baselines ga --objective similarity_gap" in r["command"]
     # the ASG-style fit records its reference: the surrogate's three scores (the target on held-out text)
     fit = r["fit"]
-    assert fit["objective"] == "similarity_gap" and set(fit["surrogate_scores"]) == set(SIMILARITY)
+    assert fit["objective"] == "similarity_gap" and set(fit["surrogate_scores"]) == set(SIMILARITY_METRICS)
     assert all(c["objective"] >= 0.0 for c in fit["candidates"])
     split = r["retain_split"]  # the baselines' retain loss never trains on a scored retain prompt's chunk
     assert split["scored"] and split["baseline_retain"] and not set(split["scored"]) & set(split["baseline_retain"])

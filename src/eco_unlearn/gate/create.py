@@ -246,8 +246,13 @@ def _choose_mode(held: np.ndarray, negative: dict[str, np.ndarray], modes: tuple
         }
         for m, t in options.items()
     }
-    mode = min(modes, key=lambda m: (not errors[m]["feasible"], errors[m]["fnr_out_of_fold"] if errors[m]["feasible"]
-                                     else 0.0, errors[m]["fpr_negative_calibration"], modes.index(m)))  # fmt: skip
+
+    def rank(m: str) -> tuple:
+        e = errors[m]
+        misses = e["fnr_out_of_fold"] if e["feasible"] else 0.0  # infeasible: τ keeps the FNR bound anyway
+        return not e["feasible"], misses, e["fpr_negative_calibration"], modes.index(m)
+
+    mode = min(modes, key=rank)
     return mode, options[mode], errors
 
 

@@ -51,7 +51,6 @@ from eco_unlearn.fit.search import FitConfig
 from eco_unlearn.gate.create import create_target
 from eco_unlearn.gate.targets import AlwaysGate, Target
 
-SIMILARITY = SIMILARITY_METRICS
 OBJECTIVES = {"similarity": SimilarityObjective, "similarity_gap": SimilarityGapObjective}
 """The corruption fit's objective (``fit/objectives.py``): ROUGE-L recall against the surrogate's, or the
 ASG itself against the surrogate's three scores. Both read the surrogate only (the target on held-out text),
@@ -329,7 +328,7 @@ def run_protocol(
                 else continuation_scores(eco, retain_items, gold_tokens, prefix)
             )
     ref = scores["retain"]["forget"]
-    asg = {m: float(np.mean([abs(s["forget"][k] - ref[k]) for k in SIMILARITY])) for m, s in scores.items()}
+    asg = {m: float(np.mean([abs(s["forget"][k] - ref[k]) for k in SIMILARITY_METRICS])) for m, s in scores.items()}
     return {
         "signal": memorisation_signal(scores),
         "benchmark": "copyright",
@@ -396,7 +395,7 @@ def _asg_png(result: dict) -> str:
     axes[0].set(ylabel="ASG (lower = closer to the retain model)", title="average similarity gap")
     names = list(result["scores"])
     x = np.arange(len(names))
-    for i, k in enumerate(SIMILARITY):
+    for i, k in enumerate(SIMILARITY_METRICS):
         axes[1].bar(x + (i - 1) * 0.27, [s["forget"][k] for s in result["scores"].values()], 0.27, label=k)
     axes[1].set_xticks(x, names)
     axes[1].set(title="forget prompts: similarity to the gold continuation")
