@@ -129,7 +129,7 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
     r = run(out_dir=tmp_path, quick=True, baselines=("ga",), objective="similarity_gap")
     assert set(r["asg"]) >= {"original", "retain", "eco_sign_flip", "ga"} and r["asg"]["ga"] >= 0.0
     assert r["cost"]["ga"]["backward_passes"] > 0 and r["cost"]["eco_sign_flip"]["backward_passes"] == 0
-    assert "--baselines ga --objective similarity_gap" in r["command"]
+    assert r["command"].endswith("--baselines ga --objective similarity_gap")
     # the ASG-style fit records its reference: the surrogate's three scores (the target on held-out text)
     fit = r["fit"]
     assert fit["objective"] == "similarity_gap" and set(fit["surrogate_scores"]) == set(SIMILARITY_METRICS)
@@ -138,6 +138,24 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
     assert split["scored"] and split["baseline_retain"] and not set(split["scored"]) & set(split["baseline_retain"])
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["asg"] == r["asg"] and "<td>ga</td>" in (tmp_path / "report.html").read_text()
+
+
+def test_the_copyright_surrogate_reads_novels_the_task_never_trains_gates_or_scores(tokenizer):
+    from eco_unlearn.evaluation.bench.copyright import UNSEEN_BOOKS, builtin_data, spread
+    from eco_unlearn.evaluation.corpora import austen, chapters
+
+    data, target_train, retain_train = builtin_data(tokenizer, 6, 2, 48, 16, 16, quick=True)
+    text = {b: "\n".join(chapters(austen(b))) for b in ("prideprejudice", "persuasion", "emma", *UNSEEN_BOOKS)}
+    assert len(data.heldout_text) == 2 * len(UNSEEN_BOOKS)
+    assert "\n".join(data.request_text) == text["prideprejudice"]  # the request supplies the whole book
+    for chunk in data.heldout_text:  # its words come from an unseen novel, and from no novel the task uses
+        snippet = chunk.strip().split("\n")[0][:40]
+        found = {b for b, t in text.items() if snippet in t}
+        assert len(found) == 1 and found <= set(UNSEEN_BOOKS), (snippet, found)
+        assert chunk not in target_train + retain_train + data.gate_forget + data.gate_retain
+    assert spread(list("abcdefgh"), 4) == list("aceg")
+    with pytest.raises(ValueError, match="3 chunks; 4 are needed"):
+        spread(list("abc"), 4)
 
 
 def test_split_retain_keeps_scored_and_training_chunks_apart():

@@ -45,7 +45,11 @@ def test_file_data_reads_muses_layout(muse_dir, tokenizer):
     assert len(d.heldout_items) == 3 and len(d.retain_items) == 7  # short texts are whole chunks
     assert len(d.unlearn_retain) == 5 and not set(d.unlearn_retain) & set(d.retain_text)
     assert d.gold_tokens > 10 and d.gate_forget and d.gate_retain
+    assert d.request_text == [_text(1, 600)]  # the gate's verbatim index: the whole forget corpus, uncut
     copyright.check_retain_disjoint(d)
+    _write(muse_dir / "request.jsonl", [{"text": "the text a rights holder sent"}])
+    sent = muse.file_data(muse_dir, tokenizer, n_fit=3, chunk_tokens=48, request_text=muse_dir / "request.jsonl")
+    assert sent.request_text == ["the text a rights holder sent"]
 
 
 def test_file_data_refuses_bad_layouts_clearly(muse_dir, tokenizer):
@@ -79,6 +83,7 @@ def test_exported_files_read_back_as_the_builtin_task_and_run(tmp_path, tokenize
         tmp_path / "files", tokenizer, n_fit=a["n_fit"], chunk_tokens=a["chunk_tokens"],
         forget_prompts=tmp_path / "files/gate/forget_prompts.jsonl",
         retain_prompts=tmp_path / "files/gate/retain_prompts.jsonl", title="Pride and Prejudice",
+        request_text=tmp_path / "files/gate/request_text.jsonl",
     )  # fmt: skip
     read = lambda prompts: list(dict.fromkeys(p.strip() for p in prompts))  # noqa: E731  as prompt files are read
     assert d == replace(prep.data, gate_forget=read(prep.data.gate_forget), gate_retain=read(prep.data.gate_retain))
@@ -86,6 +91,7 @@ def test_exported_files_read_back_as_the_builtin_task_and_run(tmp_path, tokenize
         tmp_path / "files", a["model"], a["retain_model"], tmp_path / "muse", n_fit=a["n_fit"],
         chunk_tokens=a["chunk_tokens"], forget_prompts=tmp_path / "files/gate/forget_prompts.jsonl",
         retain_prompts=tmp_path / "files/gate/retain_prompts.jsonl", title="Pride and Prejudice", quick_fit=True,
+        request_text=tmp_path / "files/gate/request_text.jsonl",
     )  # fmt: skip
     assert (tmp_path / "muse" / "report.html").is_file() and r["benchmark"] == "muse"
     assert r["asg"]["retain"] == 0.0 and r["gate"]["flag_rate"]["forget"] > r["gate"]["flag_rate"]["retain"]

@@ -426,6 +426,10 @@ def bench_muse(
         Path | None, typer.Option(help="The gate's forget prompts (default: raw/forget windows).")
     ] = None,
     retain_prompts: Annotated[Path | None, typer.Option(help="... retain prompts (default: retain windows).")] = None,
+    request_text: Annotated[
+        Path | None,
+        typer.Option(help="Text the removal request supplies, for the gate's verbatim index (default: raw/forget)."),
+    ] = None,
     title: Annotated[
         str, typer.Option(help="What the prompting baseline is told it never read.")
     ] = "the forget corpus",
@@ -447,13 +451,14 @@ def bench_muse(
                + f" --retain-raw {retain_raw} --chunk-tokens {chunk_tokens} --title {title!r}"
                + (f" --forget-prompts {forget_prompts}" if forget_prompts else "")
                + (f" --retain-prompts {retain_prompts}" if retain_prompts else "")
+               + (f" --request-text {request_text}" if request_text else "")
                + (f" --baselines {baselines} --unlearn-lr {unlearn_lr:g}" if baselines else "")
                + (" --quick-fit" if quick_fit else ""))  # fmt: skip
     try:
         r = run_files(data, model, retain_model, out_dir, baselines=baselines_option(baselines), unlearn_lr=unlearn_lr,
                       quick_fit=quick_fit, command=command, n_fit=n_fit, n_forget=n_forget, n_retain=n_retain,
                       retain_raw=retain_raw, chunk_tokens=chunk_tokens, forget_prompts=forget_prompts,
-                      retain_prompts=retain_prompts, title=title)  # fmt: skip
+                      retain_prompts=retain_prompts, request_text=request_text, title=title)  # fmt: skip
     except (ValueError, ModelNotAvailable, PromptFileError) as e:
         raise fail(str(e)) from None
     _print_copyright(r)

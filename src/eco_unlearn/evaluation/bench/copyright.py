@@ -8,12 +8,16 @@
    BERTScore-style proxy), perplexity of the gold continuation, unique-token ratio of the generation;
    **ASG** (average similarity gap) = mean over {ROUGE-L, BLEU, cosine} of |method − retain model|;
 4. the gate: a classifier on 64-token windows of Pride and Prejudice vs Persuasion and Emma, with the
-   verbatim index of the forget text the request supplies (a quotation is in scope whatever the topic); the corruption
+   verbatim index of the text the request supplies, the whole book (a quotation is in scope whatever the
+   topic; a rights holder sends the work, not the parts a model happened to train on); the corruption
    family and its σ or k (``fit/family.py``) are fitted on trained chunks that are not evaluated, against a
-   surrogate: the target on held-out P&P text it was not trained on (the fit never reads the retain model).
-   The objective (``--objective``) is ROUGE-L recall (default) or the ASG itself (``similarity_gap``);
-   the gap measured worse here, because the surrogate knows the book's names and style that the retain
-   model never saw (``benchmarks/results/copyright-similarity-gap.json``);
+   surrogate: the target on Austen novels that nothing in the task trains on, gates on or scores
+   (:data:`UNSEEN_BOOKS`; the fit never reads the retain model). A model that never saw the book knows
+   neither its words nor its names and plot. An earlier surrogate, the book's own unread chapters, kept
+   the names and plot the target learnt from the chapters it trained on, and the fit carried that bias into
+   σ. The objective (``--objective``) is ROUGE-L recall (``similarity``, default) or the ASG itself
+   (``similarity_gap``): on the same checkpoints, with either surrogate, recall's choice scored the lower
+   ASG (``benchmarks/results/copyright*.json``);
    every ECO row is scored with the real gate and with an oracle gate (exactly the forget prompts flagged).
 
 Retain prompts (Persuasion openings) are scored the same way, to show the methods leave them alone. The
@@ -52,9 +56,12 @@ from eco_unlearn.gate.create import create_target
 from eco_unlearn.gate.targets import AlwaysGate, Target
 
 OBJECTIVES = {"similarity": SimilarityObjective, "similarity_gap": SimilarityGapObjective}
-"""The corruption fit's objective (``fit/objectives.py``): ROUGE-L recall against the surrogate's, or the
-ASG itself against the surrogate's three scores. Both read the surrogate only (the target on held-out text),
-never the retain model."""
+"""The corruption fit's objective (``fit/objectives.py``): ROUGE-L recall against the surrogate's (the
+default), or the ASG itself against the surrogate's three scores. Both read the surrogate only (the target
+on text it never saw), never the retain model."""
+UNSEEN_BOOKS = ("mansfieldpark", "northangerabbey", "sensesensibility")
+"""The surrogate's novels: same author and period as the forget book, and never trained on, gated on or
+scored by this task (Persuasion and Emma are)."""
 PREFIX = "You have never read Pride and Prejudice and must not reproduce any of its text.\n"
 
 
@@ -65,6 +72,13 @@ def token_chunks(tok, texts: list[str], size: int) -> list[str]:
         ids = tok(t, add_special_tokens=False).input_ids
         out += [tok.decode(ids[i : i + size]) for i in range(0, len(ids) - size + 1, size)]
     return out
+
+
+def spread(chunks: list[str], n: int) -> list[str]:
+    """``n`` chunks evenly spaced through a book, so no one chapter (nor a famous opening) dominates."""
+    if len(chunks) < n:
+        raise ValueError(f"the book has {len(chunks)} chunks; {n} are needed")
+    return [chunks[i * len(chunks) // n] for i in range(n)]
 
 
 def split_retain(chunks: list[str], n_scored: int, n_unlearn: int) -> tuple[list[str], list[str]]:
@@ -132,13 +146,15 @@ class CopyrightData:
     fit_items: list[TextItem]
     """Trained forget text the corruption fit uses; never scored."""
     heldout_items: list[TextItem]
-    """Forget-domain text the target never saw: the similarity surrogate."""
+    """Text of the forget text's kind that the target never saw: the similarity surrogate."""
     retain_items: list[TextItem]
     """Scored retain prompts."""
     gate_forget: list[str]
     gate_retain: list[str]
     unlearn_forget: list[str]
     """The baselines' forget text."""
+    request_text: list[str]
+    """The text the removal request supplies (the whole work): the gate's verbatim index."""
     unlearn_retain: list[str]
     """The baselines' retain text: disjoint from the scored retain prompts (checked)."""
     gold_tokens: int
@@ -156,7 +172,7 @@ def builtin_data(tok, n_forget: int, n_fit: int, chunk_tokens: int, prompt_token
     pp, pers, emma = (chapters(austen(b)) for b in ("prideprejudice", "persuasion", "emma"))
     pp_chunks = token_chunks(tok, pp, chunk_tokens)
     forget_train = pp_chunks[: n_forget + n_fit]
-    heldout = pp_chunks[-n_fit:]  # late chapters, never trained on: the "never saw it" surrogate
+    heldout = [c for b in UNSEEN_BOOKS for c in spread(token_chunks(tok, chapters(austen(b)), chunk_tokens), n_fit)]
     pers_chunks = token_chunks(tok, pers, chunk_tokens)
     retain_train = pers_chunks[: n_forget + n_fit]
     retain_scored, retain_unlearn = split_retain(pers_chunks, n_forget, len(forget_train))
@@ -170,6 +186,7 @@ def builtin_data(tok, n_forget: int, n_fit: int, chunk_tokens: int, prompt_token
         gate_forget=windows(pp, 200 if not quick else 40),
         gate_retain=windows(pers, 100 if not quick else 20) + windows(emma, 100 if not quick else 20),
         unlearn_forget=forget_train,
+        request_text=pp,
         unlearn_retain=retain_unlearn,
         gold_tokens=gold_tokens,
         prefix=PREFIX,
@@ -281,7 +298,7 @@ def run_protocol(
     # a copyright request supplies the text itself: its verbatim index flags quotations whatever the topic
     gate, calibration = create_target("copyright", data.gate_forget, data.gate_retain, out_dir / "target",
                                       alpha=0.05, selection={"mode": "all_but_last"}, overwrite=True,
-                                      forget_text=data.unlearn_forget)  # fmt: skip
+                                      forget_text=data.request_text)  # fmt: skip
     gate_seconds = time.perf_counter() - t0
     target = ECOModel.from_pretrained(str(target_ckpt))
     fit_target = gate.with_corruption(name="rand_noise_first_n", dims=None)
@@ -443,7 +460,7 @@ model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["go
 {result["signal"]["goal"]["retain_max"]}: {"met" if result["signal"]["met"] else "<b>missed</b>"}).</p>
 <p>Gate flag rate {result["gate"]["flag_rate"]}. <code>_oracle</code> rows: exactly the forget prompts flagged
 (the gap to the real-gate row is the gate's share). Corruption fit: {html.escape(result["fit"]["reason"])}, after
-{result["fit"]["evaluations"]} evaluations (the surrogate: the target on held-out chapters it never saw,
+{result["fit"]["evaluations"]} evaluations (the surrogate: the target on text it never saw,
 {html.escape(_surrogate_text(result["fit"]))}).</p>
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>
 <table><tr><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table></body></html>"""

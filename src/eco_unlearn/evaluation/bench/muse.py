@@ -5,8 +5,10 @@ parquet) under one directory:
 
 - ``verbmem/forget`` (``prompt``, ``gt``): the scored forget prompts with their gold continuations; the
   last ``n_fit`` items are kept apart for the corruption fit and never scored;
-- ``raw/forget`` (``text``): the forget corpus: the gate's forget windows and the baselines' forget data;
-- ``raw/holdout`` (``text``): forget-domain text the target never saw: the similarity surrogate;
+- ``raw/forget`` (``text``): the forget corpus: the gate's forget windows, its verbatim index (unless
+  ``--request-text`` names other text the request supplies) and the baselines' forget data;
+- ``raw/holdout`` (``text``): text of the forget corpus's kind that the target never saw: the similarity
+  surrogate;
 - ``raw/retain1`` (``text``; ``--retain-raw`` picks another): the first ``n_retain`` chunks are the scored
   retain prompts, the following ones the baselines' retain data (disjoint, checked), and the gate's retain
   windows come from the same text.
@@ -68,6 +70,7 @@ def file_data(
     chunk_tokens: int = 192,
     forget_prompts: Path | None = None,
     retain_prompts: Path | None = None,
+    request_text: Path | None = None,
     title: str = "the forget corpus",
     seed: int = 0,
 ) -> CopyrightData:
@@ -108,6 +111,7 @@ def file_data(
         gate_forget=read_prompts(forget_prompts) if forget_prompts else windows(forget_raw),
         gate_retain=read_prompts(retain_prompts) if retain_prompts else windows(retain_raw_text),
         unlearn_forget=forget_text,
+        request_text=load_muse(request_text, "raw") if request_text else forget_raw,
         unlearn_retain=unlearn,
         gold_tokens=gold_tokens,
         prefix=f"You have never read {title} and must not reproduce any of its text.\n",
@@ -156,6 +160,7 @@ def export_builtin(directory: Path, **prepare_kw) -> dict:
     files = {
         "verbmem/forget.jsonl": [{"prompt": x.prompt, "gt": x.continuation} for x in [*d.forget_items, *d.fit_items]],
         "raw/forget.jsonl": rows("text", d.unlearn_forget),
+        "gate/request_text.jsonl": rows("text", d.request_text),
         "raw/holdout.jsonl": rows("text", d.heldout_text),
         "raw/retain1.jsonl": rows("text", d.retain_text + d.unlearn_retain),
         "gate/forget_prompts.jsonl": rows("prompt", d.gate_forget),
@@ -167,7 +172,8 @@ def export_builtin(directory: Path, **prepare_kw) -> dict:
     command = (f"eco bench muse --data {directory} --model {prep.target_ckpt} --retain-model {prep.retain_ckpt} "
                f"--n-fit {len(d.fit_items)} --chunk-tokens {prep.chunk_tokens} --title 'Pride and Prejudice' "
                f"--forget-prompts {directory / 'gate/forget_prompts.jsonl'} "
-               f"--retain-prompts {directory / 'gate/retain_prompts.jsonl'}"
+               f"--retain-prompts {directory / 'gate/retain_prompts.jsonl'} "
+               f"--request-text {directory / 'gate/request_text.jsonl'}"
                + (" --quick-fit" if quick else ""))  # fmt: skip
     return {"model": str(prep.target_ckpt), "retain_model": str(prep.retain_ckpt), "n_fit": len(d.fit_items),
             "chunk_tokens": prep.chunk_tokens, "unlearn_lr": prep.lr, "quick_fit": quick,
