@@ -134,6 +134,9 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
     fit = r["fit"]
     assert fit["objective"] == "similarity_gap" and set(fit["surrogate_scores"]) == set(SIMILARITY_METRICS)
     assert all(c["objective"] >= 0.0 for c in fit["candidates"])
+    # the report draws the strength trade-off from the points the fit evaluated, per family
+    assert {t["family"] for t in fit["trajectory"]} == {c["name"] for c in fit["candidates"]}
+    assert 'alt="fit trade-off"' in (tmp_path / "report.html").read_text()
     split = r["retain_split"]  # the baselines' retain loss never trains on a scored retain prompt's chunk
     assert split["scored"] and split["baseline_retain"] and not set(split["scored"]) & set(split["baseline_retain"])
     saved = json.loads((tmp_path / "results.json").read_text())

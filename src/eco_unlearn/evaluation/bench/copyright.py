@@ -43,7 +43,7 @@ from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_bas
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
 from eco_unlearn.fileio import png_base64, pyplot, write_report
-from eco_unlearn.fit.family import fit_corruption
+from eco_unlearn.fit.family import fit_corruption, plot_families
 from eco_unlearn.fit.objectives import (
     SIMILARITY_METRICS,
     SimilarityGapObjective,
@@ -368,6 +368,7 @@ def run_protocol(
             "forward_passes": fit.forward_passes,
             "seconds": fit_seconds,
             "objective": objective,
+            "trajectory": fit.trajectory,
             **(
                 {"surrogate_scores": fit_objective.reference}
                 if objective == "similarity_gap"
@@ -427,6 +428,18 @@ def _asg_png(result: dict) -> str:
     return png_base64(fig)
 
 
+def _fit_html(fit: dict) -> str:
+    """The strength trade-off on the fit items (the objective against σ or k per family, the fitted point
+    starred); results written before the fit kept its trajectory have none."""
+    if not fit.get("trajectory"):
+        return ""
+    png = png_base64(
+        plot_families(fit["candidates"], fit["trajectory"], fit["chosen"], f"{fit['objective']} objective")
+    )
+    return (f'<h2>Corruption fit: the strength trade-off on the fit items</h2><img alt="fit trade-off" '
+            f'src="data:image/png;base64,{png}" style="max-width:100%">')  # fmt: skip
+
+
 def _surrogate_text(fit: dict) -> str:
     """The fit's reference scores as a phrase (older results recorded ROUGE-L recall alone)."""
     if "surrogate_scores" in fit:
@@ -462,5 +475,6 @@ model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["go
 (the gap to the real-gate row is the gate's share). Corruption fit: {html.escape(result["fit"]["reason"])}, after
 {result["fit"]["evaluations"]} evaluations (the surrogate: the target on text it never saw,
 {html.escape(_surrogate_text(result["fit"]))}).</p>
+{_fit_html(result["fit"])}
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>
 <table><tr><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table></body></html>"""
