@@ -137,6 +137,12 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
     # the report draws the strength trade-off from the points the fit evaluated, per family
     assert {t["family"] for t in fit["trajectory"]} == {c["name"] for c in fit["candidates"]}
     assert 'alt="fit trade-off"' in (tmp_path / "report.html").read_text()
+    # continuation fluency against the retain model's: the retain model is 1.0 on both ratios by definition
+    assert r["fluency"]["retain"] == {"perplexity_ratio": 1.0, "repetition_ratio": 1.0, "met": True}
+    ga = r["scores"]["ga"]["forget"]["fluency"]
+    assert ga["perplexity"] > 0 and r["fluency"]["ga"]["perplexity_ratio"] == pytest.approx(
+        ga["perplexity"] / r["scores"]["retain"]["forget"]["fluency"]["perplexity"]
+    )
     split = r["retain_split"]  # the baselines' retain loss never trains on a scored retain prompt's chunk
     assert split["scored"] and split["baseline_retain"] and not set(split["scored"]) & set(split["baseline_retain"])
     saved = json.loads((tmp_path / "results.json").read_text())

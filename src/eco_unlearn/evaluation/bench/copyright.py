@@ -7,6 +7,8 @@
 3. metrics per method: ROUGE-L F1, BLEU (sacrebleu), embedding similarity (MiniLM cosine, a
    BERTScore-style proxy), perplexity of the gold continuation, unique-token ratio of the generation;
    **ASG** (average similarity gap) = mean over {ROUGE-L, BLEU, cosine} of |method − retain model|;
+   fluency of the forget continuations (perplexity under the clean target, word repetition) as ratios to
+   the retain model's (:func:`fluency_vs`);
 4. the gate: a classifier on 64-token windows of Pride and Prejudice vs Persuasion and Emma, with the
    verbatim index of the text the request supplies, the whole book (a quotation is in scope whatever the
    topic; a rights holder sends the work, not the parts a model happened to train on); the corruption
@@ -42,6 +44,7 @@ from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_base
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
+from eco_unlearn.evaluation.fluency import fluency
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.fit.family import fit_corruption, plot_families
 from eco_unlearn.fit.objectives import (
@@ -118,7 +121,10 @@ def text_items(tok, chunks: list[str], prompt_tokens: int, gold_tokens: int, eve
     return out
 
 
-def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, prefix: str = "") -> dict:
+def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, prefix: str = "",
+                        scorer: ECOModel | None = None) -> dict:  # fmt: skip
+    """Similarity of ``eco``'s greedy continuations to the gold ones, the gold's perplexity and the unique-token
+    ratio; with ``scorer`` (the clean model) also the continuations' fluency (``evaluation.fluency``)."""
     prompts = [prefix + it.prompt for it in items]
     gens = eco.generate(prompts, chat=False, max_new_tokens=gold_tokens, batch_size=8)
     texts = [g.text for g in gens]
@@ -134,6 +140,7 @@ def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, 
         "perplexity": float(np.median(ppl)),
         "unique_ratio": float(np.mean(unique)),
         "examples": texts[:2],
+        **({"fluency": fluency(scorer, prompts, texts)} if scorer is not None else {}),
     }
 
 
@@ -338,7 +345,7 @@ def run_protocol(
             scores[name] = scores[name.removesuffix("_oracle")]
             continue
         with status(f"copyright: {name}"):
-            scores[name] = {"forget": continuation_scores(eco, forget_items, gold_tokens, prefix)}
+            scores[name] = {"forget": continuation_scores(eco, forget_items, gold_tokens, prefix, scorer=target)}
             scores[name]["retain"] = (
                 scores["original"]["retain"]  # the oracle flags no retain prompt: the plain model, exactly
                 if name.endswith("_oracle")
@@ -346,6 +353,7 @@ def run_protocol(
             )
     ref = scores["retain"]["forget"]
     asg = {m: float(np.mean([abs(s["forget"][k] - ref[k]) for k in SIMILARITY_METRICS])) for m, s in scores.items()}
+    fluent = {m: fluency_vs(s["forget"]["fluency"], ref["fluency"]) for m, s in scores.items()}
     return {
         "signal": memorisation_signal(scores),
         "benchmark": "copyright",
@@ -377,7 +385,22 @@ def run_protocol(
         },  # fmt: skip
         "scores": scores,
         "asg": asg,
+        "fluency": fluent,
         "cost": costs,
+    }
+
+
+FLUENCY_GOAL = 0.2
+"""Issue 15's fluency goal: continuations' perplexity under the clean model and repetition within 20 % of
+the retain model's on the same forget prompts."""
+
+
+def fluency_vs(method: dict, retain: dict) -> dict:
+    """A method's continuation fluency as ratios to the retain model's, and whether both are within
+    :data:`FLUENCY_GOAL` of it."""
+    ratio = {k: method[k] / retain[k] if retain[k] else float("nan") for k in ("perplexity", "repetition")}
+    return {f"{k}_ratio": v for k, v in ratio.items()} | {
+        "met": all(abs(v - 1) <= FLUENCY_GOAL for v in ratio.values())
     }
 
 
@@ -440,6 +463,21 @@ def _fit_html(fit: dict) -> str:
             f'src="data:image/png;base64,{png}" style="max-width:100%">')  # fmt: skip
 
 
+def _fluency_html(result: dict) -> str:
+    """Each method's continuation fluency against the retain model's (results written before it have none)."""
+    if "fluency" not in result:
+        return ""
+    rows = "".join(
+        f"<tr><td>{m}</td><td>{f['perplexity_ratio']:.2f}</td><td>{f['repetition_ratio']:.2f}</td>"
+        f"<td>{'yes' if f['met'] else 'no'}</td></tr>"
+        for m, f in result["fluency"].items()
+    )
+    head = "<tr><th>method</th><th>perplexity ratio</th><th>repetition ratio</th><th>within</th></tr>"
+    return (f"<h2>Fluency on the forget prompts</h2><p>Continuations' perplexity under the clean target and word "
+            f"repetition, as ratios to the retain model's (goal: both within {FLUENCY_GOAL:.0%}).</p>"
+            f"<table>{head}{rows}</table>")  # fmt: skip
+
+
 def _surrogate_text(fit: dict) -> str:
     """The fit's reference scores as a phrase (older results recorded ROUGE-L recall alone)."""
     if "surrogate_scores" in fit:
@@ -476,5 +514,6 @@ model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["go
 {result["fit"]["evaluations"]} evaluations (the surrogate: the target on text it never saw,
 {html.escape(_surrogate_text(result["fit"]))}).</p>
 {_fit_html(result["fit"])}
+{_fluency_html(result)}
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>
 <table><tr><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table></body></html>"""
