@@ -285,14 +285,11 @@ def target_fit(
             return obj.MCQObjective(obj.read_mcq(path), obj.read_mcq(retain) if retain else [])
         if objective == "likelihood":
             return obj.LikelihoodObjective(obj.read_qa(path), reference_value)
-        if objective == "similarity":
+        if objective in ("similarity", "similarity_gap"):
             if heldout is None:
-                raise ValueError("the similarity objective needs --heldout (text the model never saw)")
-            return obj.SimilarityObjective(obj.read_text_items(path), obj.read_text_items(heldout))
-        if objective == "similarity_gap":
-            if heldout is None:
-                raise ValueError("the similarity_gap objective needs --heldout (text the model never saw)")
-            return obj.SimilarityGapObjective(obj.read_text_items(path), obj.read_text_items(heldout))
+                raise ValueError(f"the {objective} objective needs --heldout (text the model never saw)")
+            text_objective = obj.SimilarityObjective if objective == "similarity" else obj.SimilarityGapObjective
+            return text_objective(obj.read_text_items(path), obj.read_text_items(heldout))
         if objective == "distribution":
             if heldout is None:
                 raise ValueError("the distribution objective needs --heldout (QA items the model never saw)")

@@ -63,6 +63,20 @@ def fluency(scorer: ECOModel, prompts: list[str], answers: list[str]) -> dict[st
     }
 
 
+FLUENCY_GOAL = 0.2
+"""Issue 15's fluency goal: generations' perplexity under the clean model and repetition within 20 % of
+the retain model's (or, without one, the clean model's) on the same prompts."""
+
+
+def fluency_vs(method: dict, reference: dict) -> dict:
+    """:func:`fluency` of a method's generations as ratios to the reference model's (``perplexity``,
+    ``repetition``), and whether both are within :data:`FLUENCY_GOAL` of it."""
+    ratio = {k: method[k] / reference[k] if reference[k] else float("nan") for k in ("perplexity", "repetition")}
+    return {f"{k}_ratio": v for k, v in ratio.items()} | {
+        "met": all(abs(v - 1) <= FLUENCY_GOAL for v in ratio.values())
+    }
+
+
 def topicality(questions: list[str], answers: list[str]) -> float:
     """Mean cosine similarity between each question and its answer (MiniLM sentence embeddings; an empty
     answer counts 0): does the answer talk about what was asked?"""

@@ -8,7 +8,7 @@
    BERTScore-style proxy), perplexity of the gold continuation, unique-token ratio of the generation;
    **ASG** (average similarity gap) = mean over {ROUGE-L, BLEU, cosine} of |method − retain model|;
    fluency of the forget continuations (perplexity under the clean target, word repetition) as ratios to
-   the retain model's (:func:`fluency_vs`);
+   the retain model's (``evaluation.fluency.fluency_vs``);
 4. the gate: a classifier on 64-token windows of Pride and Prejudice vs Persuasion and Emma, with the
    verbatim index of the text the request supplies, the whole book (a quotation is in scope whatever the
    topic; a rights holder sends the work, not the parts a model happened to train on); the corruption
@@ -44,7 +44,7 @@ from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_base
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
-from eco_unlearn.evaluation.fluency import fluency
+from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, fluency, fluency_vs
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.fit.family import fit_corruption, plot_families
 from eco_unlearn.fit.objectives import (
@@ -387,20 +387,6 @@ def run_protocol(
         "asg": asg,
         "fluency": fluent,
         "cost": costs,
-    }
-
-
-FLUENCY_GOAL = 0.2
-"""Issue 15's fluency goal: continuations' perplexity under the clean model and repetition within 20 % of
-the retain model's on the same forget prompts."""
-
-
-def fluency_vs(method: dict, retain: dict) -> dict:
-    """A method's continuation fluency as ratios to the retain model's, and whether both are within
-    :data:`FLUENCY_GOAL` of it."""
-    ratio = {k: method[k] / retain[k] if retain[k] else float("nan") for k in ("perplexity", "repetition")}
-    return {f"{k}_ratio": v for k, v in ratio.items()} | {
-        "met": all(abs(v - 1) <= FLUENCY_GOAL for v in ratio.values())
     }
 
 

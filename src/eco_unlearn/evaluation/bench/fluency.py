@@ -30,7 +30,7 @@ import numpy as np
 
 from eco_unlearn.console import track
 from eco_unlearn.core.ecomodel import ECOModel
-from eco_unlearn.evaluation.fluency import fluency
+from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, fluency
 from eco_unlearn.evaluation.requests import PRIDE, austen_request, hazard_request
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.gate.entity_evidence import evidence_entities
@@ -127,7 +127,7 @@ def _png(result: dict) -> str:
     for i, r in enumerate(reqs):
         rows = result["requests"][r]["settings"]
         axes[0].bar(x + (i - 0.5) * 0.4, [rows[n]["perplexity_ratio"] for n in names], 0.4, label=r)
-    axes[0].axhline(1.2, color="grey", linestyle=":", linewidth=1)
+    axes[0].axhline(1 + FLUENCY_GOAL, color="grey", linestyle=":", linewidth=1)
     axes[0].set(yscale="log", ylabel="answer perplexity ÷ clean answers' (log)", title="fluency (1 = the model's own)")
     austen = result["requests"].get("austen", {}).get("settings", {})
     axes[1].bar(x, [austen[n]["leak"] or 0.0 for n in names] if austen else np.zeros(len(names)), color="tab:red")
