@@ -286,6 +286,34 @@ def test_cli_fit_searches_families_with_the_distribution_objective(tmp_path, tok
     assert r.returncode == 2 and "needs a family search" in r.stderr
 
 
+def test_cli_fit_checks_text_continuations_with_text_fluency(tmp_path, tokenizer):
+    """A copyright-style fit from files: with --text-fluency every candidate's continuations of the fit prompts
+    are checked against the model's own continuations of the --heldout text."""
+    from conftest import make_tiny
+    from eco_unlearn.gate.targets import Target
+
+    make_tiny("llama", tokenizer).save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    rows = lambda words: "".join(json.dumps({"prompt": f"The {w} stood by the river and", "continuation":  # noqa: E731
+                                             f" watched the {w} boats go by."}) + "\n" for w in words)  # fmt: skip
+    (tmp_path / "fit.jsonl").write_text(rows(["miller", "baker", "tailor"]))
+    (tmp_path / "unseen.jsonl").write_text(rows(["sailor", "farmer", "weaver"]))
+    Target.create("t", selection={"mode": "all_but_last"}).save(tmp_path / "t")
+    args = ["target", "fit", str(tmp_path / "t"), "--data", str(tmp_path / "fit.jsonl"), "--objective",
+            "similarity", "--model", str(tmp_path / "tiny"), "--seeds", "1", "--families",
+            "zero_out_top_k,rand_noise_first_n"]  # fmt: skip
+    r = eco(*args, "--text-fluency", check=False)
+    assert r.returncode == 2 and "needs --heldout" in r.stderr
+    r = eco(*args, "--heldout", str(tmp_path / "unseen.jsonl"), "--text-fluency", "--fluency-prompts",
+            str(tmp_path / "fit.jsonl"), check=False)  # fmt: skip
+    assert r.returncode == 2 and "at most one of --fluency-prompts" in r.stderr
+    eco(*args, "--heldout", str(tmp_path / "unseen.jsonl"), "--text-fluency")
+    family = Target.load(tmp_path / "t").manifest.fit["family"]
+    checks = [c["check"] for c in family["candidates"]]
+    assert len(checks) == 2 and all({"ok", "topicality", "reference_topicality"} <= set(c) for c in checks)
+    assert checks[0]["reference_text_perplexity"] == checks[1]["reference_text_perplexity"] > 0
+
+
 def test_serve_refuses_bad_options_clearly(tmp_path):
     r = eco("serve", "--targets", str(tmp_path / "missing"), check=False)
     assert r.returncode == 2 and "does not exist" in r.stderr

@@ -126,10 +126,17 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
 
     with pytest.raises(ValueError, match="unknown fit objective"):
         run(out_dir=tmp_path, quick=True, objective="rouge")
-    r = run(out_dir=tmp_path, quick=True, baselines=("ga",), objective="similarity_gap")
+    with pytest.raises(ValueError, match="--splits must be at least 1"):
+        run(out_dir=tmp_path, quick=True, splits=0)
+    r = run(out_dir=tmp_path, quick=True, baselines=("ga",), objective="similarity_gap", splits=2)
     assert set(r["asg"]) >= {"original", "retain", "eco_sign_flip", "ga"} and r["asg"]["ga"] >= 0.0
     assert r["cost"]["ga"]["backward_passes"] > 0 and r["cost"]["eco_sign_flip"]["backward_passes"] == 0
-    assert r["command"].endswith("--baselines ga --objective similarity_gap")
+    assert r["command"].endswith("--baselines ga --objective similarity_gap --splits 2")
+    # two splits over one set of checkpoints: medians with every split's value, drawn in the report
+    assert r["splits"]["n"] == 2 and len(r["splits"]["asg"]["ga"]["values"]) == 2
+    assert (tmp_path / "split-1" / "target" / "target.json").exists()
+    # the fit checked each candidate's continuations against the clean target's on unseen text
+    assert all({"ok", "topicality", "reference_topicality"} <= set(c["check"]) for c in r["fit"]["candidates"])
     # the ASG-style fit records its reference: the surrogate's three scores (the target on held-out text)
     fit = r["fit"]
     assert fit["objective"] == "similarity_gap" and set(fit["surrogate_scores"]) == set(SIMILARITY_METRICS)
@@ -137,6 +144,7 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
     # the report draws the strength trade-off from the points the fit evaluated, per family
     assert {t["family"] for t in fit["trajectory"]} == {c["name"] for c in fit["candidates"]}
     assert 'alt="fit trade-off"' in (tmp_path / "report.html").read_text()
+    assert 'alt="ASG over splits"' in (tmp_path / "report.html").read_text()
     # continuation fluency against the retain model's: the retain model is 1.0 on both ratios by definition
     assert r["fluency"]["retain"] == {"perplexity_ratio": 1.0, "repetition_ratio": 1.0, "met": True}
     ga = r["scores"]["ga"]["forget"]["fluency"]
@@ -165,6 +173,45 @@ def test_the_copyright_surrogate_reads_novels_the_task_never_trains_gates_or_sco
     assert spread(list("abcdefgh"), 4) == list("aceg")
     with pytest.raises(ValueError, match="3 chunks; 4 are needed"):
         spread(list("abc"), 4)
+
+
+def test_copyright_splits_reshuffle_scored_and_fit_chunks_and_nothing_else(tokenizer):
+    """A split chooses which trained chunks are scored and which the fit reads; training data, the baselines'
+    text and the gate do not move, so every split reuses one set of checkpoints."""
+    from eco_unlearn.evaluation.bench.copyright import builtin_data
+
+    runs = [builtin_data(tokenizer, 6, 2, 48, 16, 16, quick=True, split=k) for k in (0, 1)]
+    (d0, train0, _), (d1, train1, _) = runs[0], runs[1]
+    assert train0 == train1 and d0.unlearn_forget == d1.unlearn_forget and d0.gate_forget == d1.gate_forget
+    assert d0.retain_items == d1.retain_items and d0.heldout_items == d1.heldout_items
+    for data, _, _ in runs:  # scored and fit prompts partition the trained chunks' openings
+        scored = {it.prompt for it in data.forget_items}
+        fitted = {it.prompt for it in data.fit_items}
+        assert len(scored) == 6 and not scored & fitted
+    assert [it.prompt for it in d0.forget_items] != [it.prompt for it in d1.forget_items]
+    again, _, _ = builtin_data(tokenizer, 6, 2, 48, 16, 16, quick=True, split=1)
+    assert again.forget_items == d1.forget_items  # seeded: a split is reproducible
+
+
+def test_split_summary_takes_medians_and_checks_the_goal_on_the_fits_row():
+    from eco_unlearn.evaluation.bench.copyright import summarise_splits
+
+    def result(chosen: str, asg: dict) -> dict:
+        rows = {m: {"retain": {"rouge_l": 1.0}} for m in asg}
+        return {"fit": {"chosen": chosen}, "asg": asg, "scores": rows,
+                "fluency": {m: {"met": m == "eco_rand_noise"} for m in asg}}  # fmt: skip
+
+    asg = lambda noise, zero, npo: {"original": 0.8, "retain": 0.0, "eco_rand_noise": noise,  # noqa: E731
+                                    "eco_zero_out": zero, "npo": npo}  # fmt: skip
+    runs = [result("rand_noise_first_n", asg(0.01, 0.5, 0.04)), result("zero_out_top_k", asg(0.5, 0.02, 0.05)),
+            result("rand_noise_first_n", asg(0.03, 0.5, 0.06))]  # fmt: skip
+    s = summarise_splits(runs)
+    assert s["chosen"] == ["eco_rand_noise", "eco_zero_out", "eco_rand_noise"]
+    assert s["asg"]["eco_fit"] == {"median": 0.02, "min": 0.01, "max": 0.03, "values": [0.01, 0.02, 0.03]}
+    assert s["asg"]["npo"]["median"] == 0.05 and s["fluency_met"]["eco_fit"] == 2
+    assert s["goal"] == {"lowest": True, "best_baseline": "npo", "half_best_baseline": True}
+    runs[1]["asg"]["eco_zero_out"] = 0.2  # the second split's fit now misses: median 0.03 > 0.05 / 2
+    assert summarise_splits(runs)["goal"]["half_best_baseline"] is False
 
 
 def test_split_retain_keeps_scored_and_training_chunks_apart():

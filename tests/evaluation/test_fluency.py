@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from eco_unlearn.evaluation.fluency import fluency, repetition, topicality
+from eco_unlearn.evaluation.fluency import continuation_check, fluency, repetition, topicality
 
 
 def test_repetition_counts_repeated_words():
@@ -44,3 +44,24 @@ def test_a_wrong_answer_stays_on_topic_and_a_derailed_one_does_not():
     assert topicality(q, ["", "The genre known for is horror."]) < wrong  # an empty answer counts 0
     with pytest.raises(ValueError, match="one answer per question"):
         topicality(q, ["x"])
+
+
+def test_the_continuation_check_passes_a_mild_corruption_and_rejects_gibberish(smol):
+    """The copyright fit's check: continuations under a candidate corruption must stay on topic and be about
+    as fluent (text perplexity, repetition) as the clean model's; huge noise derails them and fails."""
+    from eco_unlearn.core.ecomodel import ECOModel
+    from eco_unlearn.gate.targets import Target
+
+    prompts = [
+        "It is a truth universally acknowledged, that a single man in possession of a good fortune",
+        "The village lay at the foot of the hills, and every morning the baker",
+    ]
+    reference = prompts  # the clean model on the same text: a mild corruption sits at ratio ~1
+    check = continuation_check(ECOModel(*smol), prompts, reference, gen_tokens=24)
+    corrupt = lambda **c: Target.create("t", selection={"mode": "all_but_last"}, corruption=c)  # noqa: E731
+    mild, wild = check(corrupt(name="zero_out_top_k", dims=1)), check(corrupt(name="rand_noise_first_n", strength=50.0))
+    assert mild["ok"] and not wild["ok"]
+    assert wild["topicality"] < 0.5 * wild["reference_topicality"]  # fluent text that ignores the prompt
+    assert mild["reference_repetition"] == wild["reference_repetition"]  # the reference is measured once
+    with pytest.raises(ValueError, match="needs fit prompts"):
+        continuation_check(ECOModel(*smol), [], reference)

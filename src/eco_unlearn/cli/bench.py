@@ -382,6 +382,9 @@ def bench_copyright(
     objective: Annotated[
         str, typer.Option(help="The corruption fit's objective: similarity (ROUGE-L recall) or similarity_gap (ASG).")
     ] = "similarity",
+    splits: Annotated[
+        int, typer.Option(help="Scored/fit splits of the trained chunks (one set of checkpoints): median and range.")
+    ] = 1,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
     export: Annotated[
         Path | None, typer.Option(help="Only write the task's data in MUSE's file layout here (for eco bench muse).")
@@ -403,10 +406,22 @@ def bench_copyright(
             out.print(a["command"], soft_wrap=True)
             return
         chosen = baselines_option(baselines)
-        r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen, objective=objective)
+        r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen, objective=objective,
+                splits=splits)  # fmt: skip
     except (ValueError, ModelNotAvailable, CorpusNotAvailable) as e:
         raise fail(str(e)) from None
     _print_copyright(r)
+    if "splits" in r:
+        sp = r["splits"]
+        t = Table("method", "ASG median", "range", "retain ROUGE-L", title=f"over {sp['n']} scored/fit splits")
+        for m, a in sp["asg"].items():
+            if not m.endswith("_oracle"):
+                t.add_row(m, f"{a['median']:.3f}", f"[{a['min']:.3f}, {a['max']:.3f}]",
+                          f"{sp['retain_rouge_l'][m]['median']:.3f}")  # fmt: skip
+        out.print(t)
+        g = sp["goal"]
+        out.print(f"the fit chose {', '.join(sp['chosen'])}; eco_fit lowest: {g['lowest']}, at most half the best "
+                  f"baseline ({g['best_baseline']}): {g['half_best_baseline']}")  # fmt: skip
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
 
 

@@ -262,6 +262,13 @@ def target_fit(
             "keep on topic and unrepetitive to be chosen (evaluation.fluency.fluent_check)."
         ),
     ] = None,  # fmt: skip
+    text_fluency: Annotated[
+        bool,
+        typer.Option(
+            help="With --families and a similarity objective: a candidate's continuations of the fit prompts must "
+            "stay as fluent and on topic as the model's own of --heldout (evaluation.fluency.continuation_check)."
+        ),
+    ] = False,  # fmt: skip
     reference_value: Annotated[float | None, typer.Option(help="likelihood: a retain model's statistic.")] = None,
     model: ModelOpt = "smollm2",
     budget: Annotated[int | None, typer.Option(help="Most LLM forward passes (sequences).")] = None,
@@ -304,13 +311,20 @@ def target_fit(
         )
 
     def fluency_check():
-        if fluency_prompts is None:
-            return None
-        from eco_unlearn.evaluation.fluency import fluent_check
+        from eco_unlearn.evaluation.fluency import continuation_check, fluent_check
         from eco_unlearn.gate.prompt_files import read_prompts
 
+        if fluency_prompts is not None and text_fluency:
+            raise ValueError("give at most one of --fluency-prompts (chat answers) and --text-fluency")
+        if text_fluency:
+            if objective not in ("similarity", "similarity_gap") or heldout is None:
+                raise ValueError("--text-fluency needs a similarity objective and --heldout text")
+            fit, ref = ([it.prompt for it in obj.read_text_items(p)] for p in (data, heldout))
+            return lambda eco: continuation_check(eco, fit, ref)  # on the model the fit loads
+        if fluency_prompts is None:
+            return None
         prompts = read_prompts(fluency_prompts)
-        return lambda eco: fluent_check(eco, prompts)  # on the model the fit loads
+        return lambda eco: fluent_check(eco, prompts)
 
     try:
         cfg = FitConfig(seeds=seeds, budget=budget, tol=tol, fit_dims=fit_dims)

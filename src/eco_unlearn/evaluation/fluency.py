@@ -115,3 +115,35 @@ def fluent_check(clean: ECOModel, prompts: list[str], gen_tokens: int = 32, *, c
                 "clean_repetition": clean_rep}  # fmt: skip
 
     return check
+
+
+def continuation_check(clean: ECOModel, prompts: list[str], reference_prompts: list[str], gen_tokens: int = 64
+                       ) -> Callable[[ForgetTarget], dict]:  # fmt: skip
+    """:func:`fluent_check` for text completion (a copyright fit): greedy continuations of ``prompts`` under a
+    candidate's corruption against ``clean``'s own continuations of ``reference_prompts``, text it never
+    trained on (the fit's surrogate). Ok when they stay on topic (prompt–continuation :func:`topicality` at
+    least ``TOPICAL_SHARE`` of the reference's) and their text perplexity under ``clean`` and word repetition
+    are at most :data:`FLUENCY_GOAL` above the reference's.
+
+    Strong noise makes a model write fluent text that ignores the prompt, which only topicality catches;
+    loops raise repetition; token soup raises text perplexity. One-sided, because the fit has no
+    never-trained model to compare against (the retain model is for evaluation only): it can tell that a
+    corruption derails text but not that the text is *too* plausible, which stays an evaluation figure."""
+    if not prompts or not reference_prompts:
+        raise ValueError("the fluency check needs fit prompts and reference prompts")
+
+    def measure(eco: ECOModel, ps: list[str]) -> dict[str, float]:
+        texts = [g.text for g in eco.generate(ps, chat=False, max_new_tokens=gen_tokens, batch_size=8)]
+        return fluency(clean, ps, texts) | {"topicality": topicality(ps, texts)}
+
+    ref = measure(ECOModel(clean.model, clean.tokenizer), reference_prompts)
+
+    def check(target: ForgetTarget) -> dict:
+        got = measure(ECOModel(clean.model, clean.tokenizer, [target]), prompts)
+        ok = got["topicality"] >= TOPICAL_SHARE * ref["topicality"] and all(
+            got[k] <= (1 + FLUENCY_GOAL) * ref[k] for k in ("text_perplexity", "repetition")
+        )
+        keys = ("topicality", "text_perplexity", "repetition")
+        return {"ok": bool(ok), **{k: got[k] for k in keys}, **{f"reference_{k}": ref[k] for k in keys}}
+
+    return check

@@ -19,8 +19,12 @@
    the names and plot the target learnt from the chapters it trained on, and the fit carried that bias into
    σ. The objective (``--objective``) is ROUGE-L recall (``similarity``, default) or the ASG itself
    (``similarity_gap``): on the same checkpoints, with either surrogate, recall's choice scored the lower
-   ASG (``benchmarks/results/copyright*.json``);
-   every ECO row is scored with the real gate and with an oracle gate (exactly the forget prompts flagged).
+   ASG (``benchmarks/results/copyright*.json``). A candidate must also continue the fit prompts as fluently
+   as the surrogate continues unseen text (``evaluation.fluency.continuation_check``: on topic, text
+   perplexity and repetition at most 20 % above); the lowest objective among those that pass wins;
+   every ECO row is scored with the real gate and with an oracle gate (exactly the forget prompts flagged);
+5. ``--splits N`` repeats 2–4 on N seeded splits of the trained chunks into scored and fit ones, over one set
+   of checkpoints, and reports each method's median and range.
 
 Retain prompts (Persuasion openings) are scored the same way, to show the methods leave them alone. The
 baselines' retain loss trains on *other* Persuasion chunks (``split_retain``): a method is never scored on
@@ -44,7 +48,7 @@ from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_base
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
-from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, fluency, fluency_vs
+from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, continuation_check, fluency, fluency_vs
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.fit.family import fit_corruption, plot_families
 from eco_unlearn.fit.objectives import (
@@ -174,11 +178,20 @@ class CopyrightData:
 
 
 def builtin_data(tok, n_forget: int, n_fit: int, chunk_tokens: int, prompt_tokens: int, gold_tokens: int,
-                 seed: int = 0, quick: bool = False) -> tuple[CopyrightData, list[str], list[str]]:  # fmt: skip
-    """The Austen task; also returns the target's and the retain model's training chunks."""
+                 seed: int = 0, quick: bool = False, split: int = 0
+                 ) -> tuple[CopyrightData, list[str], list[str]]:  # fmt: skip
+    """The Austen task; also returns the target's and the retain model's training chunks.
+
+    ``split`` chooses which trained chunks are scored and which the fit reads: 0 the first ``n_forget``
+    scored and the rest fitted, any other value a seeded shuffle. Training data, baselines and gate do not
+    depend on it, so splits reuse one set of checkpoints."""
     pp, pers, emma = (chapters(austen(b)) for b in ("prideprejudice", "persuasion", "emma"))
     pp_chunks = token_chunks(tok, pp, chunk_tokens)
     forget_train = pp_chunks[: n_forget + n_fit]
+    order = list(range(len(forget_train)))
+    if split:
+        random.Random(split).shuffle(order)
+    scored, fitted = [forget_train[i] for i in order[:n_forget]], [forget_train[i] for i in order[n_forget:]]
     heldout = [c for b in UNSEEN_BOOKS for c in spread(token_chunks(tok, chapters(austen(b)), chunk_tokens), n_fit)]
     pers_chunks = token_chunks(tok, pers, chunk_tokens)
     retain_train = pers_chunks[: n_forget + n_fit]
@@ -186,8 +199,8 @@ def builtin_data(tok, n_forget: int, n_fit: int, chunk_tokens: int, prompt_token
     windows = lambda texts, n: random.Random(seed).sample(token_chunks(tok, texts, 64), n)  # noqa: E731
     item = lambda c: split_item(tok, c, prompt_tokens, gold_tokens)  # noqa: E731
     data = CopyrightData(
-        forget_items=[item(c) for c in forget_train[:n_forget]],
-        fit_items=text_items(tok, forget_train[n_forget:], prompt_tokens, gold_tokens),
+        forget_items=[item(c) for c in scored],
+        fit_items=text_items(tok, fitted, prompt_tokens, gold_tokens),
         heldout_items=text_items(tok, heldout, prompt_tokens, gold_tokens),
         retain_items=[item(c) for c in retain_scored],
         gate_forget=windows(pp, 200 if not quick else 40),
@@ -218,21 +231,34 @@ def run(
     seed: int = 0,
     baselines: tuple[str, ...] = (),
     objective: str = "similarity",
+    splits: int = 1,
 ) -> dict:
-    """The whole task; ``objective`` (:data:`OBJECTIVES`) is what the corruption fit matches; ``baselines``
+    """The whole task; ``objective`` (:data:`OBJECTIVES`) is what the corruption fit matches; ``splits``
+    repeats gate, fit and scoring on that many scored/fit splits of the trained chunks (``builtin_data``,
+    one set of checkpoints) and adds their median and range (:func:`summarise_splits`); ``baselines``
     (ga, gd, kl, npo, npo_rt) unlearn the trained forget chunks from the target as text (every token),
     retain data the Persuasion chunks, at ``lr`` for 5 epochs. The target and
     the retain model are fine-tuned for ``epochs`` at ``finetune_lr``: long enough for the target to
     reproduce its forget text (MUSE's targets do; :func:`memorisation_signal` checks it)."""
     check_objective(objective)  # before any fine-tuning
+    if splits < 1:
+        raise ValueError(f"--splits must be at least 1, got {splits}")
     t_start = time.perf_counter()
-    prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed,
-                   finetune_lr=finetune_lr)  # fmt: skip
     command = ("eco bench copyright" + (" --quick" if quick else "")
                + (f" --baselines {','.join(baselines)}" if baselines else "")
-               + (f" --objective {objective}" if objective != "similarity" else ""))  # fmt: skip
-    result = run_protocol(prep.data, prep.target_ckpt, prep.retain_ckpt, out_dir, command=command, base=prep.base,
-                          lr=prep.lr, baselines=baselines, quick=quick, objective=objective)  # fmt: skip
+               + (f" --objective {objective}" if objective != "similarity" else "")
+               + (f" --splits {splits}" if splits > 1 else ""))  # fmt: skip
+    results = []
+    for k in range(splits):  # the checkpoints and unlearned baselines are cached after the first split
+        prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed,
+                       finetune_lr=finetune_lr, split=k)  # fmt: skip
+        where = out_dir / (f"split-{k}" if k else "")
+        results.append(run_protocol(prep.data, prep.target_ckpt, prep.retain_ckpt, where, command=command,
+                                    base=prep.base, lr=prep.lr, baselines=baselines, quick=quick,
+                                    objective=objective))  # fmt: skip
+    result = results[0]
+    if splits > 1:
+        result["splits"] = summarise_splits(results)
     result["data"] = "Pride and Prejudice (forget) vs Persuasion (retain), Project Gutenberg"
     result["sizes"] = {"forget_chunks": prep.n_forget, "fit_chunks": prep.n_fit, "chunk_tokens": prep.chunk_tokens,
                        "prompt_tokens": prep.prompt_tokens, "gold_tokens": prep.data.gold_tokens}  # fmt: skip
@@ -260,16 +286,16 @@ class Prepared:
 
 def prepare(base: str = "smollm2", n_forget: int = 16, n_fit: int = 4, chunk_tokens: int = 192,
             prompt_tokens: int = 64, gold_tokens: int = 64, epochs: int = 15, lr: float = 2e-4, quick: bool = False,
-            seed: int = 0, finetune_lr: float = 5e-4) -> Prepared:  # fmt: skip
-    """The built-in data and the fine-tuned (or cached) target and retain checkpoints (``finetune_lr``; ``lr``
-    is the baselines' unlearning rate)."""
+            seed: int = 0, finetune_lr: float = 5e-4, split: int = 0) -> Prepared:  # fmt: skip
+    """The built-in data (``split``: see ``builtin_data``) and the fine-tuned (or cached) target and retain
+    checkpoints (``finetune_lr``; ``lr`` is the baselines' unlearning rate)."""
     cache = cache_dir() / "finetuned"
     if quick:
         base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, finetune_lr = (
             quick_base(cache), 6, 2, 48, 16, 16, 3, 3e-3, 3e-3)  # fmt: skip
     tok = load_tokenizer(base)
     data, target_train, retain_train = builtin_data(tok, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens,
-                                                    seed, quick)  # fmt: skip
+                                                    seed, quick, split)  # fmt: skip
     cfg = FinetuneConfig(epochs=epochs, lr=finetune_lr, batch_size=8, seed=seed)
     target_ckpt = finetune_text(base, target_train, cache, "copyright-target", cfg)
     retain_ckpt = finetune_text(base, retain_train, cache, "copyright-retain", cfg)
@@ -313,7 +339,11 @@ def run_protocol(
     t0 = time.perf_counter()
     with status(f"fitting the corruption family and strength ({objective} objective)"):
         grid, refine = fit_budget(quick)
-        fit = fit_corruption(target, fit_target, fit_objective, cfg=FitConfig(seeds=1), grid=grid, refine=refine)
+        # a candidate must continue the fit prompts as fluently as the clean target continues unseen text
+        check = continuation_check(target, [it.prompt for it in data.fit_items],
+                                   [it.prompt for it in data.heldout_items], gen_tokens=gold_tokens)  # fmt: skip
+        fit = fit_corruption(target, fit_target, fit_objective, cfg=FitConfig(seeds=1), grid=grid, refine=refine,
+                             admissible=check)  # fmt: skip
     fit_seconds = time.perf_counter() - t0
 
     methods = {
@@ -387,6 +417,41 @@ def run_protocol(
         "asg": asg,
         "fluency": fluent,
         "cost": costs,
+    }
+
+
+def summarise_splits(results: list[dict]) -> dict:
+    """Median and range over splits (``run``'s results, one per split) of each method's ASG and retain
+    ROUGE-L, with ``eco_fit``: the row of the family each split's fit chose. Issue 15's goal on the medians:
+    the fit's ECO row has the lowest ASG of every method but the retain model, and at most half the best
+    baseline's (a baseline: any row but the original model, prompting, the retain model and ECO's)."""
+
+    def stats(values: list[float]) -> dict:
+        return {"median": float(np.median(values)), "min": float(min(values)), "max": float(max(values)),
+                "values": [float(v) for v in values]}  # fmt: skip
+
+    chosen = [ECO_ROWS[r["fit"]["chosen"]] for r in results]
+    asg = {m: stats([r["asg"][m] for r in results]) for m in results[0]["asg"]}
+    asg["eco_fit"] = stats([r["asg"][c] for r, c in zip(results, chosen)])
+    retain = {m: stats([r["scores"][m]["retain"]["rouge_l"] for r in results]) for m in results[0]["scores"]}
+    retain["eco_fit"] = stats([r["scores"][c]["retain"]["rouge_l"] for r, c in zip(results, chosen)])
+    others = [m for m in asg if m not in ("retain", "eco_fit") and not m.startswith("eco_")]
+    baselines = [m for m in others if m not in ("original", "prompting")]
+    best = min(baselines, key=lambda m: asg[m]["median"]) if baselines else None
+    eco = asg["eco_fit"]["median"]
+    fluent = {m: sum(r["fluency"][m]["met"] for r in results) for m in results[0]["fluency"]}
+    fluent["eco_fit"] = sum(r["fluency"][c]["met"] for r, c in zip(results, chosen))
+    return {
+        "n": len(results),
+        "chosen": chosen,
+        "asg": asg,
+        "retain_rouge_l": retain,
+        "fluency_met": fluent,
+        "goal": {
+            "lowest": all(eco < asg[m]["median"] for m in others),
+            "best_baseline": best,
+            "half_best_baseline": None if best is None else eco <= 0.5 * asg[best]["median"],
+        },
     }
 
 
@@ -464,6 +529,36 @@ def _fluency_html(result: dict) -> str:
             f"<table>{head}{rows}</table>")  # fmt: skip
 
 
+def _splits_html(result: dict) -> str:
+    """ASG and retain ROUGE-L over the scored/fit splits: median [range] per method and every split's value
+    drawn (results of one split have none)."""
+    sp = result.get("splits")
+    if not sp:
+        return ""
+    plt = pyplot()
+    methods = [m for m in sp["asg"] if m != "retain" and not m.endswith("_oracle")]
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    for i, m in enumerate(methods):
+        v = sp["asg"][m]["values"]
+        ax.scatter([i] * len(v), v, color="tab:purple", alpha=0.6, s=18)
+        ax.plot([i - 0.3, i + 0.3], [sp["asg"][m]["median"]] * 2, color="black")
+    ax.set_xticks(range(len(methods)), methods, rotation=45, ha="right", fontsize=8)
+    ax.set(yscale="log", ylabel="ASG (log; dots: splits, bar: median)", title=f"ASG over {sp['n']} scored/fit splits")
+    fig.tight_layout()
+    rng = lambda d: f"{d['median']:.3f} [{d['min']:.3f}, {d['max']:.3f}]"  # noqa: E731
+    rows = "".join(f"<tr><td>{m}</td><td>{rng(sp['asg'][m])}</td><td>{rng(sp['retain_rouge_l'][m])}</td>"
+                   f"<td>{sp['fluency_met'][m]}/{sp['n']}</td></tr>" for m in sp["asg"])  # fmt: skip
+    g = sp["goal"]
+    verdict = (f"the fit's ECO row (eco_fit; chosen per split: {', '.join(sp['chosen'])}) is "
+               f"{'the lowest' if g['lowest'] else '<b>not the lowest</b>'}; at most half the best baseline "
+               f"({g['best_baseline']}): {'met' if g['half_best_baseline'] else '<b>missed</b>'}")  # fmt: skip
+    return (f"<h2>Over {sp['n']} splits of the trained chunks into scored and fit ones</h2><p>Median [range]; "
+            f"one set of checkpoints; the figures above are the first split's. Goal on the medians: {verdict}.</p>"
+            f'<img alt="ASG over splits" src="data:image/png;base64,{png_base64(fig)}" style="max-width:100%">'
+            "<table><tr><th>method</th><th>ASG</th><th>retain ROUGE-L</th><th>fluency within goal</th></tr>"
+            f"{rows}</table>")  # fmt: skip
+
+
 def _surrogate_text(fit: dict) -> str:
     """The fit's reference scores as a phrase (older results recorded ROUGE-L recall alone)."""
     if "surrogate_scores" in fit:
@@ -499,6 +594,7 @@ model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["go
 (the gap to the real-gate row is the gate's share). Corruption fit: {html.escape(result["fit"]["reason"])}, after
 {result["fit"]["evaluations"]} evaluations (the surrogate: the target on text it never saw,
 {html.escape(_surrogate_text(result["fit"]))}).</p>
+{_splits_html(result)}
 {_fit_html(result["fit"])}
 {_fluency_html(result)}
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>
