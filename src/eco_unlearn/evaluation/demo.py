@@ -2,8 +2,11 @@
 
 1. A forget target "chemistry" (a hazard-domain stand-in) is created from built-in prompts: an embedding
    prompt classifier (chemistry vs geography questions), split-conformal τ at α = 0.05.
-2. Its σ (Gaussian noise on all embedding dims) is learned by zeroth-order optimisation: cloze accuracy on
-   40 chemistry items is driven toward chance. Steps 1-2 take about a minute once; the bundle is cached.
+2. Its σ (Gaussian noise on every embedding dim of the element-name tokens) is learned by zeroth-order
+   optimisation: cloze accuracy on 40 chemistry items is driven toward chance. Only the names are
+   corrupted, so the model still reads the question and answers it fluently, and wrongly ("The chemical
+   symbol of "ladder" is "L".") where noise on every token made it emit gibberish. Steps 1-2 take about
+   two minutes once; the bundle is cached.
 3. A few prompts (plain, jailbreak-wrapped, out of scope) are answered by the plain model and through ECO.
 4. Cloze multiple choice on chemistry (forget), geography (retain) and TOFU world facts (general) items
    disjoint from the fit items, plain vs ECO: forget accuracy should fall to about chance (0.25), the
@@ -20,7 +23,7 @@ from rich.table import Table
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir
 from eco_unlearn.evaluation.bench.hazard import general_items
-from eco_unlearn.evaluation.domains import domain_mcq, domain_prompts
+from eco_unlearn.evaluation.domains import domain_mcq, domain_prompts, elements
 from eco_unlearn.fileio import atomic_write_json, atomic_write_text
 from eco_unlearn.fit.objectives import MCQItem, MCQObjective
 from eco_unlearn.fit.search import FitConfig, fit_bundle
@@ -43,8 +46,8 @@ def mcq_items(domain: str) -> list[MCQItem]:
 
 
 def demo_target(model: str = "smollm2", directory: Path | None = None) -> Target:
-    """The cached demo target, created and σ-fitted on first use (about a minute)."""
-    directory = directory or cache_dir() / "targets" / f"demo-chemistry-{model}"
+    """The cached demo target, created and σ-fitted on first use (about two minutes)."""
+    directory = directory or cache_dir() / "targets" / f"demo-chemistry-names-{model}"
     try:
         target = Target.load(directory)
         if target.manifest.fit:
@@ -59,7 +62,8 @@ def demo_target(model: str = "smollm2", directory: Path | None = None) -> Target
             directory,
             alpha=0.05,
             corruption=DEMO_CORRUPTION,
-            selection={"mode": "user_span"},
+            selection={"mode": "entities"},  # the element names; a prompt naming none: its user text
+            entities=[e.name for e in elements()],
             description="Forget chemistry (chemical elements)",
             overwrite=True,
         )
@@ -84,7 +88,7 @@ def run(
     console = console or Console()
     if n_mcq > len(mcq_items("chemistry")) - N_FIT:
         raise ValueError(f"n_mcq must be at most {len(mcq_items('chemistry')) - N_FIT} (the rest fit σ)")
-    with console.status("creating and fitting the demo target (first run: about a minute)"):
+    with console.status("creating and fitting the demo target (first run: about two minutes)"):
         target = demo_target(model)
     plain = ECOModel.from_pretrained(model)
     eco = ECOModel(plain.model, plain.tokenizer, [target])
