@@ -128,10 +128,13 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
         run(out_dir=tmp_path, quick=True, objective="rouge")
     with pytest.raises(ValueError, match="--splits must be at least 1"):
         run(out_dir=tmp_path, quick=True, splits=0)
-    r = run(out_dir=tmp_path, quick=True, baselines=("ga",), objective="similarity_gap", splits=2)
+    r = run(out_dir=tmp_path, quick=True, baselines=("ga",), objective="similarity_gap", splits=2, floor=True)
     assert set(r["asg"]) >= {"original", "retain", "eco_sign_flip", "ga"} and r["asg"]["ga"] >= 0.0
     assert r["cost"]["ga"]["backward_passes"] > 0 and r["cost"]["eco_sign_flip"]["backward_passes"] == 0
-    assert r["command"].endswith("--baselines ga --objective similarity_gap --splits 2")
+    assert r["command"].endswith("--baselines ga --objective similarity_gap --splits 2 --floor")
+    # another never-trained model (the retain recipe, another training seed): scored, reported as the floor
+    assert r["scores"]["retain_other_seed"]["forget"]["rouge_l"] >= 0 and r["asg"]["retain_other_seed"] >= 0
+    assert r["splits"]["floor"]["values"][0] == r["asg"]["retain_other_seed"]
     # two splits over one set of checkpoints: medians with every split's value, drawn in the report
     assert r["splits"]["n"] == 2 and len(r["splits"]["asg"]["ga"]["values"]) == 2
     assert (tmp_path / "split-1" / "target" / "target.json").exists()
@@ -202,14 +205,15 @@ def test_split_summary_takes_medians_and_checks_the_goal_on_the_fits_row():
                 "fluency": {m: {"met": m == "eco_rand_noise"} for m in asg}}  # fmt: skip
 
     asg = lambda noise, zero, npo: {"original": 0.8, "retain": 0.0, "eco_rand_noise": noise,  # noqa: E731
-                                    "eco_zero_out": zero, "npo": npo}  # fmt: skip
+                                    "eco_zero_out": zero, "npo": npo, "retain_other_seed": 0.001}  # fmt: skip
     runs = [result("rand_noise_first_n", asg(0.01, 0.5, 0.04)), result("zero_out_top_k", asg(0.5, 0.02, 0.05)),
             result("rand_noise_first_n", asg(0.03, 0.5, 0.06))]  # fmt: skip
     s = summarise_splits(runs)
     assert s["chosen"] == ["eco_rand_noise", "eco_zero_out", "eco_rand_noise"]
     assert s["asg"]["eco_fit"] == {"median": 0.02, "min": 0.01, "max": 0.03, "values": [0.01, 0.02, 0.03]}
     assert s["asg"]["npo"]["median"] == 0.05 and s["fluency_met"]["eco_fit"] == 2
-    assert s["goal"] == {"lowest": True, "best_baseline": "npo", "half_best_baseline": True}
+    assert s["goal"] == {"lowest": True, "best_baseline": "npo", "half_best_baseline": True}  # the floor is no rival
+    assert s["floor"]["median"] == 0.001
     runs[1]["asg"]["eco_zero_out"] = 0.2  # the second split's fit now misses: median 0.03 > 0.05 / 2
     assert summarise_splits(runs)["goal"]["half_best_baseline"] is False
 

@@ -385,6 +385,10 @@ def bench_copyright(
     splits: Annotated[
         int, typer.Option(help="Scored/fit splits of the trained chunks (one set of checkpoints): median and range.")
     ] = 1,
+    floor: Annotated[
+        bool,
+        typer.Option(help="Also fine-tune the retain model with another seed: its ASG is the noise floor (6 min)."),
+    ] = False,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
     export: Annotated[
         Path | None, typer.Option(help="Only write the task's data in MUSE's file layout here (for eco bench muse).")
@@ -407,7 +411,7 @@ def bench_copyright(
             return
         chosen = baselines_option(baselines)
         r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen, objective=objective,
-                splits=splits)  # fmt: skip
+                splits=splits, floor=floor)  # fmt: skip
     except (ValueError, ModelNotAvailable, CorpusNotAvailable) as e:
         raise fail(str(e)) from None
     _print_copyright(r)
@@ -422,6 +426,8 @@ def bench_copyright(
         g = sp["goal"]
         out.print(f"the fit chose {', '.join(sp['chosen'])}; eco_fit lowest: {g['lowest']}, at most half the best "
                   f"baseline ({g['best_baseline']}): {g['half_best_baseline']}")  # fmt: skip
+        if sp["floor"]:
+            out.print(f"noise floor (retain_other_seed, another never-trained model): ASG {sp['floor']['median']:.3f}")
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
 
 

@@ -24,7 +24,8 @@
    perplexity and repetition at most 20 % above); the lowest objective among those that pass wins;
    every ECO row is scored with the real gate and with an oracle gate (exactly the forget prompts flagged);
 5. ``--splits N`` repeats 2–4 on N seeded splits of the trained chunks into scored and fit ones, over one set
-   of checkpoints, and reports each method's median and range.
+   of checkpoints, and reports each method's median and range; ``--floor`` scores a second never-trained
+   model (the retain recipe with another training seed), whose ASG is what the protocol can resolve.
 
 Retain prompts (Persuasion openings) are scored the same way, to show the methods leave them alone. The
 baselines' retain loss trains on *other* Persuasion chunks (``split_retain``): a method is never scored on
@@ -36,7 +37,7 @@ from __future__ import annotations
 import html
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -232,10 +233,13 @@ def run(
     baselines: tuple[str, ...] = (),
     objective: str = "similarity",
     splits: int = 1,
+    floor: bool = False,
 ) -> dict:
     """The whole task; ``objective`` (:data:`OBJECTIVES`) is what the corruption fit matches; ``splits``
     repeats gate, fit and scoring on that many scored/fit splits of the trained chunks (``builtin_data``,
-    one set of checkpoints) and adds their median and range (:func:`summarise_splits`); ``baselines``
+    one set of checkpoints) and adds their median and range (:func:`summarise_splits`); ``floor`` adds the
+    row ``retain_other_seed``, the retain recipe fine-tuned with another seed: its ASG is what two models
+    that never saw the book differ by (training order alone), the protocol's noise floor; ``baselines``
     (ga, gd, kl, npo, npo_rt) unlearn the trained forget chunks from the target as text (every token),
     retain data the Persuasion chunks, at ``lr`` for 5 epochs. The target and
     the retain model are fine-tuned for ``epochs`` at ``finetune_lr``: long enough for the target to
@@ -247,15 +251,15 @@ def run(
     command = ("eco bench copyright" + (" --quick" if quick else "")
                + (f" --baselines {','.join(baselines)}" if baselines else "")
                + (f" --objective {objective}" if objective != "similarity" else "")
-               + (f" --splits {splits}" if splits > 1 else ""))  # fmt: skip
+               + (f" --splits {splits}" if splits > 1 else "") + (" --floor" if floor else ""))  # fmt: skip
     results = []
     for k in range(splits):  # the checkpoints and unlearned baselines are cached after the first split
         prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed,
-                       finetune_lr=finetune_lr, split=k)  # fmt: skip
+                       finetune_lr=finetune_lr, split=k, floor=floor)  # fmt: skip
         where = out_dir / (f"split-{k}" if k else "")
         results.append(run_protocol(prep.data, prep.target_ckpt, prep.retain_ckpt, where, command=command,
                                     base=prep.base, lr=prep.lr, baselines=baselines, quick=quick,
-                                    objective=objective))  # fmt: skip
+                                    objective=objective, floor_ckpt=prep.floor_ckpt))  # fmt: skip
     result = results[0]
     if splits > 1:
         result["splits"] = summarise_splits(results)
@@ -282,11 +286,13 @@ class Prepared:
     n_fit: int
     chunk_tokens: int
     prompt_tokens: int
+    floor_ckpt: Path | None = None
+    """The retain recipe with another fine-tuning seed (``floor``), else None."""
 
 
 def prepare(base: str = "smollm2", n_forget: int = 16, n_fit: int = 4, chunk_tokens: int = 192,
             prompt_tokens: int = 64, gold_tokens: int = 64, epochs: int = 15, lr: float = 2e-4, quick: bool = False,
-            seed: int = 0, finetune_lr: float = 5e-4, split: int = 0) -> Prepared:  # fmt: skip
+            seed: int = 0, finetune_lr: float = 5e-4, split: int = 0, floor: bool = False) -> Prepared:  # fmt: skip
     """The built-in data (``split``: see ``builtin_data``) and the fine-tuned (or cached) target and retain
     checkpoints (``finetune_lr``; ``lr`` is the baselines' unlearning rate)."""
     cache = cache_dir() / "finetuned"
@@ -299,7 +305,10 @@ def prepare(base: str = "smollm2", n_forget: int = 16, n_fit: int = 4, chunk_tok
     cfg = FinetuneConfig(epochs=epochs, lr=finetune_lr, batch_size=8, seed=seed)
     target_ckpt = finetune_text(base, target_train, cache, "copyright-target", cfg)
     retain_ckpt = finetune_text(base, retain_train, cache, "copyright-retain", cfg)
-    return Prepared(data, target_ckpt, retain_ckpt, base, lr, n_forget, n_fit, chunk_tokens, prompt_tokens)
+    other = replace(cfg, seed=seed + 1)  # the same recipe and data: only the training order differs
+    floor_ckpt = finetune_text(base, retain_train, cache, "copyright-retain", other) if floor else None
+    return Prepared(data, target_ckpt, retain_ckpt, base, lr, n_forget, n_fit, chunk_tokens, prompt_tokens,
+                    floor_ckpt)  # fmt: skip
 
 
 def check_retain_disjoint(data: CopyrightData) -> None:
@@ -322,8 +331,10 @@ def run_protocol(
     baselines: tuple[str, ...] = (),
     quick: bool = False,
     objective: str = "similarity",
+    floor_ckpt: Path | None = None,
 ) -> dict:
-    """Gate, corruption fit, every method on the forget and retain prompts, ASG and costs (no report)."""
+    """Gate, corruption fit, every method on the forget and retain prompts, ASG and costs (no report);
+    ``floor_ckpt`` (another never-trained model) adds the ``retain_other_seed`` row."""
     check_objective(objective)
     check_retain_disjoint(data)
     gold_tokens, forget_items, retain_items = data.gold_tokens, data.forget_items, data.retain_items
@@ -351,6 +362,8 @@ def run_protocol(
         "retain": (ECOModel.from_pretrained(str(retain_ckpt)), ""),
         "prompting": (target, data.prefix),
     }
+    if floor_ckpt is not None:  # scored like a method; its ASG is the noise floor, it is no baseline
+        methods["retain_other_seed"] = (ECOModel.from_pretrained(str(floor_ckpt)), "")
     oracle = Target(gate.manifest, AlwaysGate())  # exactly the forget prompts flagged: used on them only
     for c in fit.candidates:
         spec = {"name": c["name"], "strength": c["strength"], "dims": c["dims"]}
@@ -435,7 +448,7 @@ def summarise_splits(results: list[dict]) -> dict:
     asg["eco_fit"] = stats([r["asg"][c] for r, c in zip(results, chosen)])
     retain = {m: stats([r["scores"][m]["retain"]["rouge_l"] for r in results]) for m in results[0]["scores"]}
     retain["eco_fit"] = stats([r["scores"][c]["retain"]["rouge_l"] for r, c in zip(results, chosen)])
-    others = [m for m in asg if m not in ("retain", "eco_fit") and not m.startswith("eco_")]
+    others = [m for m in asg if m != "eco_fit" and not m.startswith(("eco_", "retain"))]
     baselines = [m for m in others if m not in ("original", "prompting")]
     best = min(baselines, key=lambda m: asg[m]["median"]) if baselines else None
     eco = asg["eco_fit"]["median"]
@@ -447,6 +460,7 @@ def summarise_splits(results: list[dict]) -> dict:
         "asg": asg,
         "retain_rouge_l": retain,
         "fluency_met": fluent,
+        "floor": asg.get("retain_other_seed"),
         "goal": {
             "lowest": all(eco < asg[m]["median"] for m in others),
             "best_baseline": best,
@@ -549,11 +563,15 @@ def _splits_html(result: dict) -> str:
     rows = "".join(f"<tr><td>{m}</td><td>{rng(sp['asg'][m])}</td><td>{rng(sp['retain_rouge_l'][m])}</td>"
                    f"<td>{sp['fluency_met'][m]}/{sp['n']}</td></tr>" for m in sp["asg"])  # fmt: skip
     g = sp["goal"]
+    floor = sp.get("floor")
+    floor_text = ("" if not floor else f" The noise floor, retain_other_seed (the retain recipe with another "
+                  f"training seed; a model that never saw the book either): ASG {rng(floor)}.")  # fmt: skip
     verdict = (f"the fit's ECO row (eco_fit; chosen per split: {', '.join(sp['chosen'])}) is "
                f"{'the lowest' if g['lowest'] else '<b>not the lowest</b>'}; at most half the best baseline "
                f"({g['best_baseline']}): {'met' if g['half_best_baseline'] else '<b>missed</b>'}")  # fmt: skip
     return (f"<h2>Over {sp['n']} splits of the trained chunks into scored and fit ones</h2><p>Median [range]; "
-            f"one set of checkpoints; the figures above are the first split's. Goal on the medians: {verdict}.</p>"
+            f"one set of checkpoints; the figures above are the first split's. Goal on the medians: {verdict}."
+            f"{floor_text}</p>"
             f'<img alt="ASG over splits" src="data:image/png;base64,{png_base64(fig)}" style="max-width:100%">'
             "<table><tr><th>method</th><th>ASG</th><th>retain ROUGE-L</th><th>fluency within goal</th></tr>"
             f"{rows}</table>")  # fmt: skip
