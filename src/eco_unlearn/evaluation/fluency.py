@@ -40,24 +40,25 @@ def repetition(text: str) -> float:
     return 0.0 if not words else 1.0 - len(set(words)) / len(words)
 
 
-def fluency(scorer: ECOModel, prompts: list[str], answers: list[str]) -> dict[str, float]:
+def fluency(scorer: ECOModel, prompts: list[str], answers: list[str], *, given_prompt: bool = True
+            ) -> dict[str, float]:  # fmt: skip
     """Text perplexity, perplexity given the prompt, repetition and empty share; ``scorer`` should have no
-    targets (the clean model)."""
+    targets (the clean model). ``given_prompt=False`` skips the second scoring pass (``perplexity`` is NaN)
+    for callers that read the text alone."""
     if len(prompts) != len(answers):
         raise ValueError("one answer per prompt")
     kept = [(p, a.strip()) for p, a in zip(prompts, answers) if a.strip()]
     if not kept:
         nan = float("nan")
         return {"text_perplexity": nan, "perplexity": nan, "repetition": nan, "empty": 1.0 if answers else 0.0}
-    logps = scorer.score_batch([(p, " " + a) for p, a in kept])
-    alone = scorer.score_batch([("Text:", " " + a) for _, a in kept])  # a neutral, non-empty context
 
-    def ppl(lps) -> float:
+    def ppl(pairs: list[tuple[str, str]]) -> float:
+        lps = scorer.score_batch(pairs)
         return float(np.exp(-np.concatenate([lp.numpy() for lp in lps]).mean()))
 
     return {
-        "text_perplexity": ppl(alone),
-        "perplexity": ppl(logps),
+        "text_perplexity": ppl([("Text:", " " + a) for _, a in kept]),  # a neutral, non-empty context
+        "perplexity": ppl([(p, " " + a) for p, a in kept]) if given_prompt else float("nan"),
         "repetition": float(np.mean([repetition(a) for _, a in kept])),
         "empty": 1.0 - len(kept) / len(answers),
     }
@@ -134,7 +135,7 @@ def continuation_check(clean: ECOModel, prompts: list[str], reference_prompts: l
 
     def measure(eco: ECOModel, ps: list[str]) -> dict[str, float]:
         texts = [g.text for g in eco.generate(ps, chat=False, max_new_tokens=gen_tokens, batch_size=8)]
-        return fluency(clean, ps, texts) | {"topicality": topicality(ps, texts)}
+        return fluency(clean, ps, texts, given_prompt=False) | {"topicality": topicality(ps, texts)}
 
     ref = measure(ECOModel(clean.model, clean.tokenizer), reference_prompts)
 
