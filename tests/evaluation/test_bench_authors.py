@@ -41,3 +41,11 @@ def test_fit_reads_no_retain_model_and_no_evaluation_question():
     assert len(fit_keys) == len(prep.fit_qa) < 12 * len(prep.fit_authors)
     assert all("answer:" not in k for k in fit_keys)
     check_disjoint(fit_keys, [normalise(q) for q in evaluated])  # raises on any overlap
+
+
+def test_another_seed_is_another_author_set_with_its_own_checkpoints():
+    first, other = prepare(quick=True), prepare(quick=True, seed=1)
+    assert [a.name for a in first.splits.authors] != [a.name for a in other.splits.authors]
+    assert other.target_ckpt != first.target_ckpt and other.target_ckpt.exists()
+    assert set(other.retain_ckpts.values()).isdisjoint(first.retain_ckpts.values())
+    assert other.command.endswith(" --seed 1") and "--seed" not in first.command

@@ -260,6 +260,9 @@ def bench_authors(
     n_eval: Annotated[int, typer.Option(help="Questions per retain / real-authors / world-facts set.")] = 20,
     epochs: Annotated[int, typer.Option()] = 4,
     lr: Annotated[float, typer.Option(help="Fine-tuning learning rate; the baselines unlearn at it too.")] = 1e-4,
+    seed: Annotated[
+        int, typer.Option(help="Which authors are generated, and the fine-tuning seed: another author set.")
+    ] = 0,
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, about a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
@@ -278,7 +281,8 @@ def bench_authors(
 
     try:
         sizes = tuple(int(x) for x in forget.split(","))
-        kw = dict(base=model, n_authors=authors, forget_sizes=sizes, n_eval=n_eval, epochs=epochs, lr=lr, quick=quick)
+        kw = dict(base=model, n_authors=authors, forget_sizes=sizes, n_eval=n_eval, epochs=epochs, lr=lr, quick=quick,
+                  seed=seed)  # fmt: skip
         if export is not None:
             a = export_builtin(export, export_split, **kw)
             out.print(f"wrote {export_split} in TOFU's layout to {export}; the same figures:")

@@ -254,9 +254,16 @@ class EvidenceGate:
         return self.verbatim.score(list(texts)) if self.verbatim is not None else np.zeros(len(texts))
 
     def parts(self, texts: list[str]) -> np.ndarray:
-        """(n, 3): classifier p, entity score and verbatim score of each text."""
+        """(n, 3): classifier p, entity score and verbatim score of each text. Target creation's scoring: an
+        embedding classifier reads its encoder's memo (a held-out prompt was a training text of the other
+        folds; the general prompts are scored for every target), the same scores as :meth:`p_forget`."""
         texts = list(texts)
-        return np.c_[self.classifier.p_forget(texts), self.evidence.score(texts), self._quoted(texts)]
+        encoder = getattr(self.classifier, "encoder", None)
+        if encoder is not None and hasattr(self.classifier, "p_from_embeddings"):
+            p = self.classifier.p_from_embeddings(encoder.embed_prompts(texts, cached=True))
+        else:
+            p = self.classifier.p_forget(texts)
+        return np.c_[p, self.evidence.score(texts), self._quoted(texts)]
 
     def _combine(self, p_classifier, texts: list[str]) -> np.ndarray:
         if self.mode == "classifier":

@@ -125,7 +125,7 @@ class Prepared:
 
 def fit_budget(quick: bool) -> tuple[int, int]:
     """(grid points per family, refinement steps) of the corruption fit: smaller for ``--quick`` (CI)."""
-    return (5, 2) if quick else (7, 4)
+    return (3, 1) if quick else (7, 4)
 
 
 FIT_AUTHORS = 6
@@ -185,6 +185,7 @@ def prepare(
         "world_facts": tofu_set("world_facts", n_eval, seed),
     }
     command = "eco bench authors" + (" --quick" if quick else f" --authors {n_authors} --epochs {epochs} --lr {lr:g}")
+    command += f" --seed {seed}" if seed else ""
     return Prepared(splits, target_ckpt, retain_ckpts, fixed, fit_authors, fit_qa, lr, gen_tokens, cache, base,
                     command)  # fmt: skip
 
@@ -314,6 +315,7 @@ def run(
         "benchmark": "authors",
         "command": prep.command + (f" --baselines {','.join(baselines)}" if baselines else ""),
         "base": prep.base,
+        "seed": prepare_kw.get("seed", 0),
         "data": f"{len(splits.authors)} fictitious authors × {len(splits.qa) // len(splits.authors)} QA",
         "n_eval": {k: len(v) for k, v in prep.fixed.items()},
         "finetune": {"target": _cost(target_ckpt)} | {f"retain{k}": _cost(c) for k, c in prep.retain_ckpts.items()},

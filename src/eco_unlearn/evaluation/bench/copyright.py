@@ -23,8 +23,9 @@
    as the surrogate continues unseen text (``evaluation.fluency.continuation_check``: on topic, text
    perplexity and repetition at most 20 % above); the lowest objective among those that pass wins;
    every ECO row is scored with the real gate and with an oracle gate (exactly the forget prompts flagged);
-5. ``--splits N`` repeats 2–4 on N seeded splits of the trained chunks into scored and fit ones, over one set
-   of checkpoints, and reports each method's median and range; ``--floor`` scores a second never-trained
+5. ``--splits N`` repeats 3–4 on N seeded splits of the trained chunks into scored and fit ones, over one set
+   of checkpoints and one gate (the request, hence its gate, is the same), and reports each method's median
+   and range; ``--floor`` scores a second never-trained
    model (the retain recipe with another training seed), whose ASG is what the protocol can resolve.
 
 Retain prompts (Persuasion openings) are scored the same way, to show the methods leave them alone. The
@@ -252,14 +253,15 @@ def run(
                + (f" --baselines {','.join(baselines)}" if baselines else "")
                + (f" --objective {objective}" if objective != "similarity" else "")
                + (f" --splits {splits}" if splits > 1 else "") + (" --floor" if floor else ""))  # fmt: skip
-    results = []
+    results, gate = [], None
     for k in range(splits):  # the checkpoints and unlearned baselines are cached after the first split
         prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed,
                        finetune_lr=finetune_lr, split=k, floor=floor)  # fmt: skip
         where = out_dir / (f"split-{k}" if k else "")
+        gate = gate or create_gate(prep.data, out_dir / "target")  # the request, hence the gate, is every split's
         results.append(run_protocol(prep.data, prep.target_ckpt, prep.retain_ckpt, where, command=command,
                                     base=prep.base, lr=prep.lr, baselines=baselines, quick=quick,
-                                    objective=objective, floor_ckpt=prep.floor_ckpt))  # fmt: skip
+                                    objective=objective, floor_ckpt=prep.floor_ckpt, gate=gate))  # fmt: skip
     result = results[0]
     if splits > 1:
         result["splits"] = summarise_splits(results)
@@ -319,6 +321,16 @@ def check_retain_disjoint(data: CopyrightData) -> None:
             raise ValueError(f"a scored retain prompt is also in the baselines' retain data: {it.prompt[:60]!r}")
 
 
+def create_gate(data: CopyrightData, out: Path) -> tuple[Target, dict, float]:
+    """The request's target (written to ``out``), its calibration report and the seconds it took. A
+    copyright request supplies the text itself: its verbatim index flags quotations whatever the topic."""
+    t0 = time.perf_counter()
+    gate, calibration = create_target("copyright", data.gate_forget, data.gate_retain, out, alpha=0.05,
+                                      selection={"mode": "all_but_last"}, overwrite=True,
+                                      forget_text=data.request_text)  # fmt: skip
+    return gate, calibration, time.perf_counter() - t0
+
+
 def run_protocol(
     data: CopyrightData,
     target_ckpt: Path,
@@ -332,18 +344,16 @@ def run_protocol(
     quick: bool = False,
     objective: str = "similarity",
     floor_ckpt: Path | None = None,
+    gate: tuple[Target, dict, float] | None = None,
 ) -> dict:
     """Gate, corruption fit, every method on the forget and retain prompts, ASG and costs (no report);
-    ``floor_ckpt`` (another never-trained model) adds the ``retain_other_seed`` row."""
+    ``floor_ckpt`` (another never-trained model) adds the ``retain_other_seed`` row. ``gate`` is
+    :func:`create_gate`'s result when the caller already has it (the splits of one request share it; its
+    seconds count in every split's ECO cost), else it is created under ``out_dir``."""
     check_objective(objective)
     check_retain_disjoint(data)
     gold_tokens, forget_items, retain_items = data.gold_tokens, data.forget_items, data.retain_items
-    t0 = time.perf_counter()
-    # a copyright request supplies the text itself: its verbatim index flags quotations whatever the topic
-    gate, calibration = create_target("copyright", data.gate_forget, data.gate_retain, out_dir / "target",
-                                      alpha=0.05, selection={"mode": "all_but_last"}, overwrite=True,
-                                      forget_text=data.request_text)  # fmt: skip
-    gate_seconds = time.perf_counter() - t0
+    gate, calibration, gate_seconds = gate or create_gate(data, out_dir / "target")
     target = ECOModel.from_pretrained(str(target_ckpt))
     fit_target = gate.with_corruption(name="rand_noise_first_n", dims=None)
     fit_objective = OBJECTIVES[objective](data.fit_items, data.heldout_items, max_new_tokens=gold_tokens // 2)
