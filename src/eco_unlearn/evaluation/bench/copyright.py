@@ -25,8 +25,8 @@
    every ECO row is scored with the real gate and with an oracle gate (exactly the forget prompts flagged);
 5. ``--splits N`` repeats 3–4 on N seeded splits of the trained chunks into scored and fit ones, over one set
    of checkpoints and one gate (the request, hence its gate, is the same), and reports each method's median
-   and range; ``--floor`` scores a second never-trained
-   model (the retain recipe with another training seed), whose ASG is what the protocol can resolve.
+   and range; ``--floor`` scores a second never-trained model (the retain recipe with another training
+   seed), whose ASG is what the protocol can resolve.
 
 Retain prompts (Persuasion openings) are scored the same way, to show the methods leave them alone. The
 baselines' retain loss trains on *other* Persuasion chunks (``split_retain``): a method is never scored on
