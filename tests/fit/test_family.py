@@ -85,3 +85,31 @@ def test_a_candidate_that_fails_the_check_is_not_chosen(tiny_eco):
     r = fit_corruption(tiny_eco(), _target(), obj, families, FitConfig(seeds=1), grid=7, refine=0,
                        admissible=lambda t: {"ok": False})  # fmt: skip
     assert r.name == "zero_out_top_k" and "no candidate passes the check" in r.reason
+
+
+def test_a_failing_candidate_backs_off_to_its_best_weaker_point_that_passes(tiny_eco):
+    """zero_out_top_k fits k = 16 (the reference made by it) but the check passes only k < 16: the candidate
+    backs off to the weaker point with the lowest objective, and the record keeps the point it left. With
+    ``backoff=0`` nothing weaker is checked."""
+    reference = log_truth_ratios(tiny_eco([_target(name="zero_out_top_k", dims=16)]), ITEMS)
+    obj = DistributionObjective(ITEMS, reference.tolist(), "wasserstein")
+    seen = []
+
+    def small_k(t: Target) -> dict:
+        seen.append(t.corruption.dims)
+        return {"ok": t.corruption.dims < 16}
+
+    r = fit_corruption(tiny_eco(), _target(), obj, ["zero_out_top_k"], FitConfig(seeds=1), grid=7, refine=0,
+                       admissible=small_k)  # fmt: skip
+    c = r.candidates[0]
+    weaker = [p for p in r.trajectory if p["dims"] < 16]
+    assert seen[0] == 16 and len(seen) == 2 == c["checks"]
+    assert r.dims == c["dims"] == seen[1] < 16
+    assert r.objective == c["objective"] == min(p["objective"] for p in weaker) > 0.0
+    assert c["backed_off_from"]["dims"] == 16 and c["backed_off_from"]["objective"] == 0.0
+    assert c["check"]["ok"] and not c["backed_off_from"]["check"]["ok"]
+    assert "(backed off from k=16, which fails the check) has the lowest" in r.reason
+    seen.clear()
+    r = fit_corruption(tiny_eco(), _target(), obj, ["zero_out_top_k"], FitConfig(seeds=1), grid=7, refine=0,
+                       admissible=small_k, backoff=0)  # fmt: skip
+    assert seen == [16] and "backed_off_from" not in r.candidates[0] and "no candidate passes" in r.reason

@@ -19,7 +19,10 @@ selection mode (e.g. the names only vs every token), and a candidate is a (famil
 a selection costs outside the objective (whole-prompt corruption derails generation) is weighed by
 ``admissible``, an optional check of each candidate's fitted point (say, that its generations stay fluent and
 on topic): the lowest objective among the candidates that pass it wins, and every candidate's check is
-recorded.
+recorded. A candidate whose best point fails the check *backs off*: its weaker evaluated points (smaller σ
+or k), lowest objective first, are checked in turn (at most ``backoff`` of them) and the first that passes
+stands for it. The strongest corruption is rarely the only fluent one, and without a back-off a fit whose
+candidates all fail just short of the check would have to serve the lowest objective, derailing or not.
 """
 
 from __future__ import annotations
@@ -73,14 +76,16 @@ def fit_corruption(
     refine: int = 4,
     selections: Sequence[str] | None = None,
     admissible: Callable[[Target], dict] | None = None,
+    backoff: int = 3,
 ) -> FamilyFit:
     """Search each family's parameter (grid, then golden section) and keep the family with the lowest objective.
 
     ``cfg.budget`` (LLM forward passes) is split evenly between the candidates; ``cfg.seeds`` noise draws per
     evaluation, the same draws at every point. ``selections``: token selection modes to search each family
     under (default: the target's own only). ``admissible(target)`` returns a dict with a boolean ``"ok"``
-    (and whatever it measured) for a candidate's fitted target; candidates that fail it are not chosen
-    unless all fail, which the reason then says.
+    (and whatever it measured) for a candidate's fitted target; a candidate that fails it backs off to a
+    weaker point that passes (``backoff`` checks at most, see the module docstring); candidates that still
+    fail are not chosen unless all fail, which the reason then says.
     """
     if not families:
         raise ValueError("give at least one corruption family")
@@ -127,20 +132,48 @@ def fit_corruption(
         trajectory += [{"family": name, "selection": mode, **r} for r in F.trajectory]
         evaluations, passes = evaluations + len(F.cache), passes + F.forward_passes
         if admissible is not None:
-            candidates[-1]["check"] = admissible(
-                t.with_corruption(strength=candidates[-1]["strength"], dims=candidates[-1]["dims"])
-            )
+            _check(candidates[-1], F.trajectory, t, admissible, backoff)
     passed = [r for r in candidates if admissible is None or r["check"]["ok"]]
     best = min(passed or candidates, key=lambda r: r["objective"])
     others = "; ".join(f"{_label(r, selections)}: {r['objective']:.4f}{_failed(r)}" for r in candidates
                        if r is not best)  # fmt: skip
     among = "" if admissible is None else " among the candidates that pass the check" if passed else (
         ", though no candidate passes the check")  # fmt: skip
-    reason = (f"{_label(best, selections)} has the lowest {objective.name} objective{among}, {best['objective']:.4f}"
-              + (f" (others: {others})" if others else ""))  # fmt: skip
+    backed = _failed(best) if passed else ""  # a passing candidate may have backed off to get there
+    reason = (f"{_label(best, selections)}{backed} has the lowest {objective.name} objective{among}, "
+              f"{best['objective']:.4f}" + (f" (others: {others})" if others else ""))  # fmt: skip
     return FamilyFit(best["name"], best["selection"], best["strength"], best["dims"], best["objective"],
                      best["metric"], evaluations, passes, time.perf_counter() - t0, reason, candidates,
                      trajectory)  # fmt: skip
+
+
+def _check(candidate: dict, points: list[dict], t: Target, admissible: Callable[[Target], dict], backoff: int
+           ) -> None:  # fmt: skip
+    """Check ``candidate``'s point in place; when it fails, check its weaker evaluated ``points`` (smaller σ, or
+    smaller k), lowest objective first, ``backoff`` at most: the first that passes becomes the candidate,
+    which keeps the point it backed off from (``backed_off_from``) and how many checks it took."""
+    uses_strength = get_corruption(candidate["name"]).uses_strength
+
+    def strength(p: dict) -> float:
+        return p["sigma"] if uses_strength else p["dims"] or 0
+
+    def at(p: dict) -> Target:
+        return t.with_corruption(strength=p["sigma"] if uses_strength else t.corruption.strength, dims=p["dims"])
+
+    first = {"sigma": candidate["strength"], "dims": candidate["dims"]}
+    candidate["check"], candidate["checks"] = admissible(at(first)), 1
+    if candidate["check"]["ok"]:
+        return
+    weaker = {strength(p): p for p in points if strength(p) < strength(first)}  # one per distinct point
+    for p in sorted(weaker.values(), key=lambda p: p["objective"])[:backoff]:
+        check = admissible(at(p))
+        candidate["checks"] += 1
+        if check["ok"]:
+            candidate["backed_off_from"] = {k: candidate[k] for k in ("strength", "dims", "objective", "metric",
+                                                                      "check")}  # fmt: skip
+            candidate.update(strength=p["sigma"] if uses_strength else candidate["strength"], dims=p["dims"],
+                             objective=p["objective"], metric=p["metric"], check=check)  # fmt: skip
+            return
 
 
 def _param(r: dict) -> str:
@@ -149,6 +182,8 @@ def _param(r: dict) -> str:
 
 
 def _failed(r: dict) -> str:
+    if "backed_off_from" in r:
+        return f" (backed off from {_param(r['backed_off_from'] | {'name': r['name']})}, which fails the check)"
     return " (fails the check)" if "check" in r and not r["check"]["ok"] else ""
 
 

@@ -56,13 +56,23 @@ def _checks(candidates: list[dict]) -> str:
         f"<tr><td>{c['name']}</td><td>{c.get('selection', '')}</td><td>{c['objective']:.4f}</td>"
         f"<td>{c['check']['topicality']:.3f} (clean {c['check']['clean_topicality']:.3f})</td>"
         f"<td>{c['check']['repetition']:.3f} (clean {c['check']['clean_repetition']:.3f})</td>"
-        f"<td>{'pass' if c['check']['ok'] else 'fail'}</td></tr>"
+        f"<td>{'pass' if c['check']['ok'] else 'fail'}{_backed_off(c)}</td></tr>"
         for c in rows
     )
     return ("<p>Fluency check of each candidate's fitted point on the fit questions (answers at least half as on "
-            "topic as the clean model's, repetition at most 0.1 above it):</p><table><tr><th>family</th>"
+            "topic as the clean model's, repetition at most 0.1 above it); a candidate whose best point fails "
+            "backs off to its best weaker point that passes:</p><table><tr><th>family</th>"
             "<th>tokens</th><th>objective</th><th>topicality</th><th>repetition</th><th>check</th></tr>"
             f"{cells}</table>")  # fmt: skip
+
+
+def _backed_off(c: dict) -> str:
+    """What a candidate backed off from: the point whose check failed, its objective and topicality."""
+    b = c.get("backed_off_from")
+    if not b:
+        return ""
+    point = f"σ={b['strength']:.3g}" if c["name"].startswith("rand_noise") else f"k={b['dims']}"
+    return f" (backed off from {point}: objective {b['objective']:.4f}, topicality {b['check']['topicality']:.3f})"
 
 
 def _fq(v: dict) -> str:
