@@ -104,7 +104,8 @@ def _reference_hit(text: str, entities: list[str], similarity: float = 90.0) -> 
         n = normalise(e).lower()
         parts, whole = re.findall(r"[a-z0-9]+", n), re.sub(r"[^a-z0-9]+", "", n)
         if len(parts) > 1 and len(whole) >= 6:
-            if whole in squashed or (len(whole) >= 8 and fuzz.partial_ratio(squashed, whole) >= similarity):
+            near = fuzz.partial_ratio if len(squashed) >= len(whole) else fuzz.ratio  # never a part of the name
+            if whole in squashed or (len(whole) >= 8 and near(squashed, whole) >= similarity):
                 return True
         elif len(parts) == 1 and len(parts[0]) >= 4:
             w = parts[0]
@@ -211,3 +212,40 @@ def test_part_of_a_long_name_names_it_unless_a_negative_uses_that_part():
     assert {"Lady Catherine", "Catherine de Bourgh"} <= set(names) and "de Bourgh" not in names
     assert "Lady Catherine" not in evidence_entities(forget, ["Is Lady Catherine Morland real?"])
     assert EntityEvidence(names).score(["What is Lady Catherine's estate?"]).tolist() == [1]
+
+
+def test_the_trigram_bounds_never_rule_out_a_match():
+    """On random name-like strings with random edits, alone or inside random text, every pair that the rule
+    matches (partial_ratio in a prompt at least as long as the name, whole ratio in a shorter one) at 90
+    shares at least the bound's trigram positions: the index's exactness rests on it."""
+    import random
+
+    from rapidfuzz import fuzz
+
+    from eco_unlearn.gate.entity_evidence import _grams, _kept_whole_grams, _kept_window_grams
+
+    rng = random.Random(1)
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    window, matched = _kept_window_grams(60, 90.0), {"partial": 0, "whole": 0}
+    for _ in range(4000):
+        name = "".join(rng.choice(letters[:8]) for _ in range(rng.randint(8, 30)))  # few letters: many near-misses
+        typo = _typos(name, rng)
+        prefix = "".join(rng.choice(letters) for _ in range(rng.choice([0, 0, rng.randint(1, 12)])))
+        prompt = prefix + typo[: rng.choice([len(typo), len(typo) - 1, rng.randint(4, len(typo))])]
+        m, n = len(name), len(prompt)
+        rule, need = ("partial", window[m]) if n >= m else ("whole", _kept_whole_grams(m, n, 90.0))
+        if (fuzz.partial_ratio if rule == "partial" else fuzz.ratio)(prompt, name) >= 90:
+            matched[rule] += 1
+            have = set(_grams(prompt))
+            assert sum(g in have for g in _grams(name)) >= need, (name, prompt)
+    assert min(matched.values()) > 100
+
+
+def test_a_part_of_a_name_or_a_short_message_is_not_the_name():
+    """A prompt shorter than a name is compared with the whole name: "Fisher" alone, or "Hi" (which "Sophie
+    Chiang" contains), is not a near-miss of it; a near-miss a letter short still is."""
+    from eco_unlearn.gate.entity_evidence import EntityIndex
+
+    index = EntityIndex([["Sophie Chiang", "Norma Fisher"]])
+    texts = ["Hi", "no", "Fisher", "Norma", "Chiang?", "Norma Fishe", "N0rma F1sher", "Who is Sophie Chang?"]
+    assert index.score(texts)[:, 0].tolist() == [0, 0, 0, 0, 0, 1, 1, 1]

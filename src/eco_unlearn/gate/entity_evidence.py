@@ -8,7 +8,10 @@ zero-width characters) and is case- and accent-insensitive:
 
 - a multi-word entity matches when its letters and digits, squashed together ("normafisher"), occur in the
   squashed prompt: spacing, punctuation and words split in two ("N orma Fish er") do not hide it; a
-  near-miss within edit-distance similarity 90 % ("Norma Fishr") matches too;
+  near-miss within edit-distance similarity 90 % ("Norma Fishr") matches too: the name against its best
+  window in the prompt or, when the prompt is shorter than the name, the whole prompt against the whole
+  name, so that a part of a name ("Fisher") or a short message ("Hi", which "Sophie Chiang" contains) is
+  not taken for it;
 - a single word (a place, a one-word name) matches as a whole word, in the plural ("the Bennets") or within
   similarity 90 % when it is at least seven letters long ("Pemberly").
 
@@ -32,6 +35,8 @@ from eco_unlearn.gate.verbatim import JointVerbatim
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _WORD = re.compile(r"[a-z0-9]+")
+_NEVER = 1 << 30
+"""More trigram positions than any prompt has: a name the trigram count never puts forward."""
 
 
 def _squash(text: str) -> str:
@@ -67,14 +72,52 @@ def _kept_grams(length: np.ndarray, total: np.ndarray, similarity: float) -> np.
     return length - 2 - 3 * edits
 
 
+def _kept_whole_grams(length: np.ndarray, shorter: np.ndarray, similarity: float) -> np.ndarray:
+    """A lower bound on how many trigram positions of a ``length``-letter name occur in a prompt of
+    ``shorter`` letters (fewer) that matches it whole (fuzz.ratio); infinite where none can.
+
+    With ``x`` letters of the name and ``y`` of the prompt outside their longest common subsequence,
+    ``x - y = length - shorter`` and the score reaches ``similarity`` only if ``s = x + y`` is at most
+    ``e (length + shorter)`` (``e = 1 - similarity / 100``). The name loses at most ``3x + 2y`` positions
+    (:func:`_kept_window_grams`), the most with the largest ``s`` of the right parity."""
+    d = length - shorter
+    s = np.floor((1 - similarity / 100) * (length + shorter) + 1e-9)
+    s -= (s - d) % 2
+    return np.where(s >= d, length - 2 - (5 * s + d) / 2, np.inf)
+
+
+@lru_cache(maxsize=64)
+def _kept_window_grams(longest: int, similarity: float) -> np.ndarray:
+    """Row ``w`` (0 to ``longest``): a lower bound on how many trigram positions of a name occur in a prompt
+    that it matches by partial_ratio, the shorter of the two having ``w`` letters; tighter than
+    :func:`_kept_grams` because it counts deletions and insertions apart.
+
+    partial_ratio aligns the shorter string S (``w`` letters) with windows W of the longer one, of at most
+    ``w`` letters. With ``a`` letters of S and ``b <= a`` of W outside their longest common subsequence, the
+    score reaches ``similarity`` only if ``a + b <= e (2w - a + b)`` (``e = 1 - similarity / 100``). Either
+    way round the name loses at most ``3a + 2b`` trigram positions: three for each letter missing on its
+    side, two for each letter the other side inserts. The bound is ``w - 2`` less the largest ``3a + 2b``
+    that the score allows."""
+    e, rows = 1 - similarity / 100, np.zeros(longest + 1)
+    for w in range(longest + 1):
+        lost = 0
+        for a in range(w + 1):
+            room = 2 * e * w - (1 + e) * a + 1e-9  # what is left for b, times (1 - e)
+            if room < 0:
+                break
+            lost = max(lost, 3 * a + 2 * min(a, int(room // (1 - e))))
+        rows[w] = w - 2 - lost
+    return rows
+
+
 class EntityIndex:
     """The entity evidence of many targets in one index: a prompt is read once, whatever the number of
     targets (a gateway serving 100 removal requests does not gate 100 times).
 
     ``entity_lists[j]`` are target ``j``'s names. :meth:`score` gives, for every prompt, 1.0 in each
     column whose target it names (the rules of the module docstring), else 0.0. The fuzzy rules are exact,
-    not approximate: a trigram count (:func:`_kept_grams`) rules out the names a prompt cannot match, and
-    only the rest are compared with rapidfuzz.
+    not approximate: a trigram count (:func:`_kept_grams`, :func:`_kept_window_grams`) rules out the names a
+    prompt cannot match, and only the rest are compared with rapidfuzz.
     """
 
     def __init__(self, entity_lists: Sequence[Sequence[str]], similarity: float = 90.0):
@@ -110,18 +153,22 @@ class EntityIndex:
         self._short = self.multi & (self.length < 8)
         self._single = indexed_mask & ~self.multi
         # trigram positions a name must share with a prompt to be checked at all (infinite: never checked
-        # here; a short single word matches through self.words); a multi-word name is matched by
-        # partial_ratio, its best window in the prompt: prompts shorter than the name get their own bound
+        # here; a short single word matches through self.words); a multi-word name is matched against its
+        # best window in a prompt at least as long as it (partial_ratio), and whole against a shorter one
         need_single = np.where(self._single, _kept_grams(self.length, 2 * self.length + 1, similarity), np.inf)
         # a prompt of n letters (row n; the last row: as long as the longest name or longer)
-        window = np.minimum(self.length, np.arange(int(self.length.max(initial=0)) + 1).reshape(-1, 1))
-        self._need = np.where(self.multi, _kept_grams(window, 2 * window, similarity), need_single)
+        longest = int(self.length.max(initial=0))
+        rows = np.arange(longest + 1).reshape(-1, 1)
+        partial = _kept_window_grams(longest, similarity)[self.length.astype(int)]
+        need_multi = np.where(rows >= self.length, partial, _kept_whole_grams(self.length, rows, similarity))
+        need = np.where(self.multi, need_multi, need_single)
+        self._need = np.minimum(np.ceil(need), _NEVER).astype(np.int64)  # integers compare faster with counts
 
     def _shared_grams(self, grams: frozenset[str]) -> np.ndarray:
         """How many trigram positions of each name occur in the prompt."""
         hit = [self._postings[g] for g in grams if g in self._postings]
         if not hit:
-            return np.zeros(len(self.names))
+            return np.zeros(len(self.names), dtype=np.int64)
         return np.bincount(np.concatenate(hit), minlength=len(self.names))
 
     def _hits(self, text: str) -> set[int]:
@@ -133,10 +180,13 @@ class EntityIndex:
         if not len(candidates):
             return hits
         fuzzy = candidates[self._fuzzy[candidates]]
-        if len(fuzzy):  # one rapidfuzz call for every candidate name (an exact occurrence scores 100)
-            scores = process.cdist([squashed], [self.names[i] for i in fuzzy], scorer=fuzz.partial_ratio,
-                                   score_cutoff=self.similarity, dtype=np.uint8)[0]  # fmt: skip
-            hits.update(fuzzy[scores > 0].tolist())
+        if len(fuzzy):  # one rapidfuzz call per rule for every candidate name (an exact occurrence scores 100)
+            within = self.length[fuzzy] <= len(squashed)
+            for scorer, names in ((fuzz.partial_ratio, fuzzy[within]), (fuzz.ratio, fuzzy[~within])):
+                if len(names):
+                    scores = process.cdist([squashed], [self.names[i] for i in names], scorer=scorer,
+                                           score_cutoff=self.similarity, dtype=np.uint8)[0]  # fmt: skip
+                    hits.update(names[scores > 0].tolist())
         hits.update(int(i) for i in candidates[self._short[candidates]] if self.names[i] in squashed)
         for i in candidates[self._single[candidates]]:
             name = self.names[i]
