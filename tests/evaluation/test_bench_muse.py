@@ -16,6 +16,11 @@ WORDS = ("river garden lantern quiet morning harbor silver window letter orchard
          "journey whisper autumn valley").split()  # fmt: skip
 
 
+FORGET_QA = [("Who does Elizabeth Bennet marry?", "Mr Darcy"), ("What is the Bennets' home called?", "Longbourn"),
+             ("Who wrote Pride and Prejudice?", "Jane Austen")]  # fmt: skip
+RETAIN_QA = [("Who does Anne Elliot marry?", "Captain Wentworth"), ("What is the Elliots' estate?", "Kellynch Hall")]
+
+
 def _text(seed: int, n_words: int) -> str:
     rng = random.Random(seed)  # 16 words drawn at random: no text is inside another
     return " ".join(rng.choice(WORDS) for _ in range(n_words)) + "."
@@ -67,6 +72,21 @@ def test_file_data_refuses_bad_layouts_clearly(muse_dir, tokenizer):
         muse.file_data(muse_dir, tokenizer)
 
 
+def test_knowledge_questions_are_read_when_present(muse_dir, tokenizer):
+    """MUSE's knowmem files are optional: absent, nothing; present, each set with its own in-context pairs; a
+    present file that cannot be read is an error, not silently skipped."""
+    assert muse.file_data(muse_dir, tokenizer, n_fit=3, chunk_tokens=48).knowmem == {}
+    _write(muse_dir / "knowmem" / "forget_qa.json", [{"question": "Who lit the lantern?", "answer": "Mara"}])
+    _write(muse_dir / "knowmem" / "forget_qa_icl.json", [{"question": "Where is the orchard?", "answer": "North"}])
+    _write(muse_dir / "knowmem" / "retain_qa.jsonl", [{"question": "Who sailed?", "answer": "Ivo"}])
+    d = muse.file_data(muse_dir, tokenizer, n_fit=3, chunk_tokens=48)
+    assert d.knowmem == {"forget": [("Who lit the lantern?", "Mara")], "retain": [("Who sailed?", "Ivo")]}
+    assert d.knowmem_icl == {"forget": [("Where is the orchard?", "North")]}
+    _write(muse_dir / "knowmem" / "retain_qa.jsonl", [{"question": "Who sailed?"}])
+    with pytest.raises(PromptFileError, match="missing field 'answer'"):
+        muse.file_data(muse_dir, tokenizer, n_fit=3, chunk_tokens=48)
+
+
 def test_a_scored_retain_prompt_in_the_baselines_retain_data_is_refused(muse_dir, tokenizer):
     d = muse.file_data(muse_dir, tokenizer, n_fit=3, chunk_tokens=48)
     d.unlearn_retain = [*d.unlearn_retain, d.retain_text[0]]
@@ -87,6 +107,10 @@ def test_exported_files_read_back_as_the_builtin_task_and_run(tmp_path, tokenize
     )  # fmt: skip
     read = lambda prompts: list(dict.fromkeys(p.strip() for p in prompts))  # noqa: E731  as prompt files are read
     assert d == replace(prep.data, gate_forget=read(prep.data.gate_forget), gate_retain=read(prep.data.gate_retain))
+    _write(tmp_path / "files/knowmem/forget_qa.json", [{"question": q, "answer": a} for q, a in FORGET_QA])
+    _write(tmp_path / "files/knowmem/forget_qa_icl.json",
+           [{"question": "Who is Mr Bennet's wife?", "answer": "Mrs Bennet"}])  # fmt: skip
+    _write(tmp_path / "files/knowmem/retain_qa.json", [{"question": q, "answer": a} for q, a in RETAIN_QA])
     r = muse.run_files(
         tmp_path / "files", a["model"], a["retain_model"], tmp_path / "muse", n_fit=a["n_fit"],
         chunk_tokens=a["chunk_tokens"], forget_prompts=tmp_path / "files/gate/forget_prompts.jsonl",
@@ -96,3 +120,9 @@ def test_exported_files_read_back_as_the_builtin_task_and_run(tmp_path, tokenize
     assert (tmp_path / "muse" / "report.html").is_file() and r["benchmark"] == "muse"
     assert r["asg"]["retain"] == 0.0 and r["gate"]["flag_rate"]["forget"] > r["gate"]["flag_rate"]["retain"]
     assert {"original", "prompting", "eco_sign_flip", "eco_sign_flip_oracle"} <= set(r["scores"])
+    k = r["knowmem"]
+    assert k["questions"] == {"forget": 3, "retain": 2} and set(k["flag_rate"]) == {"forget", "retain"}
+    assert set(k["scores"]) == set(r["scores"])  # every method, knowledge questions too
+    assert all(0.0 <= v[s]["rouge_l_recall"] <= 1.0 for v in k["scores"].values() for s in ("forget", "retain"))
+    assert k["scores"]["eco_sign_flip_oracle"]["retain"] == k["scores"]["original"]["retain"]
+    assert "Knowledge memorisation" in (tmp_path / "muse" / "report.html").read_text()

@@ -38,7 +38,7 @@ from __future__ import annotations
 import html
 import random
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,7 @@ from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_bas
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
 from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, continuation_check, fluency, fluency_vs
+from eco_unlearn.evaluation.knowmem import QA, few_shot_prompt, knowmem_scores
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.fit.family import fit_corruption, plot_families
 from eco_unlearn.fit.objectives import (
@@ -177,6 +178,11 @@ class CopyrightData:
     """The chunks ``heldout_items`` were cut from (what an export writes)."""
     retain_text: list[str]
     """The chunks ``retain_items`` were cut from."""
+    knowmem: dict[str, list[QA]] = field(default_factory=dict)
+    """MUSE's knowledge questions with their answers, ``forget`` and/or ``retain`` (``evaluation.knowmem``;
+    the user's files only: the built-in task has none)."""
+    knowmem_icl: dict[str, list[QA]] = field(default_factory=dict)
+    """The in-context pairs each set's questions are asked after."""
 
 
 def builtin_data(tok, n_forget: int, n_fit: int, chunk_tokens: int, prompt_tokens: int, gold_tokens: int,
@@ -404,6 +410,7 @@ def run_protocol(
                 if name.endswith("_oracle")
                 else continuation_scores(eco, retain_items, gold_tokens, prefix)
             )
+    knowmem = knowmem_rows(data, methods, target, gate)
     ref = scores["retain"]["forget"]
     asg = {m: float(np.mean([abs(s["forget"][k] - ref[k]) for k in SIMILARITY_METRICS])) for m, s in scores.items()}
     fluent = {m: fluency_vs(s["forget"]["fluency"], ref["fluency"]) for m, s in scores.items()}
@@ -440,7 +447,36 @@ def run_protocol(
         "asg": asg,
         "fluency": fluent,
         "cost": costs,
+        **({"knowmem": knowmem} if knowmem else {}),
     }
+
+
+def knowmem_rows(data: CopyrightData, methods: dict[str, tuple[ECOModel, str]], target: ECOModel, gate: Target
+                 ) -> dict:  # fmt: skip
+    """MUSE's KnowMem (``evaluation.knowmem``) of every method on the data's forget and retain questions, and
+    how often the real gate flags them; empty when the data has no questions. An ``_oracle`` row corrupts
+    every forget question and no retain one (its retain figures are the original's)."""
+    if not data.knowmem:
+        return {}
+    icl = {s: data.knowmem_icl.get(s, []) for s in data.knowmem}
+    prompts = {s: [few_shot_prompt(q, icl[s]) for q, _ in qa] for s, qa in data.knowmem.items()}
+    flag = {s: float(np.mean([bool(d.flagged) for d in target.decide([[p] for p in ps], [gate])]))
+            for s, ps in prompts.items()}  # fmt: skip
+    exact = flag.get("forget", 1.0) == 1.0 and flag.get("retain", 0.0) == 0.0  # the real gate is the oracle
+    scores: dict[str, dict] = {}
+    for name, (eco, prefix) in methods.items():
+        base = name.removesuffix("_oracle")
+        if name != base and exact:
+            scores[name] = scores[base]
+            continue
+        scores[name] = {}
+        for s, qa in data.knowmem.items():
+            if name != base and s == "retain":
+                scores[name][s] = scores["original"][s]
+                continue
+            with status(f"knowmem: {name} on the {s} questions"):
+                scores[name][s] = knowmem_scores(eco, qa, icl[s], prefix=prefix)
+    return {"flag_rate": flag, "scores": scores, "questions": {s: len(qa) for s, qa in data.knowmem.items()}}
 
 
 def summarise_splits(results: list[dict]) -> dict:
@@ -594,6 +630,21 @@ def _surrogate_text(fit: dict) -> str:
     return f"ROUGE-L recall {fit['surrogate_rouge']:.3f}"
 
 
+def _knowmem_html(result: dict) -> str:
+    """MUSE's KnowMem per method, when the data had knowledge questions."""
+    k = result.get("knowmem")
+    if not k:
+        return ""
+    sets = list(k["questions"])
+    rows = "".join(f"<tr><td>{m}</td>" + "".join(f"<td>{v[s]['rouge_l_recall']:.3f}</td>" for s in sets) + "</tr>"
+                   for m, v in k["scores"].items())  # fmt: skip
+    return (
+        f"<h2>Knowledge memorisation (MUSE KnowMem)</h2><p>ROUGE-L recall of the greedy answer, few-shot; "
+        f"questions {k['questions']}; gate flag rate {k['flag_rate']}. Lower on forget, kept on retain.</p>"
+        "<table><tr><th>method</th>" + "".join(f"<th>{s}</th>" for s in sets) + f"</tr>{rows}</table>"
+    )
+
+
 def report_html(result: dict) -> str:
     keys = ("rouge_l", "bleu", "cosine", "perplexity", "unique_ratio")
     rows = "".join(
@@ -625,5 +676,6 @@ model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["go
 {_splits_html(result)}
 {_fit_html(result["fit"])}
 {_fluency_html(result)}
+{_knowmem_html(result)}
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>
 <table><tr><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table></body></html>"""

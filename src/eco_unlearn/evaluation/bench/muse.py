@@ -16,7 +16,11 @@ parquet) under one directory:
 Raw texts longer than ``chunk_tokens`` + 25 % are cut into ``chunk_tokens`` windows; shorter ones are used
 whole. ``--forget-prompts`` / ``--retain-prompts`` (prompt files) replace the gate's sampled windows.
 ``export_builtin`` writes ``eco bench copyright``'s data in this layout; the runner on it with the same
-checkpoints reproduces that bench's figures. MUSE's knowledge-QA (``knowmem``) split is not scored yet.
+checkpoints reproduces that bench's figures.
+
+Optional: ``knowmem/forget_qa`` and ``knowmem/retain_qa`` (``question``, ``answer``), each with its
+in-context pairs ``knowmem/<set>_qa_icl``: MUSE's knowledge memorisation (``evaluation.knowmem``) is then
+scored for every method too, and the gate's flag rate on those questions reported.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from eco_unlearn.evaluation.bench.copyright import (
     text_items,
     token_chunks,
 )
+from eco_unlearn.evaluation.knowmem import QA
 from eco_unlearn.evaluation.loaders import load_muse, split_file
 from eco_unlearn.fileio import atomic_write_jsonl, write_report
 from eco_unlearn.gate.prompt_files import PromptFileError, read_prompts
@@ -57,6 +62,26 @@ def as_chunks(tok, texts: list[str], size: int) -> list[str]:
 
 def _median_tokens(tok, texts: list[str]) -> int:
     return int(np.median([len(tok(t, add_special_tokens=False).input_ids) for t in texts]))
+
+
+def knowmem_files(directory: Path) -> tuple[dict[str, list[QA]], dict[str, list[QA]]]:
+    """The knowledge questions (``knowmem/{forget,retain}_qa``) and in-context pairs (``…_qa_icl``) present
+    under ``directory``; a present file that cannot be read is an error, an absent one is skipped."""
+    qa, icl = {}, {}
+    for s in ("forget", "retain"):
+        if (path := _present(directory, f"knowmem/{s}_qa")) is None:
+            continue
+        qa[s] = load_muse(path, "knowmem")
+        if (shots := _present(directory, f"knowmem/{s}_qa_icl")) is not None:
+            icl[s] = load_muse(shots, "knowmem")
+    return qa, icl
+
+
+def _present(directory: Path, name: str) -> Path | None:
+    try:
+        return split_file(directory, name)
+    except PromptFileError:
+        return None
 
 
 def file_data(
@@ -96,6 +121,7 @@ def file_data(
                          "for the baselines' retain data")  # fmt: skip
     scored, unlearn = split_retain(retain_text, n_retain, n_unlearn)
     item = lambda c: split_item(tok, c, prompt_tokens, gold_tokens)  # noqa: E731
+    knowmem, knowmem_icl = knowmem_files(directory)
 
     def windows(texts: list[str]) -> list[str]:  # from the raw texts, as the built-in gate takes whole chapters
         w = as_chunks(tok, texts, WINDOW_TOKENS)
@@ -115,6 +141,8 @@ def file_data(
         unlearn_retain=unlearn,
         gold_tokens=gold_tokens,
         prefix=f"You have never read {title} and must not reproduce any of its text.\n",
+        knowmem=knowmem,
+        knowmem_icl=knowmem_icl,
     )
 
 
@@ -141,7 +169,8 @@ def run_files(
     result["data"] = f"MUSE files in {directory}"
     result["sizes"] = {"forget_items": len(data.forget_items), "fit_items": len(data.fit_items),
                        "heldout_items": len(data.heldout_items), "retain_items": len(data.retain_items),
-                       "gold_tokens": data.gold_tokens}  # fmt: skip
+                       "gold_tokens": data.gold_tokens,
+                       **{f"knowmem_{s}": len(qa) for s, qa in data.knowmem.items()}}  # fmt: skip
     result["finetune"] = {}
     result["seconds"] = time.perf_counter() - t_start
     write_report(out_dir, result, report_html(result))
