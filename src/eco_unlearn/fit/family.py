@@ -176,20 +176,21 @@ def _check(candidate: dict, points: list[dict], t: Target, admissible: Callable[
             return
 
 
-def _param(r: dict) -> str:
+def param_label(r: dict) -> str:
+    """A candidate's parameter as the record and the plots name it: ``σ=…``, ``k=…`` or ``(no parameter)``."""
     c = get_corruption(r["name"])
     return f"σ={r['strength']:.4g}" if c.uses_strength else f"k={r['dims']}" if c.uses_dims else "(no parameter)"
 
 
 def _failed(r: dict) -> str:
     if "backed_off_from" in r:
-        return f" (backed off from {_param(r['backed_off_from'] | {'name': r['name']})}, which fails the check)"
+        return f" (backed off from {param_label(r['backed_off_from'] | {'name': r['name']})}, which fails the check)"
     return " (fails the check)" if "check" in r and not r["check"]["ok"] else ""
 
 
 def _label(r: dict, selections: Sequence[str]) -> str:
     """``family param``, with the selection mode when more than one was searched."""
-    return f"{r['name']} {_param(r)}" + (f" ({r['selection']} tokens)" if len(selections) > 1 else "")
+    return f"{r['name']} {param_label(r)}" + (f" ({r['selection']} tokens)" if len(selections) > 1 else "")
 
 
 def _minimise_log(F: Evaluator, point, lo: float, hi: float, grid: int, refine: int, label: str) -> None:
@@ -248,7 +249,7 @@ def plot_families(
         ax.plot([p[0] for p in pts], [p[1] for p in pts], ".-", alpha=0.7)
         best = 1.0 if free else c["strength"] if sigma else c["dims"]
         is_chosen = c["name"] == chosen and chosen_selection in (None, c.get("selection"))
-        label = ("chosen: " if is_chosen else "best: ") + _param(c)
+        label = ("chosen: " if is_chosen else "best: ") + param_label(c)
         ax.scatter([best], [c["objective"]], marker="*", s=180, color="black", label=label)
         xlabel = "(no parameter)" if free else "σ" if sigma else "k (top-k dims)"
         title = c["name"] + (f"\n{c['selection']} tokens" if several else "")

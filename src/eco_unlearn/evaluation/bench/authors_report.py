@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from eco_unlearn.fileio import png_base64, pyplot
-from eco_unlearn.fit.family import plot_families
+from eco_unlearn.fit.family import param_label, plot_families
 
 MARKERS = {"original": "o", "retain": "*", "prompting": "s", "hidden_name": "<", "eco_rand_noise": "^",
            "eco_zero_out": "v", "eco_sign_flip": "D", "ga": "x", "gd": "+", "kl": "P", "npo": "X",
@@ -71,7 +71,7 @@ def _backed_off(c: dict) -> str:
     b = c.get("backed_off_from")
     if not b:
         return ""
-    point = f"σ={b['strength']:.3g}" if c["name"].startswith("rand_noise") else f"k={b['dims']}"
+    point = param_label(b | {"name": c["name"]})
     return f" (backed off from {point}: objective {b['objective']:.4f}, topicality {b['check']['topicality']:.3f})"
 
 
