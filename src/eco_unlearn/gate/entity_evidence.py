@@ -116,8 +116,9 @@ class EntityIndex:
 
     ``entity_lists[j]`` are target ``j``'s names. :meth:`score` gives, for every prompt, 1.0 in each
     column whose target it names (the rules of the module docstring), else 0.0. The fuzzy rules are exact,
-    not approximate: a trigram count (:func:`_kept_grams`, :func:`_kept_window_grams`) rules out the names a
-    prompt cannot match, and only the rest are compared with rapidfuzz.
+    not approximate: a trigram count (:func:`_kept_grams`, :func:`_kept_window_grams`,
+    :func:`_kept_whole_grams`) rules out the names a prompt cannot match, and only the rest are compared with
+    rapidfuzz.
     """
 
     def __init__(self, entity_lists: Sequence[Sequence[str]], similarity: float = 90.0):
