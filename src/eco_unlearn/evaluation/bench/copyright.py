@@ -394,7 +394,7 @@ def run_protocol(
                                            cache_dir() / "finetuned" / "unlearned", UnlearnConfig(lr=lr)):  # fmt: skip
         methods[b], costs[b] = (model, ""), cost
     flag = {
-        k: float(np.mean([bool(d.flagged) for d in target.decide([[it.prompt] for it in v], [gate])]))
+        k: flag_rate(target, gate, [it.prompt for it in v])
         for k, v in (("forget", forget_items), ("retain", retain_items))
     }
     exact = flag == {"forget": 1.0, "retain": 0.0}  # the real gate is the oracle: reuse its rows
@@ -451,6 +451,11 @@ def run_protocol(
     }
 
 
+def flag_rate(eco: ECOModel, gate: Target, prompts: list[str]) -> float:
+    """The share of ``prompts`` (each a one-message prompt) that ``gate`` flags."""
+    return float(np.mean([bool(d.flagged) for d in eco.decide([[p] for p in prompts], [gate])]))
+
+
 def knowmem_rows(data: CopyrightData, methods: dict[str, tuple[ECOModel, str]], target: ECOModel, gate: Target
                  ) -> dict:  # fmt: skip
     """MUSE's KnowMem (``evaluation.knowmem``) of every method on the data's forget and retain questions, and
@@ -460,8 +465,7 @@ def knowmem_rows(data: CopyrightData, methods: dict[str, tuple[ECOModel, str]], 
         return {}
     icl = {s: data.knowmem_icl.get(s, []) for s in data.knowmem}
     prompts = {s: [few_shot_prompt(q, icl[s]) for q, _ in qa] for s, qa in data.knowmem.items()}
-    flag = {s: float(np.mean([bool(d.flagged) for d in target.decide([[p] for p in ps], [gate])]))
-            for s, ps in prompts.items()}  # fmt: skip
+    flag = {s: flag_rate(target, gate, ps) for s, ps in prompts.items()}
     exact = flag.get("forget", 1.0) == 1.0 and flag.get("retain", 0.0) == 0.0  # the real gate is the oracle
     scores: dict[str, dict] = {}
     for name, (eco, prefix) in methods.items():
