@@ -94,6 +94,21 @@ def test_proper_nouns_add_lower_case_entities_and_spare_the_last_prompt_token(ec
     assert not mask[seg.prompt_len - 1]
 
 
+def test_content_words_add_the_lower_case_facts_proper_nouns_miss(eco):
+    answer = " Norma Fisher mostly writes science fiction; her mother worked as a nurse in 1961."
+    seg = eco.encode_pair("Question: What genre is Norma Fisher's work?\nAnswer:", answer)
+    tagged = _selected_text(eco, seg, select_tokens(seg, "content_words")).split()
+    nouns = _selected_text(eco, seg, select_tokens(seg, "proper_nouns")).split()
+    for word in ("science", "fiction", "nurse", "genre", "work"):
+        assert word in " ".join(tagged) and word not in " ".join(nouns), word
+    for word in ("Norma", "Fisher", "1961"):
+        assert word in " ".join(tagged), word
+    for word in ("Question", "What", "is", "Answer", "her", "as", "a", "in", "'s"):
+        assert word not in tagged, word
+    prompt_only = _selected_text(eco, seg, select_tokens(seg, "content_words", corrupt_answer=False))
+    assert prompt_only.split() == ["genre", "Norma", "Fisher", "work"]
+
+
 def test_unknown_mode(eco):
     with pytest.raises(ValueError, match="unknown selection mode"):
         select_tokens(eco.encode("hi", chat=False), "everything")

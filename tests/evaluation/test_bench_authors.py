@@ -49,3 +49,12 @@ def test_another_seed_is_another_author_set_with_its_own_checkpoints():
     assert other.target_ckpt != first.target_ckpt and other.target_ckpt.exists()
     assert set(other.retain_ckpts.values()).isdisjoint(first.retain_ckpts.values())
     assert other.command.endswith(" --seed 1") and "--seed" not in first.command
+
+
+def test_the_report_draws_every_selection_of_a_family_with_the_family_marker():
+    from eco_unlearn.evaluation.bench.authors_report import MARKERS, _family
+
+    for row in ("eco_zero_out", "eco_zero_out_oracle", "eco_zero_out_all_but_last_oracle",
+                "eco_zero_out_content_words"):  # fmt: skip
+        assert _family(row) == "eco_zero_out" and _family(row) in MARKERS
+    assert _family("npo_rt") == "npo_rt"

@@ -40,7 +40,10 @@ def target_create(
     strength: Annotated[float, typer.Option(help="σ, for noise corruptions (fit it with `eco target fit`).")] = 100.0,
     dims: Annotated[str, typer.Option(help="n/k, or 'all'.")] = "all",
     select: Annotated[
-        str, typer.Option(help="all_but_last, user_span, entities (falls back to user_span) or proper_nouns.")
+        str,
+        typer.Option(
+            help="all_but_last, user_span, entities (falls back to user_span), proper_nouns or content_words."
+        ),
     ] = "entities",
     entities: Annotated[Path | None, typer.Option(help="File of entity strings, one per line.")] = None,
     extract_entities: Annotated[bool, typer.Option(help="Take capitalised spans of the forget prompts.")] = False,

@@ -15,6 +15,12 @@ Modes:
   answer), minus common capitalised function words, plus the target's entity strings. Like NER it tags true
   and wrong answers alike (names, places, titles, dates), so teacher-forced scores stay comparable across
   answer options. Lower-case facts ("science fiction") are missed, as an NER would miss them.
+- ``content_words``: every word and number of the user text (and of a scored answer) that is not a stop
+  word (scikit-learn's English list plus the QA template's words), plus the target's entity strings: the
+  names *and* the lower-case facts ("science fiction", "nurse") that ``proper_nouns`` misses, while the
+  sentence's grammar and the template stay clean. A memorised answer value that survives the corruption
+  keeps its memorised probability, so a selection that leaves it clean cannot look like a model that never
+  saw it.
 
 In every mode the last prompt token stays clean, so the model still predicts from an uncorrupted position.
 During teacher-forced scoring, ``corrupt_answer=True`` (the reference code's behaviour) extends the
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Literal
 
 FUNCTION_WORDS = {
@@ -78,14 +85,16 @@ FUNCTION_WORDS = {
     "No",
 }
 
-SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns"]
-SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities", "proper_nouns")
+SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns", "content_words"]
+SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities", "proper_nouns", "content_words")
 
 _PROPER = re.compile(r"[A-Z][\w'’.-]*|\d[\d,./:-]*")
 # The entity extractor's function words, plus pronouns and the QA template's own words.
 _NOT_NAMES = frozenset(w.lower() for w in FUNCTION_WORDS) | frozenset(
     "this that these those it its he she they his her their we you by from with or but as question answer".split()
 )
+
+_WORD = re.compile(r"[^\W_][\w'’-]*")
 
 Span = tuple[int, int]
 
@@ -132,6 +141,26 @@ def proper_noun_spans(text: str, within: list[Span]) -> list[Span]:
     return out
 
 
+@cache
+def _stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words (imported on first use: it is a slow import) plus ours."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS) | _NOT_NAMES
+
+
+def content_word_spans(text: str, within: list[Span]) -> list[Span]:
+    """Every word or number inside ``within`` that is not a stop word (a possessive ``'s`` stays clean)."""
+    stop = _stop_words()
+    out = []
+    for a, b in within:
+        for m in _WORD.finditer(text, a, b):
+            word = m.group().rstrip("-'’").removesuffix("'s").removesuffix("’s")
+            if word and word.lower() not in stop:
+                out.append((m.start(), m.start() + len(word)))
+    return out
+
+
 def select_tokens(
     seg: Segment,
     mode: str,
@@ -156,11 +185,12 @@ def select_tokens(
         spans = entity_spans(seg.text[:limit], entities or [])
         if not spans:
             mode = "user_span"
-    if mode in ("user_span", "proper_nouns"):
+    if mode in ("user_span", "proper_nouns", "content_words"):
         spans = list(seg.user_spans)
         if scored and corrupt_answer:
             spans.append((answer_start_char, len(seg.text)))
-        if mode == "proper_nouns":
+        if mode in ("proper_nouns", "content_words"):
             names = [e for e in entity_spans(seg.text, entities or []) if _overlaps(e, spans)]
-            spans = proper_noun_spans(seg.text, spans) + names
+            words = proper_noun_spans if mode == "proper_nouns" else content_word_spans
+            spans = words(seg.text, spans) + names
     return [i < end and _overlaps(seg.offsets[i], spans) for i in range(n)]

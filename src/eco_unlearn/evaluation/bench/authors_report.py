@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import html
 
+from eco_unlearn.core.selection import SELECTION_MODES
 from eco_unlearn.fileio import png_base64, pyplot
 from eco_unlearn.fit.family import param_label, plot_families
 
 MARKERS = {"original": "o", "retain": "*", "prompting": "s", "hidden_name": "<", "eco_rand_noise": "^",
            "eco_zero_out": "v", "eco_sign_flip": "D", "ga": "x", "gd": "+", "kl": "P", "npo": "X",
            "npo_rt": "h"}  # fmt: skip
+
+
+def _family(row: str) -> str:
+    """A method row's family, without its oracle and token-selection suffixes (``eco_zero_out_all_but_last``)."""
+    row = row.removesuffix("_oracle")
+    return next((row.removesuffix(f"_{m}") for m in SELECTION_MODES if row.endswith(f"_{m}")), row)
 
 
 def _scatter_png(result: dict) -> str:
@@ -25,7 +32,7 @@ def _scatter_png(result: dict) -> str:
             if len(seeds) > 1:
                 ax.errorbar(x, y, xerr=[[x - min(seeds)], [max(seeds) - x]], color=colors[i % len(colors)],
                             linewidth=0.8, capsize=2)  # fmt: skip
-            c, family = colors[i % len(colors)], m.removesuffix("_oracle").removesuffix("_all_but_last")
+            c, family = colors[i % len(colors)], _family(m)
             ax.scatter(x, y, marker=MARKERS.get(family, "x"), s=60, label=f"{split} {m}",
                        facecolors="none" if oracle else c, edgecolors=c)  # fmt: skip
     ax.set_xscale("log")
@@ -116,7 +123,8 @@ td,th{{padding:4px 10px;border-bottom:1px solid #ddd;font-size:90%}} table{{bord
 Command: <code>{html.escape(result["command"])}</code>. Evaluation sizes: {result["n_eval"]}. Noise rows: median of
 {result["noise_seeds"]} noise draws [range]. <code>_oracle</code> rows use an oracle gate (exactly the forget questions
 flagged): the gap to the real-gate row is the gate's share. Rows ending <code>_all_but_last</code> corrupt every
-token (question and, when scored, answer) instead of the names and other proper nouns. <code>hidden_name</code> is
+token (question and, when scored, answer), rows ending <code>_content_words</code> every word that is not a stop word
+(the names and the lower-case facts), the others the names and other proper nouns. <code>hidden_name</code> is
 the original model asked about the forget authors under names it never saw: perfect concealment of who is asked
 about, with no corruption.</p>
 <img alt="forget quality vs model utility" src="data:image/png;base64,{_scatter_png(result)}" style="max-width:100%">
