@@ -65,6 +65,9 @@ def test_bad_cli_input_is_a_clear_error(tmp_path):
     assert r.returncode == 2 and "dims must be an integer" in r.stderr
     r = eco("bench", "tofu", "--data", str(tmp_path), "--model", "m", "--retain-model", "r", check=False)
     assert r.returncode == 2 and "no forget10_perturbed.json" in r.stderr
+    r = eco("bench", "authors", "--selections", "proper_nouns,every_word", "--out", str(tmp_path / "a"), check=False)
+    assert r.returncode == 2 and "unknown selection mode 'every_word'" in r.stderr
+    assert not (tmp_path / "a").exists()  # refused before any fine-tuning or output
 
 
 @pytest.mark.usefixtures("smol")

@@ -265,6 +265,9 @@ def bench_authors(
     ] = 0,
     quick: Annotated[bool, typer.Option(help="Tiny random model trained from scratch (CI, about a minute).")] = False,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
+    selections: Annotated[
+        str, typer.Option(help="Token selections the corruption fit searches, comma-separated (e.g. + content_words).")
+    ] = "proper_nouns,all_but_last",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
     export: Annotated[
         Path | None, typer.Option(help="Only write --export-split in TOFU's file layout here (for eco bench tofu).")
@@ -289,7 +292,8 @@ def bench_authors(
             out.print(a["command"], soft_wrap=True)  # one line: copy and paste
             return
         chosen = baselines_option(baselines)
-        r = run(out_dir, baselines=chosen, **kw)
+        modes = tuple(x.strip() for x in selections.split(",") if x.strip())
+        r = run(out_dir, baselines=chosen, selections=modes, **kw)
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     _print_tofu(r)

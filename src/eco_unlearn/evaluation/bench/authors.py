@@ -43,6 +43,7 @@ from eco_unlearn.console import status
 from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir
+from eco_unlearn.core.selection import SELECTION_MODES
 from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, hidden_names, make_splits, unseen_qa
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
 from eco_unlearn.evaluation.bench.authors_report import report_html
@@ -196,7 +197,7 @@ ECO_ROWS = {"rand_noise_first_n": "eco_rand_noise", "zero_out_top_k": "eco_zero_
 
 def fit_eco(target: ECOModel, splits: AuthorSplits, fit_qa: list[AuthorQA], *, seeds: int = 1, grid: int = 7,
             refine: int = 4, reference_authors: int = 6, gen_tokens: int = 16,
-            ) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
+            selections: tuple[str, ...] = FIT_SELECTIONS) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
     """Choose the corruption family, its σ or k and the token selection on the fit questions, by the
     distribution objective.
 
@@ -207,7 +208,8 @@ def fit_eco(target: ECOModel, splits: AuthorSplits, fit_qa: list[AuthorQA], *, s
     """
     fit_items = [truth_item(x) for x in fit_qa]
     unseen = [truth_item(x) for x in [*splits.held_out, *unseen_qa(splits, reference_authors)]]
-    return fit_family(target, fit_items, unseen, seeds=seeds, grid=grid, refine=refine, gen_tokens=gen_tokens)
+    return fit_family(target, fit_items, unseen, seeds=seeds, grid=grid, refine=refine, gen_tokens=gen_tokens,
+                      selections=selections)  # fmt: skip
 
 
 def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem], *, seeds: int = 1, grid: int = 7,
@@ -293,15 +295,19 @@ def run(
     baselines: tuple[str, ...] = (),
     unlearn_cfg: UnlearnConfig | None = None,
     noise_seeds: int = 3,
+    selections: tuple[str, ...] = FIT_SELECTIONS,
     **prepare_kw,
 ) -> dict:
     """The whole task; ``prepare_kw`` go to :func:`prepare` (base, n_authors, forget_sizes, …, quick).
+    ``selections`` are the token selections the corruption fit searches (each gets its method rows).
 
     Every ECO row is reported twice: with the target's real gate and with an *oracle* gate (exactly the
     forget questions flagged); the gap is the gate's share. Noise-based rows run ``noise_seeds`` noise draws:
     forget quality is their median, with the range.
     """
     t_start = time.perf_counter()
+    if unknown := [m for m in selections if m not in SELECTION_MODES]:  # before any fine-tuning
+        raise ValueError(f"unknown selection mode {unknown[0]!r}; known: {', '.join(SELECTION_MODES)}")
     out_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare(**prepare_kw)
     splits, target_ckpt = prep.splits, prep.target_ckpt
@@ -309,11 +315,14 @@ def run(
     target = ECOModel.from_pretrained(str(target_ckpt))
     quick = prepare_kw.get("quick", False)
     grid, refine = fit_budget(quick)
-    fit, objective = fit_eco(target, splits, prep.fit_qa, grid=grid, refine=refine, gen_tokens=prep.gen_tokens)
+    fit, objective = fit_eco(target, splits, prep.fit_qa, grid=grid, refine=refine, gen_tokens=prep.gen_tokens,
+                             selections=selections)  # fmt: skip
     noise_seeds = min(noise_seeds, QUICK_NOISE_SEEDS) if quick else noise_seeds
     result: dict = {
         "benchmark": "authors",
-        "command": prep.command + (f" --baselines {','.join(baselines)}" if baselines else ""),
+        "command": prep.command
+        + (f" --selections {','.join(selections)}" if tuple(selections) != FIT_SELECTIONS else "")
+        + (f" --baselines {','.join(baselines)}" if baselines else ""),
         "base": prep.base,
         "seed": prepare_kw.get("seed", 0),
         "data": f"{len(splits.authors)} fictitious authors × {len(splits.qa) // len(splits.authors)} QA",
