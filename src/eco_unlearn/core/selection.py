@@ -130,15 +130,21 @@ def entity_spans(text: str, entities: list[str]) -> list[Span]:
     return spans
 
 
-def proper_noun_spans(text: str, within: list[Span]) -> list[Span]:
-    """Capitalised words and numbers inside ``within`` (an NER stand-in), minus common function words."""
+def _word_spans(text: str, within: list[Span], pattern: re.Pattern[str], strip: str, skip: frozenset[str]):
+    """The matches of ``pattern`` inside ``within``, trailing ``strip`` characters and a possessive ``'s``
+    left clean, minus the words in ``skip`` (compared lower-cased)."""
     out = []
     for a, b in within:
-        for m in _PROPER.finditer(text, a, b):
-            word = m.group().rstrip(".,:-'’").removesuffix("'s").removesuffix("’s")
-            if word and word.lower() not in _NOT_NAMES:
+        for m in pattern.finditer(text, a, b):
+            word = m.group().rstrip(strip).removesuffix("'s").removesuffix("’s")
+            if word and word.lower() not in skip:
                 out.append((m.start(), m.start() + len(word)))
     return out
+
+
+def proper_noun_spans(text: str, within: list[Span]) -> list[Span]:
+    """Capitalised words and numbers inside ``within`` (an NER stand-in), minus common function words."""
+    return _word_spans(text, within, _PROPER, ".,:-'’", _NOT_NAMES)
 
 
 @cache
@@ -150,15 +156,8 @@ def _stop_words() -> frozenset[str]:
 
 
 def content_word_spans(text: str, within: list[Span]) -> list[Span]:
-    """Every word or number inside ``within`` that is not a stop word (a possessive ``'s`` stays clean)."""
-    stop = _stop_words()
-    out = []
-    for a, b in within:
-        for m in _WORD.finditer(text, a, b):
-            word = m.group().rstrip("-'’").removesuffix("'s").removesuffix("’s")
-            if word and word.lower() not in stop:
-                out.append((m.start(), m.start() + len(word)))
-    return out
+    """Every word or number inside ``within`` that is not a stop word."""
+    return _word_spans(text, within, _WORD, "-'’", _stop_words())
 
 
 def select_tokens(
