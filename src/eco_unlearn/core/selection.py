@@ -30,6 +30,7 @@ selection over the answer tokens too.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
@@ -87,6 +88,13 @@ FUNCTION_WORDS = {
 
 SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns", "content_words"]
 SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities", "proper_nouns", "content_words")
+
+
+def check_modes(modes: Sequence[str]) -> None:
+    """A clear error for an unknown selection mode, before any work that would be lost to it."""
+    if unknown := [m for m in modes if m not in SELECTION_MODES]:
+        raise ValueError(f"unknown selection mode {unknown[0]!r}; known: {', '.join(SELECTION_MODES)}")
+
 
 _PROPER = re.compile(r"[A-Z][\w'’.-]*|\d[\d,./:-]*")
 # The entity extractor's function words, plus pronouns and the QA template's own words.
@@ -168,8 +176,7 @@ def select_tokens(
     corrupt_answer: bool = True,
 ) -> list[bool]:
     """Boolean mask over ``seg.ids``: True where the token is corrupted."""
-    if mode not in SELECTION_MODES:
-        raise ValueError(f"unknown selection mode {mode!r}; known: {', '.join(SELECTION_MODES)}")
+    check_modes([mode])
     n = len(seg.ids)
     scored = n > seg.prompt_len
     # Eligible positions: never the last prompt token (generation / no answer corruption), never the very

@@ -37,7 +37,7 @@ import numpy as np
 from eco_unlearn.console import track
 from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
-from eco_unlearn.core.selection import SELECTION_MODES
+from eco_unlearn.core.selection import check_modes
 from eco_unlearn.fileio import pyplot
 from eco_unlearn.fit.evaluator import Evaluator, FitConfig
 from eco_unlearn.fit.objectives import Objective
@@ -92,8 +92,7 @@ def fit_corruption(
     for name in families:
         get_corruption(name)  # a clear error for an unknown name, before any forward pass
     selections = list(selections or [target.selection.mode])
-    if unknown := [m for m in selections if m not in SELECTION_MODES]:
-        raise ValueError(f"unknown selection mode {unknown[0]!r}; known: {', '.join(SELECTION_MODES)}")
+    check_modes(selections)
     cfg = cfg or FitConfig()
     t0 = time.perf_counter()
     table = eco.model.get_input_embeddings().weight

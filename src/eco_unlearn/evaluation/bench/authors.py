@@ -43,7 +43,7 @@ from eco_unlearn.console import status
 from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir
-from eco_unlearn.core.selection import SELECTION_MODES
+from eco_unlearn.core.selection import check_modes
 from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, hidden_names, make_splits, unseen_qa
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
 from eco_unlearn.evaluation.bench.authors_report import report_html
@@ -306,8 +306,7 @@ def run(
     forget quality is their median, with the range.
     """
     t_start = time.perf_counter()
-    if unknown := [m for m in selections if m not in SELECTION_MODES]:  # before any fine-tuning
-        raise ValueError(f"unknown selection mode {unknown[0]!r}; known: {', '.join(SELECTION_MODES)}")
+    check_modes(selections)  # before any fine-tuning
     out_dir.mkdir(parents=True, exist_ok=True)
     prep = prepare(**prepare_kw)
     splits, target_ckpt = prep.splits, prep.target_ckpt
