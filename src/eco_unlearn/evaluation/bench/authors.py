@@ -46,6 +46,7 @@ from eco_unlearn.core.models import cache_dir
 from eco_unlearn.core.selection import check_modes
 from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, hidden_names, make_splits, unseen_qa
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
+from eco_unlearn.evaluation.bench import flag_rate
 from eco_unlearn.evaluation.bench.authors_report import report_html
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, training_record
 from eco_unlearn.evaluation.fluency import fluency, fluent_check
@@ -397,8 +398,7 @@ def run_split(
     if data.hidden_forget:  # unflagged utility sets: the original model's scores
         per_method["hidden_name"] = per_method["original"] | {"forget": scores(target, None, data.hidden_forget, False)}
     flagged = {  # the ECO rows share one gate: score each set once
-        s: float(np.mean([bool(d.flagged) for d in target.decide([[qa_prompt(it.question)] for it in v], [gate])]))
-        for s, v in sets.items()
+        s: flag_rate(target, gate, [qa_prompt(it.question) for it in v]) for s, v in sets.items()
     }
     oracle = Target.create(f"authors-{data.split}-oracle", gate={"kind": "always"},
                            selection={"mode": "proper_nouns"}, entities=data.entities)  # fmt: skip

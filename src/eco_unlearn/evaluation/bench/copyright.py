@@ -47,6 +47,7 @@ from eco_unlearn.console import status
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir, load_tokenizer
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
+from eco_unlearn.evaluation.bench import flag_rate
 from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_base
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
@@ -449,11 +450,6 @@ def run_protocol(
         "cost": costs,
         **({"knowmem": knowmem} if knowmem else {}),
     }
-
-
-def flag_rate(eco: ECOModel, gate: Target, prompts: list[str]) -> float:
-    """The share of ``prompts`` (each a one-message prompt) that ``gate`` flags."""
-    return float(np.mean([bool(d.flagged) for d in eco.decide([[p] for p in prompts], [gate])]))
 
 
 def knowmem_rows(data: CopyrightData, methods: dict[str, tuple[ECOModel, str]], target: ECOModel, gate: Target

@@ -33,6 +33,7 @@ import numpy as np
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir, resolve_model
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
+from eco_unlearn.evaluation.bench import flag_rate
 from eco_unlearn.evaluation.domains import domain_mcq, domain_prompts
 from eco_unlearn.fileio import atomic_write_jsonl, png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import MCQItem, MCQObjective, normalise
@@ -213,10 +214,7 @@ def run_protocol(
     }
     for model in models:
         plain = ECOModel.from_pretrained(model)
-        flags = {
-            k: float(np.mean([bool(d.flagged) for d in plain.decide([[m.prompt] for m in v], [target])]))
-            for k, v in sets.items()
-        }
+        flags = {k: flag_rate(plain, target, [m.prompt for m in v]) for k, v in sets.items()}
         noise = target.with_corruption(name="rand_noise_first_n", dims=1)
         fit_obj = MCQObjective(fit_items)  # capped at 12 evaluations: unflagged fit items can keep it off chance
         t0 = time.perf_counter()
