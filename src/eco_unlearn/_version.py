@@ -1,4 +1,4 @@
 """The package version, in a module of its own so any layer can read it without importing the package root
-(which imports the public API from core and gate)."""
+(whose public names load core and gate)."""
 
 __version__ = "0.1.0"

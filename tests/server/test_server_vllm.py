@@ -92,6 +92,52 @@ def test_flagged_requests_differ_and_match_the_local_backend(vllm_url, encoder, 
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == flagged_chat
 
 
+@pytest.mark.parametrize("corruption", [ZERO, {"name": "flip_sign_top_k", "dims": 7}], ids=["zero", "flip_top7"])
+def test_corruption_in_vllm_gives_the_local_backends_tokens(corruption, vllm_url, encoder, local, gateway,
+                                                            tiny_llama_dir):  # fmt: skip
+    """--corrupt-in-vllm: a flagged prompt travels as token ids, the selected ones shifted to name the
+    corruption, and vLLM's eco-unlearn plugin (installed by scripts/setup_vllm.sh) corrupts them: the same
+    tokens as the hf backend, for completions, chat and streams; clean traffic is vLLM's own."""
+    served, registry = str(tiny_llama_dir), zebra(**corruption)
+    backend = VLLMBackend(encoder, vllm_url, corrupt_in_vllm=True)
+    plan = encoder.prepare(PROMPT, chat=False, targets=list(registry.snapshot()))[0]
+    _, body = backend.request_for(Job(plan, GenParams(4), prompt=PROMPT))
+    vocab = encoder.embedding.weight.shape[0]
+    assert "prompt_embeds" not in body and [t % vocab for t in body["prompt"]] == plan.seg.ids
+    assert [t >= vocab for t in body["prompt"]] == plan.mask and any(plan.mask)
+    with gateway(backend, registry) as v, gateway(HFBackend(local), zebra(**corruption)) as h:
+        flagged = complete(v, "tiny", PROMPT)
+        assert flagged != complete(vllm_url, served, PROMPT)
+        assert flagged == complete(h, "tiny", PROMPT)
+        assert chat(v, "tiny", MSGS) == chat(h, "tiny", MSGS)
+        stream = client(v).chat.completions.create(
+            model="tiny", messages=MSGS, max_tokens=12, temperature=0, stream=True
+        )
+        assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == chat(h, "tiny", MSGS)
+        assert complete(v, "tiny", "The weather today is") == complete(vllm_url, served, "The weather today is")
+
+
+def test_vllm_refuses_a_shifted_id_that_names_no_corruption(vllm_url, encoder, tiny_llama_dir):
+    served = str(tiny_llama_dir)
+    ids = encoder.tokenizer("The weather today is", add_special_tokens=False).input_ids
+    hopeless = ids[0] + encoder.embedding.weight.shape[0] * (4 * (encoder.hidden_size + 1) + 9)
+    r = httpx.post(vllm_url + "/v1/completions", json={"model": served, "prompt": [hopeless, *ids[1:]],
+                                                       "max_tokens": 4}, timeout=60)  # fmt: skip
+    assert r.status_code == 400 and "out of vocabulary" in r.json()["error"]["message"]
+    assert complete(vllm_url, served, ids) == complete(vllm_url, served, "The weather today is")
+
+
+def test_noise_still_travels_as_embeddings_when_corrupting_in_vllm(encoder):
+    """A noise draw cannot be named by an id: such a target's prompts are sent as embeddings, as before."""
+    backend = VLLMBackend(encoder, "http://127.0.0.1:9", model="m", corrupt_in_vllm=True)
+    noisy = zebra(name="rand_noise_first_n", strength=0.5, dims=None)
+    plan = encoder.prepare(PROMPT, chat=False, targets=list(noisy.snapshot()))[0]
+    _, body = backend.request_for(Job(plan, GenParams(4), prompt=PROMPT))
+    assert "prompt" not in body
+    sent = torch.load(io.BytesIO(base64.b64decode(body["prompt_embeds"])), weights_only=True)
+    assert torch.equal(sent, encoder.prompt_embeds(plan))
+
+
 def test_the_backends_bench_compares_the_three_arms_on_a_running_vllm(vllm_url, encoder, local, tiny_llama_dir):
     from eco_unlearn.evaluation.bench.backends import compare
 
@@ -228,6 +274,10 @@ def test_embeddings_travel_in_the_servers_dtype(encoder, tiny_llama_dir, tmp_pat
     with pytest.raises(ValueError, match="unknown embeds dtype 'int8'"):
         build_backend("vllm", str(tiny_llama_dir), vllm_url="http://127.0.0.1:9", embeds_dtype="int8")
     assert build_backend("vllm", str(tiny_llama_dir), vllm_url="http://127.0.0.1:9").embeds_dtype == torch.float32
+    with pytest.raises(ValueError, match="--corrupt-in-vllm needs --backend vllm"):
+        build_backend("hf", str(tiny_llama_dir), corrupt_in_vllm=True)
+    in_vllm = build_backend("vllm", str(tiny_llama_dir), vllm_url="http://127.0.0.1:9", corrupt_in_vllm=True)
+    assert in_vllm.corrupt_in_vllm
 
 
 def test_the_spliced_json_body_is_the_json_of_the_request():

@@ -38,6 +38,13 @@ def serve(
             "set it to vLLM's --dtype: bit-identical, half the bytes of float32 at bf16/fp16)."
         ),
     ] = "auto",
+    corrupt_in_vllm: Annotated[
+        bool,
+        typer.Option(
+            help="vllm: send flagged prompts with a sign-flip or zeroing corruption as token ids, for vLLM to "
+            "corrupt (needs eco-unlearn installed next to vLLM: its plugin; see README, Corrupting inside vLLM)."
+        ),
+    ] = False,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     device: DeviceOpt = None,
@@ -57,6 +64,7 @@ def serve(
         api = build_app(
             targets, model=model, backend=backend, vllm_url=vllm_url, api_key=api_key, admin_token=admin_token,
             reveal_targets=reveal_targets, max_batch=max_batch, threads=threads, embeds_dtype=embeds_dtype,
+            corrupt_in_vllm=corrupt_in_vllm,
         )  # fmt: skip
     except (ValueError, BundleError, ModelNotAvailable) as e:
         raise fail(str(e)) from None

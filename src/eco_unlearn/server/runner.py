@@ -18,9 +18,13 @@ from eco_unlearn.server.registry import TargetRegistry
 
 
 def build_backend(
-    kind: str, model: str, *, vllm_url: str | None = None, max_batch: int = 16, embeds_dtype: str = "auto"
-) -> Backend:
-    """``embeds_dtype`` (vllm): float32, bfloat16, float16, or auto = the checkpoint's declared dtype."""
+    kind: str, model: str, *, vllm_url: str | None = None, max_batch: int = 16, embeds_dtype: str = "auto",
+    corrupt_in_vllm: bool = False,
+) -> Backend:  # fmt: skip
+    """``embeds_dtype`` (vllm): float32, bfloat16, float16, or auto = the checkpoint's declared dtype.
+    ``corrupt_in_vllm`` (vllm): let vLLM's eco-unlearn plugin corrupt the flagged prompts it can."""
+    if corrupt_in_vllm and kind != "vllm":
+        raise ValueError("--corrupt-in-vllm needs --backend vllm")
     if kind == "hf":
         from eco_unlearn.core.ecomodel import ECOModel
         from eco_unlearn.server.hf import HFBackend
@@ -36,7 +40,9 @@ def build_backend(
         if embeds_dtype != "auto" and embeds_dtype not in DTYPES:
             raise ValueError(f"unknown embeds dtype {embeds_dtype!r}; choose auto or one of {', '.join(DTYPES)}")
         dtype = checkpoint_dtype(model) if embeds_dtype == "auto" else DTYPES[embeds_dtype]
-        return VLLMBackend(PromptEncoder.from_pretrained(model), vllm_url, embeds_dtype=dtype)
+        return VLLMBackend(
+            PromptEncoder.from_pretrained(model), vllm_url, embeds_dtype=dtype, corrupt_in_vllm=corrupt_in_vllm
+        )
     raise ValueError(f"unknown backend {kind!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -52,6 +58,7 @@ def build_app(
     max_batch: int = 16,
     threads: int | None = None,
     embeds_dtype: str = "auto",
+    corrupt_in_vllm: bool = False,
 ) -> FastAPI:
     registry = TargetRegistry(targets)  # first: a bad targets directory fails before the model loads
     if threads is None and backend == "vllm":
@@ -60,7 +67,8 @@ def build_app(
         import torch
 
         torch.set_num_threads(threads)
-    be = build_backend(backend, model, vllm_url=vllm_url, max_batch=max_batch, embeds_dtype=embeds_dtype)
+    be = build_backend(backend, model, vllm_url=vllm_url, max_batch=max_batch, embeds_dtype=embeds_dtype,
+                       corrupt_in_vllm=corrupt_in_vllm)  # fmt: skip
     config = ServerConfig(model_name=model, api_key=api_key, admin_token=admin_token, reveal_targets=reveal_targets)
     return create_app(be, registry, config)
 

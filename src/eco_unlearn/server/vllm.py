@@ -3,7 +3,10 @@
 Unflagged prompts go as they came (text completion, or chat messages). A flagged prompt is tokenised and
 corrupted here and sent as ``prompt_embeds`` (base64 of ``torch.save`` of a (seq, hidden) tensor, in the
 server's dtype: ``embeds_dtype``) to
-``/v1/completions``; for chat requests the gateway has rendered the chat template itself. A request never
+``/v1/completions``; for chat requests the gateway has rendered the chat template itself. With
+``corrupt_in_vllm`` (a vLLM with eco-unlearn's plugin, ``vllm_plugin.py``) a flagged prompt whose corruption
+is a sign flip or zeroing travels as token ids instead, the selected ones shifted to name the corruption,
+and vLLM corrupts them: a few bytes per token instead of hidden × 2 or 4. A request never
 carries ``prompt`` and ``prompt_embeds`` together (vLLM would serve both), and every tensor is checked to
 be finite and bounded first: vLLM 0.32 accepts a NaN with HTTP 200 and then corrupts the *next* request.
 This is the scale-out path: tensor/pipeline parallelism and Ray sit behind the vLLM URL, unchanged.
@@ -24,6 +27,7 @@ import torch
 from eco_unlearn.core.ecomodel import PromptLogprobs
 from eco_unlearn.core.encoder import Plan, PromptEncoder
 from eco_unlearn.server.backends import BackendError, Delta, Job
+from eco_unlearn.server.vllm_plugin import shift_ids, slot_for
 
 KEEPALIVE_EXPIRY = 4.0
 """Seconds an idle upstream connection is kept: a second below vLLM's (and uvicorn's) 5 s keep-alive timeout. With
@@ -79,10 +83,14 @@ class VLLMBackend:
         model: str | None = None,
         timeout: float = 600.0,
         embeds_dtype: torch.dtype = torch.float32,
+        corrupt_in_vllm: bool = False,
     ):
-        """``embeds_dtype``: what flagged prompts' embeddings travel as; set it to the vLLM server's dtype."""
+        """``embeds_dtype``: what flagged prompts' embeddings travel as; set it to the vLLM server's dtype.
+        ``corrupt_in_vllm``: send the flagged prompts that a shifted id can describe as ids, for vLLM's
+        eco-unlearn plugin to corrupt (the others still travel as embeddings)."""
         self.encoder = encoder
         self.embeds_dtype = embeds_dtype
+        self.corrupt_in_vllm = corrupt_in_vllm
         self.url = url.rstrip("/")
         self.served_model = model
         self._client = httpx.AsyncClient(
@@ -123,13 +131,25 @@ class VLLMBackend:
         if p.stop:
             body["stop"] = list(p.stop)
         if job.plan.corrupted:
-            body["prompt_embeds"] = encode_embeds(self.encoder.prompt_embeds(job.plan), dtype=self.embeds_dtype)
+            ids = self.shifted_ids(job.plan) if self.corrupt_in_vllm else None
+            if ids is not None:
+                body["prompt"] = ids
+            else:
+                body["prompt_embeds"] = encode_embeds(self.encoder.prompt_embeds(job.plan), dtype=self.embeds_dtype)
             return "/v1/completions", body
         if job.messages is not None:
             body["messages"] = job.messages
             return "/v1/chat/completions", body
         body["prompt"] = job.prompt
         return "/v1/completions", body
+
+    def shifted_ids(self, plan: Plan) -> list[int] | None:
+        """A flagged prompt's ids for vLLM's plugin to corrupt, or ``None`` when its corruption cannot travel
+        as ids (noise, a σ, or a vocabulary too large for int32 shifts)."""
+        c = plan.corruption
+        vocab = self.encoder.embedding.weight.shape[0]
+        slot = slot_for(c.name, c.dims, vocab, self.encoder.hidden_size) if c is not None else None
+        return None if slot is None else shift_ids(list(plan.seg.ids), list(plan.mask), slot, vocab)
 
     async def score(self, plans: list[Plan], top: int) -> list[PromptLogprobs]:
         """Refused for every prompt, flagged or not: vLLM cannot give prompt log-probs of a corrupted

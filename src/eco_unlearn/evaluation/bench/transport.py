@@ -32,7 +32,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -45,6 +45,8 @@ HIDDEN = (576, 2048, 4096)
 LENGTHS = (128, 512, 2048)
 FRACTIONS = (0.0, 0.5, 1.0)
 SEND_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+IN_VLLM = "gateway-in-vllm"
+"""The arm whose flagged prompts travel as shifted token ids and are corrupted by vLLM's plugin."""
 WIDE = {"hidden_size": 4096, "intermediate_size": 11008, "num_attention_heads": 32, "num_key_value_heads": 8}
 
 _DECODE = r"""
@@ -105,7 +107,27 @@ def _build(hidden, lengths, repeats: int, tmp: Path) -> tuple[list[dict], list[d
                 spec.append({"path": str(path), "hidden": h, "tokens": n, "repeats": repeats})
                 rows.append({"hidden": h, "tokens": n, "sent_as": name, "bytes": len(body),
                              "build_ms": min(times) * 1000})  # fmt: skip
+            rows.append(_ids_row(h, n, repeats))
     return rows, spec
+
+
+def _ids_row(hidden: int, n: int, repeats: int) -> dict:
+    """The same flagged prompt sent as shifted token ids (``--corrupt-in-vllm``): every token but the last
+    selected, SmolLM2's vocabulary, a whole-vector sign flip. vLLM reads them as any token prompt."""
+    from eco_unlearn.server.vllm import json_body
+    from eco_unlearn.server.vllm_plugin import shift_ids, slot_for
+
+    vocab = 49152
+    ids, mask = [(7919 * i) % vocab for i in range(n)], [True] * (n - 1) + [False]
+    slot = slot_for("flip_sign_first_n", None, vocab, hidden)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        body = json_body(
+            {"model": "m", "max_tokens": 16, "temperature": 0.0, "prompt": shift_ids(ids, mask, slot, vocab)}
+        )
+        times.append(time.perf_counter() - t0)
+    return {"hidden": hidden, "tokens": n, "sent_as": "ids", "bytes": len(body), "build_ms": min(times) * 1000}
 
 
 def payload_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[dict]:
@@ -121,7 +143,8 @@ def payload_costs(hidden=HIDDEN, lengths=LENGTHS, repeats: int = 3) -> list[dict
             with status("reading the payloads with vLLM's own loader"):
                 done = subprocess.run([str(python), "-c", _DECODE, str(Path(tmp) / "spec.json")], capture_output=True,
                                       text=True, check=True)  # fmt: skip
-            for row, ms in zip(rows, json.loads(done.stdout.strip().splitlines()[-1])):
+            embeds_rows = [r for r in rows if r["sent_as"] != "ids"]  # ids are a token prompt: no loader
+            for row, ms in zip(embeds_rows, json.loads(done.stdout.strip().splitlines()[-1])):
                 row["read_ms"] = ms
     return rows
 
@@ -216,15 +239,16 @@ def end_to_end(
         status(f"starting vLLM on {model_dir.name} (bfloat16, prefix cache {'on' if prefix_cache else 'off'})"),
         VLLMServer(model_dir, workdir, dtype="bfloat16", max_model_len=max_len, extra_args=cache_flag) as vllm_url,
     ):
-        apps = {}
-        for name, dtype in SEND_DTYPES.items():
-            registry = TargetRegistry(None)
-            registry.add_target(zebra)
-            backend = VLLMBackend(encoder, vllm_url, model=str(model_dir), embeds_dtype=dtype)
-            apps[f"gateway-{name}"] = create_app(backend, registry, ServerConfig(model_name="m"))
-        with serve_in_thread(apps["gateway-float32"]) as g32, serve_in_thread(apps["gateway-bfloat16"]) as g16, \
-                httpx.Client(timeout=900) as http:  # fmt: skip
-            arms = {"direct": (vllm_url, str(model_dir)), "gateway-float32": (g32, "m"), "gateway-bfloat16": (g16, "m")}
+        backends = {f"gateway-{name}": VLLMBackend(encoder, vllm_url, model=str(model_dir), embeds_dtype=dtype)
+                    for name, dtype in SEND_DTYPES.items()}  # fmt: skip
+        backends[IN_VLLM] = VLLMBackend(encoder, vllm_url, model=str(model_dir), corrupt_in_vllm=True)
+        with ExitStack() as gateways, httpx.Client(timeout=900) as http:
+            arms = {"direct": (vllm_url, str(model_dir))}
+            for arm, backend in backends.items():
+                registry = TargetRegistry(None)
+                registry.add_target(zebra)
+                app = create_app(backend, registry, ServerConfig(model_name="m"))
+                arms[arm] = (gateways.enter_context(serve_in_thread(app)), "m")
             flagged_p, clean_p = prompts_of(encoder.tokenizer, min(lengths))
             for url, model in arms.values():  # warm-up every path once
                 _complete(http, url, model, flagged_p, 2)
@@ -251,6 +275,7 @@ def end_to_end(
                     # (the gateway forwards those as text: any difference is vLLM's, e.g. batch or cache state)
                     "bf16_same_tokens_as_f32": texts["gateway-bfloat16"][:n_flagged]
                     == texts["gateway-float32"][:n_flagged],
+                    "in_vllm_same_tokens_as_bf16": texts[IN_VLLM][:n_flagged] == texts["gateway-bfloat16"][:n_flagged],
                     "clean_same_tokens_as_direct": texts["gateway-float32"][n_flagged:] == texts["direct"][n_flagged:],
                     "flagged_differs_from_direct": n_flagged == 0 or texts["gateway-float32"][0] != texts["direct"][0],
                 })  # fmt: skip
