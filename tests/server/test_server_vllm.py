@@ -138,7 +138,7 @@ def test_noise_still_travels_as_embeddings_when_corrupting_in_vllm(encoder):
     assert torch.equal(sent, encoder.prompt_embeds(plan))
 
 
-def test_the_backends_bench_compares_the_three_arms_on_a_running_vllm(vllm_url, encoder, local, tiny_llama_dir):
+def test_the_backends_bench_compares_the_four_arms_on_a_running_vllm(vllm_url, encoder, local, tiny_llama_dir):
     from eco_unlearn.evaluation.bench.backends import compare
 
     target = Target.create("zebra", gate={"kind": "keyword", "keywords": ["zebra"]}, corruption=ZERO)
@@ -147,6 +147,7 @@ def test_the_backends_bench_compares_the_three_arms_on_a_running_vllm(vllm_url, 
     assert r["flag_rate"] == {"in": 1.0, "out": 0.0}
     assert (r["flagged"], r["flagged_vllm_equals_hf"], r["flagged_differs_from_direct"]) == (1, 1, 1)
     assert (r["clean"], r["clean_vllm_equals_direct"]) == (1, 1)
+    assert (r["flagged_in_vllm_equals_hf"], r["clean_in_vllm_equals_direct"]) == (1, 1)
     (flagged_row,) = [row for row in r["rows"] if row["flagged"]]
     assert flagged_row["direct"] == chat(vllm_url, str(tiny_llama_dir), MSGS)  # the direct arm is vLLM's own answer
 

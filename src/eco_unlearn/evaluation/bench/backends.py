@@ -1,15 +1,18 @@
 """`eco bench backends`: one recipe across model families, through both serving backends.
 
-For each model, one real vLLM (float32, as the ``hf`` backend computes) is started and three arms answer
+For each model, one real vLLM (float32, as the ``hf`` backend computes) is started and four arms answer
 the same chat requests greedily (text completions for a base model without a chat template): vLLM called
-directly, the gateway in front of it (``vllm`` backend) and the gateway on the model in process (``hf``
-backend). The target is a classifier gate trained on chemistry vs geography questions with a
-deterministic corruption (sign flip of every dim), so the two backends see the same embeddings. The claims
+directly, the gateway in front of it (``vllm`` backend, embeddings or ``--corrupt-in-vllm``) and the
+gateway on the model in process (``hf`` backend). The target is a classifier gate trained on chemistry vs
+geography questions with a deterministic corruption (sign flip of every dim), so the backends see the
+same embeddings. The claims
 checked per model:
 
 - a flagged prompt gets the same tokens through the ``vllm`` backend as through the ``hf`` backend, and
   not what vLLM answers directly (the corruption fired);
-- a clean prompt gets through the ``vllm`` gateway exactly what vLLM answers directly (it travels as text).
+- a clean prompt gets through the ``vllm`` gateway exactly what vLLM answers directly (it travels as text);
+- with ``--corrupt-in-vllm`` (a fourth arm: the flagged prompt travels as shifted token ids and vLLM's
+  eco-unlearn plugin corrupts it) both claims hold too.
 
 The prompts are held-out chemistry questions (in scope) and held-out geography and general questions (out
 of scope); what the gate decides is recorded next to each, so a gate error shows as such, not as a backend
@@ -69,13 +72,16 @@ def compare(local, encoder, target, asked: dict[str, list[str]], vllm_url: str, 
         registry.add_target(target)
         return create_app(backend, registry, ServerConfig(model_name="m"))
 
+    in_vllm = VLLMBackend(encoder, vllm_url, model=served, corrupt_in_vllm=True)
     with serve_in_thread(app(VLLMBackend(encoder, vllm_url, model=served))) as gv, \
-            serve_in_thread(app(HFBackend(local))) as gh, httpx.Client(timeout=600) as http:  # fmt: skip
+            serve_in_thread(app(in_vllm)) as gi, serve_in_thread(app(HFBackend(local))) as gh, \
+            httpx.Client(timeout=600) as http:  # fmt: skip
         rows, chat = [], encoder.has_chat_template
-        for (kind, p), f in zip(track(flat, f"{Path(served).name}: prompts × 3 arms"), flagged):
+        for (kind, p), f in zip(track(flat, f"{Path(served).name}: prompts × 4 arms"), flagged):
             direct = _ask(http, vllm_url, served, p, max_tokens, chat)
             rows.append({"kind": kind, "prompt": p, "flagged": f, "direct": direct,
                          "gateway_vllm": _ask(http, gv, "m", p, max_tokens, chat),
+                         "gateway_in_vllm": _ask(http, gi, "m", p, max_tokens, chat),
                          "gateway_hf": _ask(http, gh, "m", p, max_tokens, chat)})  # fmt: skip
     fl = [r for r in rows if r["flagged"]]
     cl = [r for r in rows if not r["flagged"]]
@@ -85,8 +91,10 @@ def compare(local, encoder, target, asked: dict[str, list[str]], vllm_url: str, 
         "flagged": len(fl),
         "flagged_vllm_equals_hf": sum(r["gateway_vllm"] == r["gateway_hf"] for r in fl),
         "flagged_differs_from_direct": sum(r["gateway_vllm"] != r["direct"] for r in fl),
+        "flagged_in_vllm_equals_hf": sum(r["gateway_in_vllm"] == r["gateway_hf"] for r in fl),
         "clean": len(cl),
         "clean_vllm_equals_direct": sum(r["gateway_vllm"] == r["direct"] for r in cl),
+        "clean_in_vllm_equals_direct": sum(r["gateway_in_vllm"] == r["direct"] for r in cl),
         "clean_hf_equals_direct": sum(r["gateway_hf"] == r["direct"] for r in cl),
         "rows": rows,
     }
