@@ -2,7 +2,7 @@
 prompt embeddings of in-scope prompts (Embedding-COrrupted prompts, Liu et al., NeurIPS 2024).
 
 The public names are imported on first use (PEP 562): vLLM's processes import the package for its plugin
-(``server/vllm_plugin.py``) with neither transformers' version of this package nor FastAPI to spare."""
+(``server/vllm_plugin.py``), which must not pull in this package's transformers or FastAPI."""
 
 from __future__ import annotations
 

@@ -5,8 +5,7 @@ the same chat requests greedily (text completions for a base model without a cha
 directly, the gateway in front of it (``vllm`` backend, embeddings or ``--corrupt-in-vllm``) and the
 gateway on the model in process (``hf`` backend). The target is a classifier gate trained on chemistry vs
 geography questions with a deterministic corruption (sign flip of every dim), so the backends see the
-same embeddings. The claims
-checked per model:
+same embeddings. The claims checked per model:
 
 - a flagged prompt gets the same tokens through the ``vllm`` backend as through the ``hf`` backend, and
   not what vLLM answers directly (the corruption fired);
