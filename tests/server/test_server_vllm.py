@@ -99,13 +99,14 @@ def test_corruption_in_vllm_gives_the_local_backends_tokens(corruption, vllm_url
     corruption, and vLLM's eco-unlearn plugin (installed by scripts/setup_vllm.sh) corrupts them: the same
     tokens as the hf backend, for completions, chat and streams; clean traffic is vLLM's own."""
     served, registry = str(tiny_llama_dir), zebra(**corruption)
-    backend = VLLMBackend(encoder, vllm_url, corrupt_in_vllm=True)
-    plan = encoder.prepare(PROMPT, chat=False, targets=list(registry.snapshot()))[0]
-    _, body = backend.request_for(Job(plan, GenParams(4), prompt=PROMPT))
-    vocab = encoder.embedding.weight.shape[0]
-    assert "prompt_embeds" not in body and [t % vocab for t in body["prompt"]] == plan.seg.ids
-    assert [t >= vocab for t in body["prompt"]] == plan.mask and any(plan.mask)
+    backend = VLLMBackend(encoder, vllm_url, corrupt_in_vllm=None)  # eco serve's default: ask the server
     with gateway(backend, registry) as v, gateway(HFBackend(local), zebra(**corruption)) as h:
+        assert backend.corrupt_in_vllm is True  # this vLLM has the plugin (scripts/setup_vllm.sh)
+        plan = encoder.prepare(PROMPT, chat=False, targets=list(registry.snapshot()))[0]
+        _, body = backend.request_for(Job(plan, GenParams(4), prompt=PROMPT))
+        vocab = encoder.embedding.weight.shape[0]
+        assert "prompt_embeds" not in body and [t % vocab for t in body["prompt"]] == plan.seg.ids
+        assert [t >= vocab for t in body["prompt"]] == plan.mask and any(plan.mask)
         flagged = complete(v, "tiny", PROMPT)
         assert flagged != complete(vllm_url, served, PROMPT)
         assert flagged == complete(h, "tiny", PROMPT)
@@ -125,6 +126,31 @@ def test_vllm_refuses_a_shifted_id_that_names_no_corruption(vllm_url, encoder, t
                                                        "max_tokens": 4}, timeout=60)  # fmt: skip
     assert r.status_code == 400 and "out of vocabulary" in r.json()["error"]["message"]
     assert complete(vllm_url, served, ids) == complete(vllm_url, served, "The weather today is")
+
+
+def test_a_vllm_without_the_plugin_gets_embeddings_or_a_clear_refusal(tiny_llama_dir, tmp_path, encoder, local,
+                                                                     gateway, monkeypatch):  # fmt: skip
+    """A vLLM that does not load eco-unlearn's plugin (``VLLM_PLUGINS`` names none) refuses shifted ids:
+    ``eco serve``'s default asks once at start and sends embeddings; forcing ``--corrupt-in-vllm`` there
+    fails at start, saying what to install."""
+    if vllm_python() is None:
+        pytest.skip("vLLM is not installed (scripts/setup_vllm.sh)")
+    monkeypatch.setenv("VLLM_PLUGINS", "")
+    with VLLMServer(tiny_llama_dir, tmp_path, max_model_len=512) as url:
+        auto = VLLMBackend(encoder, url, corrupt_in_vllm=None)
+        with gateway(auto, zebra()) as v, gateway(HFBackend(local), zebra()) as h:
+            assert auto.corrupt_in_vllm is False
+            assert complete(v, "tiny", PROMPT) == complete(h, "tiny", PROMPT)
+
+        async def forced_start() -> None:
+            backend = VLLMBackend(encoder, url, corrupt_in_vllm=True)
+            try:
+                await backend.start()
+            finally:
+                await backend.close()
+
+        with pytest.raises(RuntimeError, match="does not corrupt shifted token ids; install eco-unlearn"):
+            asyncio.run(forced_start())
 
 
 def test_noise_still_travels_as_embeddings_when_corrupting_in_vllm(encoder):

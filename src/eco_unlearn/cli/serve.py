@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -39,12 +40,15 @@ def serve(
         ),
     ] = "auto",
     corrupt_in_vllm: Annotated[
-        bool,
+        bool | None,
         typer.Option(
+            "--corrupt-in-vllm/--no-corrupt-in-vllm",
             help="vllm: send flagged prompts with a sign-flip or zeroing corruption as token ids, for vLLM to "
-            "corrupt (needs eco-unlearn installed next to vLLM: its plugin; see README, Corrupting inside vLLM)."
+            "corrupt (needs eco-unlearn installed next to vLLM: its plugin; see README, Corrupting inside "
+            "vLLM). Default: when the vLLM server has the plugin (asked once at start).",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     device: DeviceOpt = None,
@@ -68,4 +72,9 @@ def serve(
         )  # fmt: skip
     except (ValueError, BundleError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
+    ours = logging.getLogger("eco_unlearn")  # the gateway's own messages, as uvicorn writes its own
+    ours.setLevel(logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+    ours.addHandler(handler)
     uvicorn.run(api, host=host, port=port, log_level="info")

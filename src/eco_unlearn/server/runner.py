@@ -19,10 +19,11 @@ from eco_unlearn.server.registry import TargetRegistry
 
 def build_backend(
     kind: str, model: str, *, vllm_url: str | None = None, max_batch: int = 16, embeds_dtype: str = "auto",
-    corrupt_in_vllm: bool = False,
+    corrupt_in_vllm: bool | None = False,
 ) -> Backend:  # fmt: skip
     """``embeds_dtype`` (vllm): float32, bfloat16, float16, or auto = the checkpoint's declared dtype.
-    ``corrupt_in_vllm`` (vllm): let vLLM's eco-unlearn plugin corrupt the flagged prompts it can."""
+    ``corrupt_in_vllm`` (vllm): let vLLM's eco-unlearn plugin corrupt the flagged prompts it can (``None``:
+    when the server has the plugin; ignored by the hf backend)."""
     if corrupt_in_vllm and kind != "vllm":
         raise ValueError("--corrupt-in-vllm needs --backend vllm")
     if kind == "hf":
@@ -58,7 +59,7 @@ def build_app(
     max_batch: int = 16,
     threads: int | None = None,
     embeds_dtype: str = "auto",
-    corrupt_in_vllm: bool = False,
+    corrupt_in_vllm: bool | None = False,
 ) -> FastAPI:
     registry = TargetRegistry(targets)  # first: a bad targets directory fails before the model loads
     if threads is None and backend == "vllm":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import math
 from collections.abc import AsyncIterator
 
@@ -28,6 +29,8 @@ from eco_unlearn.core.ecomodel import PromptLogprobs
 from eco_unlearn.core.encoder import Plan, PromptEncoder
 from eco_unlearn.server.backends import BackendError, Delta, Job
 from eco_unlearn.server.vllm_plugin import shift_ids, slot_for
+
+log = logging.getLogger(__name__)
 
 KEEPALIVE_EXPIRY = 4.0
 """Seconds an idle upstream connection is kept: a second below vLLM's (and uvicorn's) 5 s keep-alive timeout. With
@@ -83,11 +86,12 @@ class VLLMBackend:
         model: str | None = None,
         timeout: float = 600.0,
         embeds_dtype: torch.dtype = torch.float32,
-        corrupt_in_vllm: bool = False,
+        corrupt_in_vllm: bool | None = False,
     ):
         """``embeds_dtype``: what flagged prompts' embeddings travel as; set it to the vLLM server's dtype.
         ``corrupt_in_vllm``: send the flagged prompts that a shifted id can describe as ids, for vLLM's
-        eco-unlearn plugin to corrupt (the others still travel as embeddings)."""
+        eco-unlearn plugin to corrupt (the others still travel as embeddings); ``None``: do so when the
+        server has the plugin, asked once at :meth:`start` (``corrupt_in_vllm`` then says what was found)."""
         self.encoder = encoder
         self.embeds_dtype = embeds_dtype
         self.corrupt_in_vllm = corrupt_in_vllm
@@ -105,6 +109,32 @@ class VLLMBackend:
                 self.served_model = r.json()["data"][0]["id"]
             except (httpx.HTTPError, KeyError, IndexError, ValueError) as e:
                 raise RuntimeError(f"cannot reach a vLLM server at {self.url} (/v1/models): {e}") from e
+        if self.corrupt_in_vllm is True and not await self.has_plugin():
+            raise RuntimeError(
+                f"--corrupt-in-vllm: the vLLM server at {self.url} does not corrupt shifted token ids; install "
+                "eco-unlearn into vLLM's environment (pip install --no-deps eco-unlearn: its plugin) and restart "
+                "vLLM, or serve without --corrupt-in-vllm"
+            )
+        if self.corrupt_in_vllm is None:
+            self.corrupt_in_vllm = await self.has_plugin()
+            log.info("vLLM at %s %s eco-unlearn's plugin: flagged sign-flip and zeroing prompts travel as %s",
+                     self.url, "has" if self.corrupt_in_vllm else "does not have",
+                     "token ids, corrupted in vLLM" if self.corrupt_in_vllm else "embeddings")  # fmt: skip
+
+    async def has_plugin(self) -> bool:
+        """Whether the server corrupts shifted ids: one greedy token of a two-token prompt whose first id is
+        shifted. Without eco-unlearn's plugin vLLM refuses the id (a 400); with it, it answers."""
+        vocab, hidden = self.encoder.embedding.weight.shape[0], self.encoder.hidden_size
+        slot = slot_for("flip_sign_first_n", None, vocab, hidden)
+        if slot is None:
+            return False
+        ids = shift_ids([0, 0], [True, False], slot, vocab)
+        body = {"model": self.served_model, "prompt": ids, "max_tokens": 1, "temperature": 0.0}
+        try:
+            r = await self._client.post("/v1/completions", json=body)
+        except httpx.HTTPError:
+            return False
+        return r.status_code == 200
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -1,4 +1,4 @@
-"""Corrupting inside vLLM, so that only the selection travels (opt-in: ``eco serve --corrupt-in-vllm``).
+"""Corrupting inside vLLM, so that only the selection travels (``eco serve`` uses it when vLLM has it).
 
 A flagged prompt sent as ``prompt_embeds`` carries tokens × hidden numbers: 22 MB in bfloat16 for 2,048
 tokens at hidden 4096, which vLLM must parse and which bypass its prefix cache. For a corruption that is a
