@@ -69,14 +69,13 @@ def shift_ids(ids: list[int], mask: list[bool], slot: int, vocab: int) -> list[i
 def corrupt_shifted(embeds: torch.Tensor, slots: torch.Tensor, hidden: int) -> torch.Tensor:
     """(n, d) embeddings of ``id mod V`` with each shifted position corrupted as its slot says; the other
     rows bit for bit. In float32, cast back, as the ``hf`` backend does."""
-    out = embeds
+    out = embeds.float()[None]
     for slot in torch.unique(slots[slots > 0]).tolist():
         named = decode_slot(int(slot), hidden)
         if named is None:  # the front end refuses such ids; a direct engine call should not get here
             raise ValueError(f"token id shift {slot} names no corruption")
-        row = apply_corruption(named[0], out[None].float(), (slots == slot)[None], dims=named[1])[0]
-        out = row.to(embeds.dtype)
-    return out
+        out = apply_corruption(named[0], out, (slots == slot)[None], dims=named[1])
+    return out[0].to(embeds.dtype)
 
 
 def _patch_embedding(model: torch.nn.Module) -> bool:
