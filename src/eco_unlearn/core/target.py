@@ -101,7 +101,7 @@ class TargetSet:
     targets: tuple[ForgetTarget, ...]
     names: list[str]
     thresholds: np.ndarray
-    joint: dict[type, tuple[list[int], tuple[Any, ...]]]
+    joint: dict[type, tuple[list[int] | slice, tuple[Any, ...]]]
     """Gate kinds that score their gates together (:class:`JointGate`) -> rows of their targets, gates."""
     encoded: list[int]
     """Gates that score a shared encoder pass."""
@@ -142,10 +142,16 @@ def target_set(targets: Sequence[ForgetTarget] | TargetSet) -> TargetSet:
                 alone.append(i)
         if len(_SETS) >= 32:  # the gateway uses a handful of sets; drop the oldest
             del _SETS[next(iter(_SETS))]
-        joint = {kind: (rows, tuple(targets[i].gate for i in rows)) for kind, rows in kinds.items()}
+        joint = {k: (_rows(rows, len(targets)), tuple(targets[i].gate for i in rows)) for k, rows in kinds.items()}
         thresholds = np.array([t.threshold for t in targets], dtype=float)
         _SETS[key] = TargetSet(tuple(targets), [t.name for t in targets], thresholds, joint, encoded, alone)
     return _SETS[key]
+
+
+def _rows(rows: list[int], n: int) -> list[int] | slice:
+    """Every row as a slice: assigning to a slice costs 0.2 µs, to a list of 100 rows 2.5 µs per batch, and a
+    gateway whose targets are all of one kind assigns every row."""
+    return slice(None) if rows == list(range(n)) else rows
 
 
 def gate_scores(targets: Sequence[ForgetTarget] | TargetSet, texts: list[str]) -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from rapidfuzz import fuzz, process
+from rapidfuzz import fuzz
 
 from eco_unlearn.gate.entities import capitalised_spans
 from eco_unlearn.gate.normalise import normalise
@@ -35,6 +35,9 @@ from eco_unlearn.gate.verbatim import JointVerbatim
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _WORD = re.compile(r"[a-z0-9]+")
+_FUZZY, _SHORT, _SINGLE = 0, 1, 2
+"""How a candidate name is compared: a multi-word name of eight letters or more fuzzily (partial_ratio, or
+ratio against a shorter prompt), a shorter one as an exact substring, a single word against each word."""
 _NEVER = 1 << 30
 """More trigram positions than any prompt has: a name the trigram count never puts forward."""
 
@@ -150,9 +153,8 @@ class EntityIndex:
         self._postings = {g: np.repeat(list(p), list(p.values())) for g, p in postings.items()}
         indexed_mask = np.zeros(len(self.names), dtype=bool)
         indexed_mask[indexed] = True
-        self._fuzzy = self.multi & (self.length >= 8)
-        self._short = self.multi & (self.length < 8)
         self._single = indexed_mask & ~self.multi
+        self._kind = np.where(self.multi, np.where(self.length >= 8, _FUZZY, _SHORT), _SINGLE).tolist()
         # trigram positions a name must share with a prompt to be checked at all (infinite: never checked
         # here; a short single word matches through self.words); a multi-word name is matched against its
         # best window in a prompt at least as long as it (partial_ratio), and whole against a shorter one
@@ -178,21 +180,19 @@ class EntityIndex:
         hits = {self.words[w] for w in words if w in self.words}
         need = self._need[min(len(squashed), len(self._need) - 1)]
         candidates = np.flatnonzero(self._shared_grams(grams) >= need)
-        if not len(candidates):
-            return hits
-        fuzzy = candidates[self._fuzzy[candidates]]
-        if len(fuzzy):  # one rapidfuzz call per rule for every candidate name (an exact occurrence scores 100)
-            within = self.length[fuzzy] <= len(squashed)
-            for scorer, names in ((fuzz.partial_ratio, fuzzy[within]), (fuzz.ratio, fuzzy[~within])):
-                if len(names):
-                    scores = process.cdist([squashed], [self.names[i] for i in names], scorer=scorer,
-                                           score_cutoff=self.similarity, dtype=np.uint8)[0]  # fmt: skip
-                    hits.update(names[scores > 0].tolist())
-        hits.update(int(i) for i in candidates[self._short[candidates]] if self.names[i] in squashed)
-        for i in candidates[self._single[candidates]]:
-            name = self.names[i]
-            if any(abs(len(w) - len(name)) <= 1 and fuzz.ratio(name, w, score_cutoff=self.similarity) for w in words):
-                hits.add(int(i))
+        # a few dozen candidates at most: one scalar rapidfuzz call each costs less than numpy's masks and a
+        # batched call's fixed cost (an exact occurrence scores 100)
+        for i in candidates.tolist():
+            name, kind = self.names[i], self._kind[i]
+            if kind == _FUZZY:
+                scorer = fuzz.partial_ratio if len(name) <= len(squashed) else fuzz.ratio
+                if scorer(squashed, name, score_cutoff=self.similarity):
+                    hits.add(i)
+            elif kind == _SHORT:
+                if name in squashed:
+                    hits.add(i)
+            elif any(abs(len(w) - len(name)) <= 1 and fuzz.ratio(name, w, score_cutoff=self.similarity) for w in words):
+                hits.add(i)  # a single word of seven letters or more
         return hits
 
     def score(self, texts: Sequence[str]) -> np.ndarray:
