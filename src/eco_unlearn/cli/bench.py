@@ -517,6 +517,7 @@ def bench_gate(
     budget: Annotated[int, typer.Option(help="Adaptive attacker: scored queries per prompt.")] = 200,
     adaptive_n: Annotated[int, typer.Option(help="Adaptive attacker: flagged prompts attacked per run.")] = 20,
     quick: Annotated[bool, typer.Option(help="Small requests, a weak attacker (CI, a few minutes).")] = False,
+    backbone: Annotated[str, typer.Option(help="The classifiers' backbone, as in eco target create.")] = "minilm",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/gate"),
 ) -> None:
     """The gate on realistic requests: held-out, neighbour and general error rates, attack families with
@@ -526,7 +527,7 @@ def bench_gate(
 
     try:
         r = run(tuple(x for x in requests.split(",") if x), seeds, quick=quick, adaptive_n=adaptive_n,
-                budget=budget, out_dir=out_dir)  # fmt: skip
+                budget=budget, backbone=backbone, out_dir=out_dir)  # fmt: skip
     except (ValueError, RuntimeError, CorpusNotAvailable) as e:
         raise fail(str(e)) from None
     t = Table("request", "held-out FNR", "neighbour FPR", "general FPR", "AUROC", "adaptive", "goals missed",

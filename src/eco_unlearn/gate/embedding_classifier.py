@@ -85,6 +85,6 @@ class EmbeddingClassifier:
     def load(cls, directory: Path, meta: dict) -> EmbeddingClassifier:
         coef = np.asarray(meta["coef"], dtype=np.float64)
         encoder = get_encoder(meta["backbone"])
-        if coef.shape != (encoder.model.config.hidden_size,):
+        if coef.shape != (encoder.dim,):
             raise BundleError(f"{directory}: classifier weights do not match backbone {meta['backbone']!r}")
         return cls(encoder, coef, meta["intercept"])

@@ -1,8 +1,9 @@
 """`eco bench gate`: the gate on realistic removal requests, under attack, over several seeds.
 
 For every request (``evaluation/requests.py``) and seed, a target is created exactly as ``eco target
-create`` does (defaults: background negatives, 5-fold cross-conformal α = 0.05, FPR budget 0.02) from the
-request's forget and retain prompts, and then measured on prompts nothing trained or calibrated on:
+create`` does (defaults: background negatives, 5-fold cross-conformal α = 0.05, FPR budget 0.02; the
+classifier's backbone MiniLM unless ``--backbone`` says otherwise) from the request's forget and retain
+prompts, and then measured on prompts nothing trained or calibrated on:
 
 - held-out forget prompts (FNR), held-out neighbours (FPR), and general prompts: TOFU's world facts and
   real authors plus everyday requests (FPR); AUROC of held-out forget vs neighbours and general;
@@ -34,6 +35,7 @@ from eco_unlearn.evaluation.authors import make_authors
 from eco_unlearn.evaluation.requests import EVERYDAY, REQUESTS, Request
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 from eco_unlearn.gate import clear_prompt_caches
+from eco_unlearn.gate.backbone import DEFAULT_BACKBONE
 from eco_unlearn.gate.calibration import auroc
 from eco_unlearn.gate.create import create_target, general_prompts
 from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate
@@ -194,6 +196,7 @@ def run(
     quick: bool = False,
     adaptive_n: int = 20,
     budget: int = 200,
+    backbone: str = DEFAULT_BACKBONE,
     out_dir: Path = Path("runs/bench/gate"),
 ) -> dict:
     unknown = [r for r in requests if r not in REQUESTS]
@@ -204,7 +207,8 @@ def run(
     if quick:
         adaptive_n, budget = min(adaptive_n, 3), min(budget, 30)
     command = f"eco bench gate --requests {','.join(requests)} --seeds {seeds}" + (" --quick" if quick else "")
-    result: dict = {"command": command, "goals": GOALS, "requests": {}}
+    command += f" --backbone {backbone}" if backbone != DEFAULT_BACKBONE else ""
+    result: dict = {"command": command, "backbone": backbone, "goals": GOALS, "requests": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in requests:
             runs = []
@@ -222,6 +226,7 @@ def run(
                     seed=seed,
                     forget_text=request.forget_text or None,
                     entities=request.entities or None,
+                    backbone=backbone,
                 )
                 created = time.perf_counter() - t0
                 r = evaluate(target, request, seed, adaptive_n, budget)
