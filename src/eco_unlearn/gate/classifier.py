@@ -45,3 +45,5 @@ def load_classifier(directory: str | Path):
         return KINDS[kind].load(directory, meta)
     except KeyError as e:
         raise BundleError(f"{directory / META}: missing field {e}") from None
+    except RuntimeError as e:  # the backbone is not installed here: say which bundle needs it and how
+        raise BundleError(f"{directory}: {e}") from None
