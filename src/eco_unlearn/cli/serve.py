@@ -74,7 +74,8 @@ def serve(
         raise fail(str(e)) from None
     ours = logging.getLogger("eco_unlearn")  # the gateway's own messages, as uvicorn writes its own
     ours.setLevel(logging.INFO)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
-    ours.addHandler(handler)
+    if not ours.handlers:  # once per process, however often serve() runs in it
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        ours.addHandler(handler)
     uvicorn.run(api, host=host, port=port, log_level="info")
