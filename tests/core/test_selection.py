@@ -109,6 +109,26 @@ def test_content_words_add_the_lower_case_facts_proper_nouns_miss(eco):
     assert prompt_only.split() == ["genre", "Norma", "Fisher", "work"]
 
 
+def test_answer_facts_keep_what_is_asked_and_corrupt_the_answers_values(eco):
+    """Names only in the question (so it still says what is asked), every content word in the scored answer;
+    without a scored answer (generation, serving) it is exactly ``proper_nouns``."""
+    answer = " Norma Fisher mostly writes science fiction; her mother worked as a nurse in 1961."
+    seg = eco.encode_pair("Question: What genre is Norma Fisher's work?\nAnswer:", answer)
+    mask = select_tokens(seg, "answer_facts")
+    question = _selected_text(eco, seg, mask[: seg.prompt_len] + [False] * (len(mask) - seg.prompt_len))
+    assert question.split() == ["Norma", "Fisher"]
+    scored = _selected_text(eco, seg, [False] * seg.prompt_len + mask[seg.prompt_len :]).split()
+    for word in ("Norma", "Fisher", "science", "fiction", "nurse", "1961"):
+        assert word in " ".join(scored), word
+    for word in ("her", "as", "a", "in"):
+        assert word not in scored, word
+    prompt = eco.encode("Question: What genre is Norma Fisher's work?\nAnswer:", chat=False)
+    assert select_tokens(prompt, "answer_facts") == select_tokens(prompt, "proper_nouns")
+    assert select_tokens(seg, "answer_facts", corrupt_answer=False) == select_tokens(
+        seg, "proper_nouns", corrupt_answer=False
+    )
+
+
 def test_unknown_mode(eco):
     with pytest.raises(ValueError, match="unknown selection mode"):
         select_tokens(eco.encode("hi", chat=False), "everything")

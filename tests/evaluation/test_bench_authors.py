@@ -21,11 +21,11 @@ def test_fit_reads_no_retain_model_and_no_evaluation_question():
         for k, p in prep.retain_ckpts.items():
             hidden[k].rename(p)
     assert fit.name in {"rand_noise_first_n", "zero_out_top_k", "flip_sign_top_k"}
-    assert fit.selection in {"proper_nouns", "all_but_last"}
+    assert fit.selection in {"answer_facts", "all_but_last"}
     assert {(c["name"], c["selection"]) for c in fit.candidates} == {
         (f, m)
         for f in ("rand_noise_first_n", "zero_out_top_k", "flip_sign_top_k")
-        for m in ("proper_nouns", "all_but_last")
+        for m in ("answer_facts", "all_but_last")
     }
     fit_questions = {q.question for q in objective.items}
     assert all(any(a in q for a in prep.fit_authors) for q in fit_questions)
@@ -55,6 +55,6 @@ def test_the_report_draws_every_selection_of_a_family_with_the_family_marker():
     from eco_unlearn.evaluation.bench.authors_report import MARKERS, _family
 
     for row in ("eco_zero_out", "eco_zero_out_oracle", "eco_zero_out_all_but_last_oracle",
-                "eco_zero_out_content_words"):  # fmt: skip
+                "eco_zero_out_content_words", "eco_zero_out_proper_nouns_oracle"):  # fmt: skip
         assert _family(row) == "eco_zero_out" and _family(row) in MARKERS
     assert _family("npo_rt") == "npo_rt"

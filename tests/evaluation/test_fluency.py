@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from eco_unlearn.evaluation.fluency import continuation_check, fluency, repetition, topicality
+from eco_unlearn.evaluation.fluency import continuation_check, fluency, mask_names, repetition, topicality
 
 
 def test_repetition_counts_repeated_words():
@@ -44,6 +44,22 @@ def test_a_wrong_answer_stays_on_topic_and_a_derailed_one_does_not():
     assert topicality(q, ["", "The genre known for is horror."]) < wrong  # an empty answer counts 0
     with pytest.raises(ValueError, match="one answer per question"):
         topicality(q, ["x"])
+
+
+def test_with_names_masked_an_answer_about_someone_else_still_answers_the_question():
+    """The fit's check reads topicality with names masked: a fluent answer naming another person (what a
+    model that never saw the author says) scores near one that repeats the name, a derailed one does not."""
+    q = ["Question: Where was Mariah Price born?\nAnswer:", "Question: What did Eddie Taylor's father do?\nAnswer:"]
+    same = ["Mariah Price was born in Port Kevin, Maldives.", "Eddie Taylor's father worked as a researcher."]
+    other = ["Tap Mask was born in Port Heidi, Eritrea.", "Haz Tus's father worked as a marketing executive."]
+    derailed = ["A New Approach to the Old English Language.", "A new product is available."]
+    assert mask_names(other[0]) == "X X was born in X X, X."
+    plain = {k: topicality(q, v) for k, v in (("same", same), ("other", other), ("derailed", derailed))}
+    masked = {k: topicality(q, v, names_masked=True) for k, v in (("same", same), ("other", other),
+                                                                    ("derailed", derailed))}  # fmt: skip
+    assert plain["other"] < 0.75 * plain["same"]  # the name dominates the plain cosine
+    assert masked["other"] > 0.8 * masked["same"]
+    assert masked["derailed"] < 0.5 * masked["other"]
 
 
 def test_the_continuation_check_passes_a_mild_corruption_and_rejects_gibberish(smol):

@@ -267,7 +267,7 @@ def bench_authors(
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     selections: Annotated[
         str, typer.Option(help="Token selections the corruption fit searches, comma-separated (e.g. + content_words).")
-    ] = "proper_nouns,all_but_last",
+    ] = "answer_facts,all_but_last",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/authors"),
     export: Annotated[
         Path | None, typer.Option(help="Only write --export-split in TOFU's file layout here (for eco bench tofu).")

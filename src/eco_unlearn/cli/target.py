@@ -48,7 +48,8 @@ def target_create(
     select: Annotated[
         str,
         typer.Option(
-            help="all_but_last, user_span, entities (falls back to user_span), proper_nouns or content_words."
+            help="all_but_last, user_span, entities (falls back to user_span), proper_nouns, content_words "
+            "or answer_facts."
         ),
     ] = "entities",
     entities: Annotated[Path | None, typer.Option(help="File of entity strings, one per line.")] = None,

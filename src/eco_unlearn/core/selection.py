@@ -21,6 +21,10 @@ Modes:
   sentence's grammar and the template stay clean. A memorised answer value that survives the corruption
   keeps its memorised probability, so a selection that leaves it clean cannot look like a model that never
   saw it.
+- ``answer_facts``: ``proper_nouns`` in the prompt and ``content_words`` in a scored answer. The question
+  keeps the words that say what is asked ("genre", "born"), so generation stays on topic (it is exactly
+  ``proper_nouns`` when there is no scored answer, as in serving), while teacher-forced scoring corrupts the
+  answer's memorised values, capitalised or not.
 
 In every mode the last prompt token stays clean, so the model still predicts from an uncorrupted position.
 During teacher-forced scoring, ``corrupt_answer=True`` (the reference code's behaviour) extends the
@@ -86,8 +90,10 @@ FUNCTION_WORDS = {
     "No",
 }
 
-SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns", "content_words"]
-SELECTION_MODES: tuple[str, ...] = ("all_but_last", "user_span", "entities", "proper_nouns", "content_words")
+SelectionMode = Literal["all_but_last", "user_span", "entities", "proper_nouns", "content_words", "answer_facts"]
+SELECTION_MODES: tuple[str, ...] = (
+    "all_but_last", "user_span", "entities", "proper_nouns", "content_words", "answer_facts"
+)  # fmt: skip
 
 
 def check_modes(modes: Sequence[str]) -> None:
@@ -191,12 +197,17 @@ def select_tokens(
         spans = entity_spans(seg.text[:limit], entities or [])
         if not spans:
             mode = "user_span"
-    if mode in ("user_span", "proper_nouns", "content_words"):
+    if mode in ("user_span", "proper_nouns", "content_words", "answer_facts"):
         spans = list(seg.user_spans)
-        if scored and corrupt_answer:
-            spans.append((answer_start_char, len(seg.text)))
-        if mode in ("proper_nouns", "content_words"):
+        answer = [(answer_start_char, len(seg.text))] if scored and corrupt_answer else []
+        if mode == "answer_facts":
+            names = [e for e in entity_spans(seg.text, entities or []) if _overlaps(e, spans + answer)]
+            spans = proper_noun_spans(seg.text, spans) + content_word_spans(seg.text, answer) + names
+        elif mode in ("proper_nouns", "content_words"):
+            spans += answer
             names = [e for e in entity_spans(seg.text, entities or []) if _overlaps(e, spans)]
             words = proper_noun_spans if mode == "proper_nouns" else content_word_spans
             spans = words(seg.text, spans) + names
+        else:
+            spans += answer
     return [i < end and _overlaps(seg.offsets[i], spans) for i in range(n)]

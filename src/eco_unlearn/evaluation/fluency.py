@@ -15,6 +15,9 @@ same prompts (the behaviour to reproduce), all under a fixed *scorer* (the clean
 - **topicality** (:func:`topicality`): the mean cosine similarity (MiniLM) of each question and its answer.
   A wrong answer stays on topic ("Dr. Michael Johnson was born in New Haven, Norway." to "Where was Norma
   Fisher born?"); a derailed one ("A new approach to solving complex systems.") does not, however fluent.
+  The fit's check reads it with names masked (``mask_names``): otherwise whether the answer repeats the
+  asked-about name dominates the cosine, and a fluent answer about someone else ("Tap Mask was born in
+  Port Kevin, Maldives.") scores like a derailed one.
 Empty answers count in ``empty`` and are left out of both.
 """
 
@@ -25,14 +28,15 @@ from collections.abc import Callable
 import numpy as np
 
 from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.core.selection import proper_noun_spans
 from eco_unlearn.core.target import ForgetTarget
 from eco_unlearn.evaluation.tofu import first_line
 
 TOPICAL_SHARE, REPETITION_SLACK = 0.5, 0.1
 """The fit's fluency check (:func:`fluent_check`): a candidate's answers must stay at least half as on topic
-as the clean model's (question–answer cosine, :func:`topicality`) and repeat words at most 0.1 more. A
-never-trained model answers the question wrongly; it does not derail ("A.A.A.R.A.", "A new approach to
-solving complex systems.")."""
+as the clean model's (question–answer cosine with names masked, :func:`topicality`) and repeat words at most
+0.1 more. A never-trained model answers the question wrongly; it does not derail ("A.A.A.R.A.", "A new
+approach to solving complex systems.")."""
 
 
 def repetition(text: str) -> float:
@@ -78,15 +82,30 @@ def fluency_vs(method: dict, reference: dict) -> dict:
     }
 
 
-def topicality(questions: list[str], answers: list[str]) -> float:
+def mask_names(text: str) -> str:
+    """``text`` with every capitalised word and number (``selection.proper_noun_spans``) replaced by "X"."""
+    out, last = [], 0
+    for a, b in proper_noun_spans(text, [(0, len(text))]):
+        out += [text[last:a], "X"]
+        last = b
+    return "".join([*out, text[last:]])
+
+
+def topicality(questions: list[str], answers: list[str], *, names_masked: bool = False) -> float:
     """Mean cosine similarity between each question and its answer (MiniLM sentence embeddings; an empty
-    answer counts 0): does the answer talk about what was asked?"""
+    answer counts 0): does the answer talk about what was asked? ``names_masked``: compare them with names,
+    places and numbers masked (:func:`mask_names`), so that an answer about someone else still counts as
+    answering the question. Measured on ``eco bench authors``' fit questions: the clean target 0.75 (masked
+    0.81); answers with the name swapped for another word, fluent and on topic, 0.31 (0.80); every-token
+    sign-flip, derailed ("A New Approach to the Old English Language."), 0.06 (0.18)."""
     from eco_unlearn.gate.backbone import get_encoder
 
     if len(questions) != len(answers):
         raise ValueError("one answer per question")
     if not questions:
         raise ValueError("no questions")
+    if names_masked:
+        questions, answers = [mask_names(q) for q in questions], [mask_names(x) for x in answers]
     enc = get_encoder()
     q, a = enc.embed(list(questions)), enc.embed([x.strip() or "." for x in answers])
     cos = np.sum(q * a, 1) / (np.linalg.norm(q, axis=1) * np.linalg.norm(a, axis=1) + 1e-12)
@@ -97,15 +116,15 @@ def fluent_check(clean: ECOModel, prompts: list[str], gen_tokens: int = 32, *, c
                  ) -> Callable[[ForgetTarget], dict]:  # fmt: skip
     """A corruption fit's ``admissible`` check (``fit.family.fit_corruption``): greedy answers (first line) to
     ``prompts`` under a candidate target's corruption, against ``clean``'s answers to the same prompts; ok
-    when topicality keeps ``TOPICAL_SHARE`` of the clean answers' and repetition rises by at most
-    ``REPETITION_SLACK``. The clean answers are generated once, here."""
+    when topicality (names masked) keeps ``TOPICAL_SHARE`` of the clean answers' and repetition rises by at
+    most ``REPETITION_SLACK``. The clean answers are generated once, here."""
     if not prompts:
         raise ValueError("the fluency check needs at least one prompt")
 
     def measure(eco: ECOModel) -> tuple[float, float]:
         generations = eco.generate(prompts, chat=chat, max_new_tokens=gen_tokens, batch_size=16)
         answers = [first_line(g.text) for g in generations]
-        return topicality(prompts, answers), float(np.mean([repetition(a) for a in answers]))
+        return topicality(prompts, answers, names_masked=True), float(np.mean([repetition(a) for a in answers]))
 
     clean_topic, clean_rep = measure(ECOModel(clean.model, clean.tokenizer))
 

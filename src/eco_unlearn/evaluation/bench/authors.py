@@ -133,8 +133,10 @@ def fit_budget(quick: bool) -> tuple[int, int]:
 FIT_AUTHORS = 6
 """Authors whose questions the corruption fit reads (two held aside from every set, the rest from the retain
 pool): two authors' 24 questions ranked the candidates by their idiosyncrasies, not by what generalises."""
-FIT_SELECTIONS = ("proper_nouns", "all_but_last")
-"""Token selections the fit searches: the names and facts only (the paper's NER stand-in), or every token."""
+FIT_SELECTIONS = ("answer_facts", "all_but_last")
+"""Token selections the fit searches: the question's names and the scored answer's content words (the
+paper's NER stand-in, plus the lower-case facts an NER misses; in generation, the names only), or every token.
+``proper_nouns`` (names in question and answer) stays available through ``--selections``."""
 QUICK_NOISE_SEEDS = 2
 
 
@@ -218,8 +220,8 @@ def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem
                ) -> tuple[FamilyFit, DistributionObjective]:  # fmt: skip
     """The distribution fit on any fit items against any never-seen reference (``fit_eco``, ``eco bench tofu``).
 
-    Each family is searched under each of ``selections``: the proper-noun selection corrupts the names (and
-    the capitalised facts) in question and answer, no entity list needed; ``all_but_last`` every token. The
+    Each family is searched under each of ``selections``: ``answer_facts`` corrupts the question's names and
+    the scored answer's content words, no entity list needed; ``all_but_last`` every token. The
     candidate chosen is the lowest objective among those whose ``gen_tokens``-token answers to the fit
     questions pass :func:`fluent_check`."""
     fit_target = Target.create(
@@ -235,9 +237,10 @@ def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem
 
 
 def eco_row(candidate: dict) -> str:
-    """The method row of a fitted candidate: ``eco_<family>``, suffixed by its selection unless proper nouns."""
+    """The method row of a fitted candidate: ``eco_<family>``, suffixed by its selection unless it is the
+    first default one (the names and facts)."""
     mode = candidate["selection"]  # fit_corruption records every candidate's selection
-    return ECO_ROWS[candidate["name"]] + ("" if mode == "proper_nouns" else f"_{mode}")
+    return ECO_ROWS[candidate["name"]] + ("" if mode == FIT_SELECTIONS[0] else f"_{mode}")
 
 
 def fit_record(fit: FamilyFit, objective: DistributionObjective, fit_items: str) -> dict:

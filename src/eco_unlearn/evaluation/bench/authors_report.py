@@ -124,7 +124,9 @@ Command: <code>{html.escape(result["command"])}</code>. Evaluation sizes: {resul
 {result["noise_seeds"]} noise draws [range]. <code>_oracle</code> rows use an oracle gate (exactly the forget questions
 flagged): the gap to the real-gate row is the gate's share. Rows ending <code>_all_but_last</code> corrupt every
 token (question and, when scored, answer), rows ending <code>_content_words</code> every word that is not a stop word
-(the names and the lower-case facts), the others the names and other proper nouns. <code>hidden_name</code> is
+(the names and the lower-case facts), rows ending <code>_proper_nouns</code> the names and other proper nouns of
+question and answer, the others the question's names and the scored answer's content words (in generation, the
+names only). <code>hidden_name</code> is
 the original model asked about the forget authors under names it never saw: perfect concealment of who is asked
 about, with no corruption.</p>
 <img alt="forget quality vs model utility" src="data:image/png;base64,{_scatter_png(result)}" style="max-width:100%">
