@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from eco_unlearn.evaluation.bench.suite import run_all
+from eco_unlearn.evaluation.tofu import forget_quality
 
 
 def test_quick_suite_writes_every_report(tmp_path):
@@ -18,7 +19,7 @@ def test_quick_suite_writes_every_report(tmp_path):
     authors = json.loads((tmp_path / "authors" / "results.json").read_text())
     # the fit compares against the clean model on the held-out authors nobody trained on, for every family
     fit = authors["fit"]
-    assert fit["reference_items"] == 24 + 6 * 12  # the held-out and six more unseen authors
+    assert fit["reference_items"] == len(fit["reference_sample"]) == 24 + 6 * 12  # held-out + six more unseen
     assert (fit["chosen"], fit["selection"]) in {(c["name"], c["selection"]) for c in fit["candidates"]}
     assert len(fit["candidates"]) == 3 * 2 and math.isfinite(fit["objective"])
     assert fit["reason"].startswith(fit["chosen"])
@@ -43,6 +44,9 @@ def test_quick_suite_writes_every_report(tmp_path):
         assert all(math.isfinite(m["fluency"]["repetition"]) for m in methods.values())
         assert all(0.0 <= m["forget_quality"] <= 1.0 and m["model_utility"] >= 0.0 for m in methods.values())
         assert split["gate"]["flag_rate"]["forget"] > 0.5
+        # the fit's aim against the truth: its reference sample scored as if it were a method's forget sample
+        aim = forget_quality(np.exp(fit["reference_sample"]).tolist(), methods["retain"]["sets"]["forget"]["ratios"])
+        assert split["surrogate_forget_quality"] == aim and 0.0 <= aim <= 1.0
     copyright = json.loads((tmp_path / "copyright" / "results.json").read_text())
     assert copyright["asg"]["retain"] == 0.0 and all(v >= 0 for v in copyright["asg"].values())
     assert set(copyright["scores"]["original"]["forget"]) >= {"rouge_l", "bleu", "cosine", "perplexity", "unique_ratio"}

@@ -259,6 +259,7 @@ def fit_record(fit: FamilyFit, objective: DistributionObjective, fit_items: str)
         "seconds": fit.seconds,
         "fit_items": fit_items,
         "reference_items": len(objective.reference),
+        "reference_sample": objective.reference,
         "trajectory": fit.trajectory,
     }
 
@@ -345,6 +346,7 @@ def run(
         result["splits"][data.split] = run_split(
             data, models, fit, out_dir / "targets" / data.split, baselines=baselines, unlearn_cfg=unlearn_cfg,
             noise_seeds=noise_seeds, gen_tokens=prep.gen_tokens, cache=cache, unlearned_dir=prep.cache / "unlearned",
+            reference=objective.reference,
         )  # fmt: skip
         atomic_write_json(out_dir / "results.partial.json", result)  # a long run keeps what it has so far
     result["seconds"] = time.perf_counter() - t_start
@@ -365,10 +367,14 @@ def run_split(
     gen_tokens: int,
     unlearned_dir: Path,
     cache: dict[str, SetScores] | None = None,
+    reference: list[float] | None = None,
 ) -> dict:
     """One split: the gate, every method on every set, TOFU's metrics, fluency and costs.
 
     ``cache`` keeps the original model's scores on the utility sets across splits (they do not change).
+    ``reference``: the fit's never-seen reference sample (log truth ratios); its forget quality against the
+    retain model, ``surrogate_forget_quality``, is what a corruption reproducing the reference exactly would
+    score: how far the fit's aim itself is from the model that never saw the forget authors.
     An ECO method whose gate flags nothing in a set runs exactly as the original model there (unflagged
     traffic is the plain model), so those scores are reused rather than recomputed.
     """
@@ -458,6 +464,7 @@ def run_split(
         "gate": {"seconds": gate_seconds, "flag_rate": flagged,
                  "calibration": {c: calibration[c] for c in calibration if c.startswith(("fnr_", "fpr_"))}},
         "methods": methods,
+        "surrogate_forget_quality": None if reference is None else forget_quality(np.exp(reference).tolist(), ref),
         "cost_ratio": _cost_ratio(methods, baselines, eco_row({"name": fit.name, "selection": fit.selection})),
     }  # fmt: skip
 

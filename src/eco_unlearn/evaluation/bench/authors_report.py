@@ -114,6 +114,10 @@ def report_html(result: dict) -> str:
     )
     gates = "".join(f"<tr><td>{sp}</td><td>{r['gate']['flag_rate']}</td></tr>" for sp, r in result["splits"].items())
     ratios = {sp: r.get("cost_ratio") for sp, r in result["splits"].items()}
+    aims = {sp: f"{r['surrogate_forget_quality']:.3g}" for sp, r in result["splits"].items()
+            if r.get("surrogate_forget_quality") is not None}  # fmt: skip
+    aim = (f" The reference sample itself, against the retain model's forget truth ratios, scores forget quality "
+           f"{aims}: what a corruption reproducing it exactly would score.") if aims else ""  # fmt: skip
     fit = result["fit"]
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: {result["benchmark"]}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
@@ -139,7 +143,7 @@ about, with no corruption.</p>
 ({html.escape(fit["fit_items"])}) and the clean model's on {fit["reference_items"]} questions about authors it never
 saw;
 {fit["evaluations"]} evaluations, {fit["forward_passes"]} forward passes, {fit["seconds"]:.0f} s. The curves are the
-strength trade-off on the fit items (the star: the fitted point).</p>
+strength trade-off on the fit items (the star: the fitted point).{aim}</p>
 <img alt="fit curves" src="data:image/png;base64,{_fit_png(fit)}" style="max-width:100%">
 {_checks(fit["candidates"])}
 <h2>Gate flag rates</h2><table><tr><th>split</th><th>flagged share per set</th></tr>{gates}</table>

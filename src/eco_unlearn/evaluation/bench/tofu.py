@@ -163,6 +163,7 @@ def run_files(
                 data, models, fit_result, out_dir / "targets" / split, baselines=baselines,
                 unlearn_cfg=UnlearnConfig(lr=unlearn_lr), noise_seeds=noise_seeds, gen_tokens=gen_tokens,
                 unlearned_dir=cache_dir() / "finetuned" / "unlearned",  # where every bench keeps baseline checkpoints
+                reference=objective.reference,
             )
         },
     }  # fmt: skip
