@@ -203,11 +203,10 @@ def select_tokens(
         if mode == "answer_facts":
             names = [e for e in entity_spans(seg.text, entities or []) if _overlaps(e, spans + answer)]
             spans = proper_noun_spans(seg.text, spans) + content_word_spans(seg.text, answer) + names
-        elif mode in ("proper_nouns", "content_words"):
-            spans += answer
-            names = [e for e in entity_spans(seg.text, entities or []) if _overlaps(e, spans)]
-            words = proper_noun_spans if mode == "proper_nouns" else content_word_spans
-            spans = words(seg.text, spans) + names
         else:
             spans += answer
+            if mode in ("proper_nouns", "content_words"):
+                names = [e for e in entity_spans(seg.text, entities or []) if _overlaps(e, spans)]
+                words = proper_noun_spans if mode == "proper_nouns" else content_word_spans
+                spans = words(seg.text, spans) + names
     return [i < end and _overlaps(seg.offsets[i], spans) for i in range(n)]
