@@ -288,6 +288,16 @@ def test_cli_fit_searches_families_with_the_distribution_objective(tmp_path, tok
     r = eco(*args, "--heldout", str(tmp_path / "unseen.jsonl"), "--selections", "proper_nouns", check=False)
     assert r.returncode == 2 and "needs a family search" in r.stderr
 
+    # ties within the bootstrap interval, broken by the preferred family
+    ties = ["--heldout", str(tmp_path / "unseen.jsonl"), "--families", "rand_noise_first_n,zero_out_top_k", "--ties",
+            "0.9"]  # fmt: skip
+    r = eco(*args, *ties, "--prefer", "zero_out_top_k")
+    family = Target.load(tmp_path / "t").manifest.fit["family"]
+    assert all(len(c["bootstrap"]) == 2 and "tied" in c for c in family["candidates"])
+    assert "bootstrap interval" in family["reason"]
+    r = eco(*args, *ties, "--prefer", "flip_sign_top_k", check=False)
+    assert r.returncode == 2 and "names only searched families" in r.stderr
+
 
 def test_cli_fit_checks_text_continuations_with_text_fluency(tmp_path, tokenizer):
     """A copyright-style fit from files: with --text-fluency every candidate's continuations of the fit prompts

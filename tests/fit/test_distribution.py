@@ -58,3 +58,16 @@ def test_from_unseen_reads_the_clean_model_on_unseen_items(tiny_eco):
     t = Target.create("t", corruption={"name": "zero_out_top_k", "dims": 8})
     obj = DistributionObjective.from_unseen(tiny_eco([t]), ITEMS[:2], ITEMS[2:])
     assert obj.reference == pytest.approx(log_truth_ratios(tiny_eco(), ITEMS[2:]).tolist())
+
+
+def test_the_bootstrap_resamples_items_and_reference_on_the_same_indices_for_every_call(tiny_eco):
+    """A reference far above every fit item's ratio is KS 1 under any resample; a reference equal to the
+    sample is 0 at the point but not under resampling, and the same seed gives the same resamples."""
+    eco = tiny_eco()
+    sample = log_truth_ratios(eco, ITEMS)
+    far = DistributionObjective(ITEMS, (sample + 100).tolist(), "ks").bootstrap(eco, [0], n=50)
+    assert far.shape == (50,) and np.all(far == 1.0)
+    same = DistributionObjective(ITEMS, sample.tolist(), "ks")
+    boot = same.bootstrap(eco, [0], n=200, seed=3)
+    assert same.metric(eco, 0) == 0.0 and np.all(boot >= 0) and np.quantile(boot, 0.95) > 0
+    assert np.array_equal(boot, same.bootstrap(eco, [0], n=200, seed=3))

@@ -2,7 +2,7 @@ import pytest
 
 from eco_unlearn.fit.distribution import DistributionObjective, log_truth_ratios
 from eco_unlearn.fit.family import fit_corruption
-from eco_unlearn.fit.objectives import QAItem
+from eco_unlearn.fit.objectives import LikelihoodObjective, QAItem
 from eco_unlearn.fit.search import FitConfig
 from eco_unlearn.gate.targets import Target
 
@@ -113,3 +113,28 @@ def test_a_failing_candidate_backs_off_to_its_best_weaker_point_that_passes(tiny
     r = fit_corruption(tiny_eco(), _target(), obj, ["zero_out_top_k"], FitConfig(seeds=1), grid=7, refine=0,
                        admissible=small_k, backoff=0)  # fmt: skip
     assert seen == [16] and "backed_off_from" not in r.candidates[0] and "no candidate passes" in r.reason
+
+
+def test_candidates_within_the_lowests_bootstrap_interval_are_tied_and_the_preferred_family_wins_them(tiny_eco):
+    """zero_out_top_k k = 16 made the reference (objective 0), but eight fit items cannot tell it from
+    flip-sign: the lowest's 90 % bootstrap interval reaches past flip-sign's objective, so flip-sign, the
+    preferred family, wins the tie. Without a preference the lowest wins, and the record says who was tied."""
+    reference = log_truth_ratios(tiny_eco([_target(name="zero_out_top_k", dims=16)]), ITEMS)
+    obj = DistributionObjective(ITEMS, reference.tolist(), "ks")
+    families = ["zero_out_top_k", "flip_sign_top_k"]
+    r = fit_corruption(tiny_eco(), _target(), obj, families, FitConfig(seeds=1), grid=7, refine=0, ties=0.9,
+                       prefer=["flip_sign_top_k"])  # fmt: skip
+    zero, flip = r.candidates
+    assert zero["objective"] == 0.0 < flip["objective"] <= zero["bootstrap"][1]
+    assert zero["tied"] and flip["tied"] and r.name == "flip_sign_top_k" and r.objective == flip["objective"]
+    assert "is tied with the lowest distribution objective" in r.reason
+    assert "flip_sign_top_k is preferred among ties" in r.reason
+    assert r.forward_passes == (r.evaluations + 2) * obj.cost()  # one bootstrapped evaluation per candidate
+    r = fit_corruption(tiny_eco(), _target(), obj, families, FitConfig(seeds=1), grid=7, refine=0, ties=0.9)
+    assert r.name == "zero_out_top_k" and "tied with the lowest (zero_out_top_k k=16, 0.0000)" in r.reason
+    with pytest.raises(ValueError, match="ties needs a coverage"):
+        fit_corruption(tiny_eco(), _target(), obj, families, ties=1.5)
+    with pytest.raises(ValueError, match="the likelihood objective"):
+        fit_corruption(tiny_eco(), _target(), LikelihoodObjective(ITEMS), families, ties=0.9)
+    with pytest.raises(ValueError, match="needs ties and names only searched families"):
+        fit_corruption(tiny_eco(), _target(), obj, families, ties=0.9, prefer=["rand_noise_first_n"])

@@ -279,6 +279,17 @@ def target_fit(
             "stay as fluent and on topic as the model's own of --heldout (evaluation.fluency.continuation_check)."
         ),
     ] = False,  # fmt: skip
+    ties: Annotated[
+        float | None,
+        typer.Option(
+            help="With --families and the distribution objective: candidates whose objective lies within the "
+            "lowest one's bootstrap interval of this coverage (e.g. 0.9) are tied; --prefer breaks the tie."
+        ),
+    ] = None,  # fmt: skip
+    prefer: Annotated[
+        str | None,
+        typer.Option(help="With --ties: families that win a tie, in order, comma-separated (e.g. zero_out_top_k)."),
+    ] = None,  # fmt: skip
     reference_value: Annotated[float | None, typer.Option(help="likelihood: a retain model's statistic.")] = None,
     model: ModelOpt = "smollm2",
     budget: Annotated[int | None, typer.Option(help="Most LLM forward passes (sequences).")] = None,
@@ -348,6 +359,8 @@ def target_fit(
             families=_families(families),
             selections=_names(selections) if selections else None,
             admissible=fluency_check(),
+            ties=ties,
+            prefer=_names(prefer) if prefer else None,
         )
     except (ValueError, PromptFileError, BundleError, ModelNotAvailable) as e:
         raise fail(str(e)) from None

@@ -38,6 +38,10 @@ class FitConfig:
     saturated σ generalised (see README), hence off by default."""
     seed: int = 0
 
+    def noise_seeds(self) -> list[int]:
+        """The noise seeds every evaluation uses (the same at every point: common random numbers)."""
+        return [self.seed + 1000 * i for i in range(self.seeds)]
+
 
 @dataclass
 class FitResult:
@@ -61,7 +65,7 @@ class Evaluator:
         self.cache: dict[tuple, tuple[float, float]] = {}
         self.forward_passes = 0
         self.trajectory: list[dict] = []
-        self.seeds = [cfg.seed + 1000 * i for i in range(cfg.seeds)]
+        self.seeds = cfg.noise_seeds()
 
     def params(self, x: np.ndarray) -> tuple[float, int | None]:
         sigma = float(math.exp(x[0]))

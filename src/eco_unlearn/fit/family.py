@@ -23,6 +23,15 @@ recorded. A candidate whose best point fails the check *backs off*: its weaker e
 or k), lowest objective first, are checked in turn (at most ``backoff`` of them) and the first that passes
 stands for it. The strongest corruption is rarely the only fluent one, and without a back-off a fit whose
 candidates all fail just short of the check would have to serve the lowest objective, derailing or not.
+
+``ties`` (opt-in) admits that a sample objective cannot rank candidates closer than its own sampling noise.
+Each candidate that passes the check is re-scored at its fitted point under bootstrap resamples of the fit
+items and of the reference (``objective.bootstrap``, the same resamples for every candidate). The candidates
+whose objective is no higher than the upper end of the lowest one's ``ties`` interval (0.9: its 95th
+percentile) are tied with it, and among them the first family in ``prefer`` wins, then the lowest objective.
+For a KS distance the bootstrap distribution sits above the point estimate (resampling only adds noise), so
+the upper end is the bound that matters. The rule encodes prior knowledge (e.g. the paper's best family on
+a protocol) only where the data cannot decide.
 """
 
 from __future__ import annotations
@@ -77,6 +86,8 @@ def fit_corruption(
     selections: Sequence[str] | None = None,
     admissible: Callable[[Target], dict] | None = None,
     backoff: int = 3,
+    ties: float | None = None,
+    prefer: Sequence[str] = (),
 ) -> FamilyFit:
     """Search each family's parameter (grid, then golden section) and keep the family with the lowest objective.
 
@@ -85,12 +96,20 @@ def fit_corruption(
     under (default: the target's own only). ``admissible(target)`` returns a dict with a boolean ``"ok"``
     (and whatever it measured) for a candidate's fitted target; a candidate that fails it backs off to a
     weaker point that passes (``backoff`` checks at most, see the module docstring); candidates that still
-    fail are not chosen unless all fail, which the reason then says.
+    fail are not chosen unless all fail, which the reason then says. ``ties``: the bootstrap interval's
+    coverage within which candidates count as tied, ``prefer`` the families that win a tie, in order (see the
+    module docstring; needs an objective with ``bootstrap``).
     """
     if not families:
         raise ValueError("give at least one corruption family")
     for name in families:
         get_corruption(name)  # a clear error for an unknown name, before any forward pass
+    if ties is not None and not (0 < ties < 1 and hasattr(objective, "bootstrap")):
+        raise ValueError(f"ties needs a coverage in (0, 1) and an objective with a bootstrap; got {ties} and "
+                         f"the {objective.name} objective")  # fmt: skip
+    if prefer and (ties is None or not set(prefer) <= set(families)):
+        raise ValueError(f"prefer ({', '.join(prefer)}) needs ties and names only searched families "
+                         f"({', '.join(families)})")  # fmt: skip
     selections = list(selections or [target.selection.mode])
     check_modes(selections)
     cfg = cfg or FitConfig()
@@ -133,14 +152,35 @@ def fit_corruption(
         if admissible is not None:
             _check(candidates[-1], F.trajectory, t, admissible, backoff)
     passed = [r for r in candidates if admissible is None or r["check"]["ok"]]
-    best = min(passed or candidates, key=lambda r: r["objective"])
+    best = lowest = min(passed or candidates, key=lambda r: r["objective"])
+    tie = ""
+    if ties is not None and len(passed) > 1:
+        for r in track(passed, "fit: bootstrap each candidate's objective"):
+            t = target.with_selection(mode=r["selection"]).with_corruption(name=r["name"], strength=r["strength"],
+                                                                           dims=r["dims"])  # fmt: skip
+            boot = objective.bootstrap(ECOModel(eco.model, eco.tokenizer, [t], seed=eco.seed), cfg.noise_seeds(),
+                                       seed=cfg.seed)  # fmt: skip
+            r["bootstrap"] = [float(np.quantile(boot, (1 - ties) / 2)), float(np.quantile(boot, (1 + ties) / 2))]
+            passes += objective.cost() * cfg.seeds
+        tied = [r for r in passed if r["objective"] <= lowest["bootstrap"][1]]
+        for r in passed:
+            r["tied"] = r in tied
+        rank = {name: i for i, name in enumerate(prefer)}
+        best = min(tied, key=lambda r: (rank.get(r["name"], len(rank)), r["objective"]))
+        names = ", ".join(_label(r, selections) for r in tied if r is not lowest) or "none"
+        tie = (f"; tied with the lowest ({_label(lowest, selections)}, {lowest['objective']:.4f}), whose "
+               f"{ties:.0%} bootstrap interval is [{lowest['bootstrap'][0]:.4f}, {lowest['bootstrap'][1]:.4f}]: "
+               f"{names}")  # fmt: skip
+        if best is not lowest:
+            tie += f"; {best['name']} is preferred among ties"
     others = "; ".join(f"{_label(r, selections)}: {r['objective']:.4f}{_failed(r)}" for r in candidates
                        if r is not best)  # fmt: skip
     among = "" if admissible is None else " among the candidates that pass the check" if passed else (
         ", though no candidate passes the check")  # fmt: skip
     backed = _failed(best) if passed else ""  # a passing candidate may have backed off to get there
-    reason = (f"{_label(best, selections)}{backed} has the lowest {objective.name} objective{among}, "
-              f"{best['objective']:.4f}" + (f" (others: {others})" if others else ""))  # fmt: skip
+    verdict = "has the lowest" if best is lowest else "is tied with the lowest"
+    reason = (f"{_label(best, selections)}{backed} {verdict} {objective.name} objective{among}, "
+              f"{best['objective']:.4f}" + (f" (others: {others})" if others else "") + tie)  # fmt: skip
     return FamilyFit(best["name"], best["selection"], best["strength"], best["dims"], best["objective"],
                      best["metric"], evaluations, passes, time.perf_counter() - t0, reason, candidates,
                      trajectory)  # fmt: skip

@@ -241,6 +241,8 @@ def fit_bundle(
     families: list[str] | None = None,
     selections: list[str] | None = None,
     admissible: Callable[[ECOModel], Callable[[Target], dict]] | None = None,
+    ties: float | None = None,
+    prefer: list[str] | None = None,
 ) -> dict:
     """Fit a bundle's σ in place: refuses fit/eval overlap, records before/after, trajectory and plot.
 
@@ -248,14 +250,16 @@ def fit_bundle(
     the lowest objective wins); the record then says which families were tried and why one was chosen.
     ``selections`` (token selection modes) widen that search and ``admissible`` constrains it: given the
     loaded model, it returns the check each candidate must pass (``fit_corruption``'s ``admissible``; e.g.
-    ``lambda eco: evaluation.fluency.fluent_check(eco, prompts)``); both need ``families``."""
+    ``lambda eco: evaluation.fluency.fluent_check(eco, prompts)``); ``ties`` and ``prefer`` break ties within
+    the objective's bootstrap interval (``fit_corruption``); all of them need ``families``."""
     from pathlib import Path
 
     cfg = cfg or FitConfig()
     directory = Path(directory)
     target = Target.load(directory)
-    if (selections or admissible) and not families:
-        raise ValueError("searching token selections or checking candidates needs a family search (--families)")
+    if (selections or admissible or ties is not None or prefer) and not families:
+        raise ValueError("searching token selections, checking candidates or breaking ties needs a family search "
+                         "(--families)")  # fmt: skip
     if not families and not get_corruption(target.corruption.name).uses_strength:
         raise ValueError(
             f"target {target.name!r} uses {target.corruption.name}, which has no σ to fit: pass --families "
@@ -269,7 +273,8 @@ def fit_bundle(
     family = None
     if families:
         family = fit_corruption(eco, target, objective, families, cfg, selections=selections,
-                                admissible=admissible(eco) if admissible else None)  # fmt: skip
+                                admissible=admissible(eco) if admissible else None, ties=ties,
+                                prefer=prefer or ())  # fmt: skip
         result = FitResult(family.strength, family.dims, family.objective, family.metric, objective.surrogate(),
                            family.evaluations, family.forward_passes, family.seconds, "family search",
                            family.trajectory)  # fmt: skip

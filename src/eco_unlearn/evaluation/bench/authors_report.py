@@ -63,14 +63,23 @@ def _checks(candidates: list[dict]) -> str:
         f"<tr><td>{c['name']}</td><td>{c.get('selection', '')}</td><td>{c['objective']:.4f}</td>"
         f"<td>{c['check']['topicality']:.3f} (clean {c['check']['clean_topicality']:.3f})</td>"
         f"<td>{c['check']['repetition']:.3f} (clean {c['check']['clean_repetition']:.3f})</td>"
-        f"<td>{'pass' if c['check']['ok'] else 'fail'}{_backed_off(c)}</td></tr>"
+        f"<td>{'pass' if c['check']['ok'] else 'fail'}{_backed_off(c)}</td><td>{_tie(c)}</td></tr>"
         for c in rows
     )
     return ("<p>Fluency check of each candidate's fitted point on the fit questions (answers at least half as on "
             "topic as the clean model's, repetition at most 0.1 above it); a candidate whose best point fails "
             "backs off to its best weaker point that passes:</p><table><tr><th>family</th>"
-            "<th>tokens</th><th>objective</th><th>topicality</th><th>repetition</th><th>check</th></tr>"
+            "<th>tokens</th><th>objective</th><th>topicality</th><th>repetition</th><th>check</th>"
+            "<th>90 % bootstrap interval (tied with the lowest?)</th></tr>"
             f"{cells}</table>")  # fmt: skip
+
+
+def _tie(c: dict) -> str:
+    """A passing candidate's bootstrap interval of its objective and whether it tied with the lowest."""
+    if "bootstrap" not in c:
+        return ""
+    lo, hi = c["bootstrap"]
+    return f"[{lo:.3f}, {hi:.3f}] ({'tied' if c['tied'] else 'not tied'})"
 
 
 def _backed_off(c: dict) -> str:
