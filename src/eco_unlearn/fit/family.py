@@ -155,24 +155,8 @@ def fit_corruption(
     best = lowest = min(passed or candidates, key=lambda r: r["objective"])
     tie = ""
     if ties is not None and len(passed) > 1:
-        for r in track(passed, "fit: bootstrap each candidate's objective"):
-            t = target.with_selection(mode=r["selection"]).with_corruption(name=r["name"], strength=r["strength"],
-                                                                           dims=r["dims"])  # fmt: skip
-            boot = objective.bootstrap(ECOModel(eco.model, eco.tokenizer, [t], seed=eco.seed), cfg.noise_seeds(),
-                                       seed=cfg.seed)  # fmt: skip
-            r["bootstrap"] = [float(np.quantile(boot, (1 - ties) / 2)), float(np.quantile(boot, (1 + ties) / 2))]
-            passes += objective.cost() * cfg.seeds
-        tied = [r for r in passed if r["objective"] <= lowest["bootstrap"][1]]
-        for r in passed:
-            r["tied"] = r in tied
-        rank = {name: i for i, name in enumerate(prefer)}
-        best = min(tied, key=lambda r: (rank.get(r["name"], len(rank)), r["objective"]))
-        names = ", ".join(_label(r, selections) for r in tied if r is not lowest) or "none"
-        tie = (f"; tied with the lowest ({_label(lowest, selections)}, {lowest['objective']:.4f}), whose "
-               f"{ties:.0%} bootstrap interval is [{lowest['bootstrap'][0]:.4f}, {lowest['bootstrap'][1]:.4f}]: "
-               f"{names}")  # fmt: skip
-        if best is not lowest:
-            tie += f"; {best['name']} is preferred among ties"
+        best, tie = _break_ties(eco, target, objective, passed, cfg, ties, prefer, selections)
+        passes += objective.cost() * cfg.seeds * len(passed)  # one bootstrapped evaluation per candidate
     others = "; ".join(f"{_label(r, selections)}: {r['objective']:.4f}{_failed(r)}" for r in candidates
                        if r is not best)  # fmt: skip
     among = "" if admissible is None else " among the candidates that pass the check" if passed else (
@@ -184,6 +168,29 @@ def fit_corruption(
     return FamilyFit(best["name"], best["selection"], best["strength"], best["dims"], best["objective"],
                      best["metric"], evaluations, passes, time.perf_counter() - t0, reason, candidates,
                      trajectory)  # fmt: skip
+
+
+def _break_ties(eco: ECOModel, target: Target, objective: Objective, passed: list[dict], cfg: FitConfig,
+                ties: float, prefer: Sequence[str], selections: Sequence[str]) -> tuple[dict, str]:  # fmt: skip
+    """Bootstrap each passing candidate's objective at its point (recorded as ``bootstrap``, the ``ties``
+    interval), mark those no higher than the lowest one's upper end as ``tied`` and return the winner of
+    the tie (first ``prefer`` family, then the lowest objective) with the reason's clause."""
+    for r in track(passed, "fit: bootstrap each candidate's objective"):
+        t = target.with_selection(mode=r["selection"]).with_corruption(name=r["name"], strength=r["strength"],
+                                                                       dims=r["dims"])  # fmt: skip
+        eco_t = ECOModel(eco.model, eco.tokenizer, [t], seed=eco.seed)
+        boot = objective.bootstrap(eco_t, cfg.noise_seeds(), seed=cfg.seed)
+        r["bootstrap"] = [float(np.quantile(boot, (1 - ties) / 2)), float(np.quantile(boot, (1 + ties) / 2))]
+    lowest = min(passed, key=lambda r: r["objective"])
+    for r in passed:
+        r["tied"] = r["objective"] <= lowest["bootstrap"][1]
+    rank = {name: i for i, name in enumerate(prefer)}
+    best = min((r for r in passed if r["tied"]), key=lambda r: (rank.get(r["name"], len(rank)), r["objective"]))
+    names = ", ".join(_label(r, selections) for r in passed if r["tied"] and r is not lowest) or "none"
+    lo, hi = lowest["bootstrap"]
+    tie = (f"; tied with the lowest ({_label(lowest, selections)}, {lowest['objective']:.4f}), whose {ties:.0%} "
+           f"bootstrap interval is [{lo:.4f}, {hi:.4f}]: {names}")  # fmt: skip
+    return best, tie + (f"; {best['name']} is preferred among ties" if best is not lowest else "")
 
 
 def _check(candidate: dict, points: list[dict], t: Target, admissible: Callable[[Target], dict], backoff: int
