@@ -155,7 +155,7 @@ def fit_corruption(
     best = lowest = min(passed or candidates, key=lambda r: r["objective"])
     tie = ""
     if ties is not None and len(passed) > 1:
-        best, tie = _break_ties(eco, target, objective, passed, cfg, ties, prefer, selections)
+        best, tie = break_ties(eco, target, objective, passed, cfg, ties, prefer, selections)
         passes += objective.cost() * cfg.seeds * len(passed)  # one bootstrapped evaluation per candidate
     others = "; ".join(f"{_label(r, selections)}: {r['objective']:.4f}{_failed(r)}" for r in candidates
                        if r is not best)  # fmt: skip
@@ -170,7 +170,7 @@ def fit_corruption(
                      trajectory)  # fmt: skip
 
 
-def _break_ties(eco: ECOModel, target: Target, objective: Objective, passed: list[dict], cfg: FitConfig,
+def break_ties(eco: ECOModel, target: Target, objective: Objective, passed: list[dict], cfg: FitConfig,
                 ties: float, prefer: Sequence[str], selections: Sequence[str]) -> tuple[dict, str]:  # fmt: skip
     """Bootstrap each passing candidate's objective at its point (recorded as ``bootstrap``, the ``ties``
     interval), mark those no higher than the lowest one's upper end as ``tied`` and return the winner of
