@@ -27,6 +27,13 @@ def test_fit_reads_no_retain_model_and_no_evaluation_question():
         for f in ("rand_noise_first_n", "zero_out_top_k", "flip_sign_top_k")
         for m in ("answer_facts", "all_but_last")
     }
+    # the tie rule: every passing candidate bootstrapped; a tied zero-out wins unless none is tied
+    passed = [c for c in fit.candidates if c["check"]["ok"]]
+    assert len(passed) > 1 and all(len(c["bootstrap"]) == 2 and isinstance(c["tied"], bool) for c in passed)
+    tied = [c for c in passed if c["tied"]]
+    zero = [c for c in tied if c["name"] == "zero_out_top_k"]
+    want = min(zero or tied, key=lambda c: c["objective"])
+    assert (fit.name, fit.selection, fit.objective) == (want["name"], want["selection"], want["objective"])
     fit_questions = {q.question for q in objective.items}
     assert all(any(a in q for a in prep.fit_authors) for q in fit_questions)
     # the fit authors reach into the retain pool, but none of the retain utility set's questions is a fit item
