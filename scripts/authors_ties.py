@@ -23,15 +23,14 @@ from eco_unlearn.evaluation.bench.authors import (
     FIT_SELECTIONS,
     FIT_TIES,
     eco_row,
+    fit_base_target,
+    fit_inputs,
     prepare,
-    truth_item,
-    unseen_qa,
-)  # fmt: skip
+)
 from eco_unlearn.fileio import atomic_write_json
 from eco_unlearn.fit.distribution import DistributionObjective
 from eco_unlearn.fit.evaluator import FitConfig
 from eco_unlearn.fit.family import break_ties
-from eco_unlearn.gate.targets import Target
 
 
 def retie(seed: int, path: Path) -> dict:
@@ -39,24 +38,18 @@ def retie(seed: int, path: Path) -> dict:
     fit = result["fit"]
     prep = prepare(seed=seed)
     target = ECOModel.from_pretrained(str(prep.target_ckpt))
-    items = [truth_item(x) for x in prep.fit_qa]
-    unseen = [truth_item(x) for x in [*prep.splits.held_out, *unseen_qa(prep.splits, 6)]]
-    objective = DistributionObjective.from_unseen(target, items, unseen)
-    base = Target.create(
-        "authors-fit",
-        gate={"kind": "always"},
-        selection={"mode": "proper_nouns"},
-        corruption={"name": "rand_noise_first_n", "dims": None},
-    )  # fmt: skip (as fit_family's)
+    objective = DistributionObjective.from_unseen(target, *fit_inputs(prep.splits, prep.fit_qa))
+    base = fit_base_target()
     passed = [c for c in fit["candidates"] if c["check"]["ok"]]
     for c in passed:
-        t = base.with_selection(mode=c["selection"]).with_corruption(name=c["name"], strength=c["strength"],
-                                                                    dims=c["dims"])  # fmt: skip
+        t = base.with_selection(mode=c["selection"]).with_corruption(
+            name=c["name"], strength=c["strength"], dims=c["dims"]
+        )
         again = objective.metric(ECOModel(target.model, target.tokenizer, [t], seed=target.seed), 0)
         if abs(again - c["objective"]) > 1e-9:
             raise SystemExit(f"seed {seed}: {c['name']} ({c['selection']}) scores {again}, recorded {c['objective']}")
-    best, clause = break_ties(target, base, objective, passed, FitConfig(seeds=1), FIT_TIES, FIT_PREFER,
-                              FIT_SELECTIONS)  # fmt: skip
+    cfg = FitConfig(seeds=1)  # as fit_eco's
+    best, clause = break_ties(target, base, objective, passed, cfg, FIT_TIES, FIT_PREFER, FIT_SELECTIONS)
     row = eco_row(best)
     return {
         "seed": seed,
@@ -68,12 +61,12 @@ def retie(seed: int, path: Path) -> dict:
             "dims": best["dims"],
             "objective": best["objective"],
             "row": row,
-        },  # fmt: skip
+        },
         "reason": clause.lstrip("; "),
         "candidates": [
             {k: c[k] for k in ("name", "selection", "strength", "dims", "objective", "bootstrap", "tied")}
             for c in passed
-        ],  # fmt: skip
+        ],
         "forget_quality": {s: v["methods"][row]["forget_quality"] for s, v in result["splits"].items()},
     }
 

@@ -182,8 +182,8 @@ def break_ties(eco: ECOModel, target: Target, objective: Objective, passed: list
         boot = objective.bootstrap(eco_t, cfg.noise_seeds(), seed=cfg.seed)
         r["bootstrap"] = [float(np.quantile(boot, (1 - ties) / 2)), float(np.quantile(boot, (1 + ties) / 2))]
     lowest = min(passed, key=lambda r: r["objective"])
-    for r in passed:
-        r["tied"] = r["objective"] <= lowest["bootstrap"][1]
+    for r in passed:  # the lowest ties with itself even if its point lay above its own interval
+        r["tied"] = r is lowest or r["objective"] <= lowest["bootstrap"][1]
     rank = {name: i for i, name in enumerate(prefer)}
     best = min((r for r in passed if r["tied"]), key=lambda r: (rank.get(r["name"], len(rank)), r["objective"]))
     names = ", ".join(_label(r, selections) for r in passed if r["tied"] and r is not lowest) or "none"

@@ -215,10 +215,24 @@ def fit_eco(target: ECOModel, splits: AuthorSplits, fit_qa: list[AuthorQA], *, s
     held-out authors plus ``reference_authors`` more (``unseen_qa``; two authors alone skew the sample by
     their idiosyncrasies). Its inputs are the target and generated QA only: no retain model is read (tested).
     """
-    fit_items = [truth_item(x) for x in fit_qa]
-    unseen = [truth_item(x) for x in [*splits.held_out, *unseen_qa(splits, reference_authors)]]
+    fit_items, unseen = fit_inputs(splits, fit_qa, reference_authors)
     return fit_family(target, fit_items, unseen, seeds=seeds, grid=grid, refine=refine, gen_tokens=gen_tokens,
                       selections=selections)  # fmt: skip
+
+
+def fit_inputs(splits: AuthorSplits, fit_qa: list[AuthorQA], reference_authors: int = 6,
+               ) -> tuple[list[QAItem], list[QAItem]]:  # fmt: skip
+    """The fit items and the never-seen reference items of ``fit_eco`` (``scripts/authors_ties.py`` rebuilds a
+    recorded fit's from them)."""
+    unseen = [*splits.held_out, *unseen_qa(splits, reference_authors)]
+    return [truth_item(x) for x in fit_qa], [truth_item(x) for x in unseen]
+
+
+def fit_base_target() -> Target:
+    """The target every candidate of the authors fit is derived from (its gate flags everything: the fit
+    items are all in scope; the selection and corruption are what the search sets)."""
+    return Target.create("authors-fit", gate={"kind": "always"}, selection={"mode": "proper_nouns"},
+                         corruption={"name": "rand_noise_first_n", "dims": None})  # fmt: skip
 
 
 def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem], *, seeds: int = 1, grid: int = 7,
@@ -231,10 +245,7 @@ def fit_family(target: ECOModel, fit_items: list[QAItem], reference: list[QAItem
     candidate chosen is the lowest objective among those whose ``gen_tokens``-token answers to the fit
     questions pass :func:`fluent_check`, ties within its bootstrap interval going to zero-out
     (``FIT_TIES``)."""
-    fit_target = Target.create(
-        "authors-fit", gate={"kind": "always"}, selection={"mode": "proper_nouns"},
-        corruption={"name": "rand_noise_first_n", "dims": None},
-    )  # fmt: skip
+    fit_target = fit_base_target()
     objective = DistributionObjective.from_unseen(target, fit_items, reference)
     with status("fitting the corruption family, strength and token selection on the fit items"):
         check = fluent_check(target, [it.question for it in fit_items], gen_tokens, chat=False)
