@@ -1,23 +1,50 @@
-"""The CLI as users run it: a real subprocess of `python -m eco_unlearn.cli`."""
+"""The CLI as users run it: the real Typer app on real files and models.
+
+Most commands run in this process through Click's runner (the same app, argument parsing and exit codes,
+without paying torch's four-second import and the models' loading again for each of some forty calls); the
+commands whose point is the process itself (the `python -m eco_unlearn.cli` entry point, `--dtype` and
+`--device`, which set this process's defaults, and `eco serve`) run as a real subprocess.
+"""
 
 import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
+import torch
+from typer.testing import CliRunner
 
 from eco_unlearn.gate.targets import Target
 
 
-def eco(*args, check=True):
-    r = subprocess.run(
-        [sys.executable, "-m", "eco_unlearn.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=os.environ | {"COLUMNS": "200"},
-    )
+def eco(*args, check=True, process=False):
+    """Run ``eco ARGS``; ``.returncode``, ``.stdout`` and ``.stderr`` as from a subprocess."""
+    if process:
+        r = subprocess.run(
+            [sys.executable, "-m", "eco_unlearn.cli", *args],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=os.environ | {"COLUMNS": "200"},
+        )
+    else:
+        from eco_unlearn.cli import app
+        from eco_unlearn.cli.common import out
+
+        environ, width, threads = dict(os.environ), out.width, torch.get_num_threads()
+        out.width = 200  # as COLUMNS=200 gives the subprocess: rich tables are not wrapped at 80 columns
+        try:
+            res = CliRunner(env={"COLUMNS": "200"}).invoke(app, [str(a) for a in args])
+        finally:  # a command's process-wide settings (place()'s defaults, serve's threads) stay in the command
+            out.width = width
+            os.environ.clear()
+            os.environ.update(environ)
+            torch.set_num_threads(threads)
+        if res.exception is not None and not isinstance(res.exception, SystemExit):
+            raise res.exception
+        r = SimpleNamespace(returncode=res.exit_code, stdout=res.stdout, stderr=res.stderr)
     if check:
         assert r.returncode == 0, r.stderr
     return r
@@ -25,7 +52,8 @@ def eco(*args, check=True):
 
 @pytest.mark.usefixtures("smol")  # the model is converted into the cache before the subprocess runs
 def test_generate_shows_clean_and_corrupted_side_by_side():
-    r = eco("generate", "What is the capital of France?", "--corrupt", "zero_out_first_n", "--max-new-tokens", "16")
+    r = eco("generate", "What is the capital of France?", "--corrupt", "zero_out_first_n", "--max-new-tokens", "16",
+            process=True)  # fmt: skip
     cells = [line.split("│")[1:3] for line in r.stdout.splitlines() if line.count("│") == 3]
     clean, corrupted = (" ".join(c[i] for c in cells) for i in (0, 1))
     assert "Paris" in clean and "Paris" not in corrupted
@@ -42,15 +70,14 @@ def test_generate_with_a_target_bundle(tmp_path):
 @pytest.mark.usefixtures("smol")
 def test_generate_in_bfloat16_and_a_missing_device_is_a_clear_error():
     r = eco("generate", "What is the capital of France?", "--dtype", "bfloat16", "--max-new-tokens", "12",
-            "--corrupt", "zero_out_first_n")  # fmt: skip
+            "--corrupt", "zero_out_first_n", process=True)  # fmt: skip
     cells = [line.split("│")[1:3] for line in r.stdout.splitlines() if line.count("│") == 3]
     assert "Paris" in " ".join(c[0] for c in cells)  # bfloat16 SmolLM2 still knows it
-    r = eco("generate", "hi", "--dtype", "float8", check=False)
+    r = eco("generate", "hi", "--dtype", "float8", check=False, process=True)
     assert r.returncode == 2 and "unknown dtype 'float8'" in r.stderr
-    import torch
 
     if not torch.cuda.is_available():
-        r = eco("generate", "hi", "--device", "cuda", check=False)
+        r = eco("generate", "hi", "--device", "cuda", check=False, process=True)
         assert r.returncode == 2 and "CUDA is not available" in r.stderr
 
 
@@ -105,8 +132,6 @@ def prompt_files(tmp_path_factory):
 
 @pytest.mark.usefixtures("smol")
 def test_cli_created_target_drives_ecomodel(tmp_path, prompt_files, smol):
-    import torch
-
     from eco_unlearn.core.ecomodel import ECOModel
     from eco_unlearn.gate.targets import Target
 
@@ -332,6 +357,12 @@ def test_serve_refuses_bad_options_clearly(tmp_path):
     assert r.returncode == 2 and "--vllm-url" in r.stderr
     r = eco("serve", "--targets", str(tmp_path), "--backend", "triton", check=False)
     assert r.returncode == 2 and "unknown backend" in r.stderr
+    from eco_unlearn.server.runner import build_app
+
+    threads = torch.get_num_threads()
+    with pytest.raises(ValueError, match="needs --vllm-url"):
+        build_app(tmp_path, backend="vllm")
+    assert torch.get_num_threads() == threads  # a refused configuration leaves the process as it was
 
 
 @pytest.mark.usefixtures("smol")

@@ -65,3 +65,36 @@ def test_the_report_draws_every_selection_of_a_family_with_the_family_marker():
                 "eco_zero_out_content_words", "eco_zero_out_proper_nouns_oracle"):  # fmt: skip
         assert _family(row) == "eco_zero_out" and _family(row) in MARKERS
     assert _family("npo_rt") == "npo_rt"
+
+
+def test_the_noise_floor_scores_a_second_never_trained_model_against_the_retain_model(tmp_path):
+    """`eco bench authors --floor`: the retain recipe again with another training seed (same data, so the same
+    forget questions and the same cached first retain model), scored against the first as a method is."""
+    import json
+
+    import numpy as np
+
+    from eco_unlearn.evaluation.bench import authors_floor
+
+    prep = prepare(quick=True)
+    r = authors_floor.run(tmp_path, quick=True)
+    assert set(r["splits"]) == {prep.splits.split_name(k) for k in prep.splits.forget_sizes}
+    assert r["other_seed"] == prep.finetune_cfg.seed + authors_floor.FLOOR_SEED
+    for k in prep.splits.forget_sizes:
+        split = r["splits"][prep.splits.split_name(k)]
+        assert split["forget_questions"] == len(prep.forget_items(k))
+        assert 0.0 <= split["forget_quality"] <= 1.0
+        fl = split["fluency"]
+        assert (
+            fl["text_perplexity_ratio"] == fl["retain_other_seed"]["text_perplexity"] / fl["retain"]["text_perplexity"]
+        )
+        assert isinstance(fl["met"], bool) and {"retain", "retain_other_seed", "repetition_ratio"} <= set(fl)
+        # the first is the bench's own cached retain model; the second another checkpoint with other weights
+        first, second = (
+            ECOModel.from_pretrained(split["checkpoints"][m]).model for m in ("retain", "retain_other_seed")
+        )
+        assert split["checkpoints"]["retain"] == str(prep.retain_ckpts[k]) != split["checkpoints"]["retain_other_seed"]
+        assert any(not a.equal(b) for a, b in zip(first.parameters(), second.parameters()))
+    assert r["forget_quality"]["median"] == np.median([s["forget_quality"] for s in r["splits"].values()])
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["splits"] == r["splits"] and (tmp_path / "report.html").read_text().startswith("<!doctype html>")

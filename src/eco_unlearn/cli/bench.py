@@ -273,12 +273,20 @@ def bench_authors(
         Path | None, typer.Option(help="Only write --export-split in TOFU's file layout here (for eco bench tofu).")
     ] = None,
     export_split: Annotated[str, typer.Option(help="The split --export writes.")] = "forget20",
+    floor: Annotated[
+        bool,
+        typer.Option(
+            help="Only the noise floor: the retain recipe fine-tuned with another seed, scored against "
+            "the retain model as a method is (default --out runs/bench/authors-floor)."
+        ),
+    ] = False,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
     """TOFU-style: fine-tuned target and retain models, forget quality vs model utility; results.json + report.html."""
     place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
+    from eco_unlearn.evaluation.bench import authors_floor
     from eco_unlearn.evaluation.bench.authors import run
     from eco_unlearn.evaluation.bench.tofu import export_builtin
 
@@ -290,6 +298,20 @@ def bench_authors(
             a = export_builtin(export, export_split, **kw)
             out.print(f"wrote {export_split} in TOFU's layout to {export}; the same figures:")
             out.print(a["command"], soft_wrap=True)  # one line: copy and paste
+            return
+        if floor:
+            if baselines:
+                raise ValueError("--floor scores no method: drop --baselines")
+            out_dir = Path("runs/bench/authors-floor") if out_dir == Path("runs/bench/authors") else out_dir
+            f = authors_floor.run(out_dir, **kw)
+            t = Table("split", "forget questions", "forget quality", "text perplexity ratio", "repetition ratio",
+                      title="noise floor: the retain recipe with another seed vs the retain model")  # fmt: skip
+            for name, sp in f["splits"].items():
+                fl = sp["fluency"]
+                t.add_row(name, str(sp["forget_questions"]), f"{sp['forget_quality']:.3g}",
+                          f"{fl['text_perplexity_ratio']:.2f}", f"{fl['repetition_ratio']:.2f}")  # fmt: skip
+            out.print(t)
+            out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
             return
         chosen = baselines_option(baselines)
         modes = tuple(x.strip() for x in selections.split(",") if x.strip())

@@ -62,14 +62,14 @@ def build_app(
     corrupt_in_vllm: bool | None = False,
 ) -> FastAPI:
     registry = TargetRegistry(targets)  # first: a bad targets directory fails before the model loads
+    be = build_backend(backend, model, vllm_url=vllm_url, max_batch=max_batch, embeds_dtype=embeds_dtype,
+                       corrupt_in_vllm=corrupt_in_vllm)  # fmt: skip
     if threads is None and backend == "vllm":
         threads = 1  # the gateway only runs classifiers; leave the cores to vLLM when they share a machine
-    if threads is not None:
+    if threads is not None:  # after the options are checked: a refused configuration changes nothing
         import torch
 
         torch.set_num_threads(threads)
-    be = build_backend(backend, model, vllm_url=vllm_url, max_batch=max_batch, embeds_dtype=embeds_dtype,
-                       corrupt_in_vllm=corrupt_in_vllm)  # fmt: skip
     config = ServerConfig(model_name=model, api_key=api_key, admin_token=admin_token, reveal_targets=reveal_targets)
     return create_app(be, registry, config)
 

@@ -114,6 +114,8 @@ class Prepared:
     cache: Path
     base: str
     command: str
+    finetune_cfg: FinetuneConfig | None = None
+    """The recipe every checkpoint was fine-tuned with."""
 
     def split_k(self, name: str) -> int:
         known = {self.splits.split_name(k): k for k in self.splits.forget_sizes}
@@ -197,7 +199,7 @@ def prepare(
     command = "eco bench authors" + (" --quick" if quick else f" --authors {n_authors} --epochs {epochs} --lr {lr:g}")
     command += f" --seed {seed}" if seed else ""
     return Prepared(splits, target_ckpt, retain_ckpts, fixed, fit_authors, fit_qa, lr, gen_tokens, cache, base,
-                    command)  # fmt: skip
+                    command, cfg)  # fmt: skip
 
 
 ECO_ROWS = {"rand_noise_first_n": "eco_rand_noise", "zero_out_top_k": "eco_zero_out",
