@@ -2,13 +2,33 @@ import math
 
 import pytest
 
-from eco_unlearn.evaluation.fluency import continuation_check, fluency, mask_names, repetition, topicality
+from eco_unlearn.evaluation.fluency import (
+    continuation_check,
+    fluency,
+    fluency_vs,
+    mask_names,
+    repetition,
+    topicality,
+)
 
 
 def test_repetition_counts_repeated_words():
     assert repetition("the cat sat on a mat") == 0.0
     assert repetition("the the the the") == pytest.approx(0.75)
     assert repetition("") == 0.0
+
+
+def test_the_fluency_goal_is_a_band_of_20_percent_around_the_reference_and_zero_only_matches_zero():
+    ref = {"perplexity": 10.0, "text_perplexity": 40.0, "repetition": 0.05}
+    assert fluency_vs(dict(ref), ref) == {"perplexity_ratio": 1.0, "repetition_ratio": 1.0, "met": True}
+    assert fluency_vs(ref | {"perplexity": 11.9}, ref)["met"] and not fluency_vs(ref | {"perplexity": 12.1}, ref)["met"]
+    assert not fluency_vs(ref | {"repetition": 0.03}, ref)["met"]  # 0.6x: repeats too little
+    read = fluency_vs(ref | {"perplexity": 99.0}, ref, keys=("text_perplexity", "repetition"))
+    assert read["met"] and set(read) == {"text_perplexity_ratio", "repetition_ratio", "met"}
+    # short answers often repeat no word: against such a reference only no repetition is within the band
+    silent = ref | {"repetition": 0.0}
+    assert fluency_vs(silent, silent)["met"] and math.isnan(fluency_vs(silent, silent)["repetition_ratio"])
+    assert not fluency_vs(ref | {"repetition": 0.01}, silent)["met"]
 
 
 def test_gibberish_is_less_fluent_than_text_under_a_real_model(smol):

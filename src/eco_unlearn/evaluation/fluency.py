@@ -73,13 +73,13 @@ FLUENCY_GOAL = 0.2
 the retain model's (or, without one, the clean model's) on the same prompts."""
 
 
-def fluency_vs(method: dict, reference: dict) -> dict:
-    """:func:`fluency` of a method's generations as ratios to the reference model's (``perplexity``,
-    ``repetition``), and whether both are within :data:`FLUENCY_GOAL` of it."""
-    ratio = {k: method[k] / reference[k] if reference[k] else float("nan") for k in ("perplexity", "repetition")}
-    return {f"{k}_ratio": v for k, v in ratio.items()} | {
-        "met": all(abs(v - 1) <= FLUENCY_GOAL for v in ratio.values())
-    }
+def fluency_vs(method: dict, reference: dict, keys: tuple[str, ...] = ("perplexity", "repetition")) -> dict:
+    """:func:`fluency` of a method's generations as ratios to the reference model's (``keys``), and whether
+    all are within :data:`FLUENCY_GOAL` of it. Against a reference that repeats no word (short answers often
+    do not), the ratio is NaN and only a method that repeats none either is within the goal."""
+    ratio = {k: method[k] / reference[k] if reference[k] else float("nan") for k in keys}
+    met = all(abs(method[k] - reference[k]) <= FLUENCY_GOAL * reference[k] for k in keys)
+    return {f"{k}_ratio": v for k, v in ratio.items()} | {"met": bool(met)}
 
 
 def mask_names(text: str) -> str:

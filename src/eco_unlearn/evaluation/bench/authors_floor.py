@@ -12,6 +12,7 @@ misses is below what the protocol measures. Nothing here reads or chooses anythi
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ import numpy as np
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.evaluation.bench.authors import pairs, prepare
 from eco_unlearn.evaluation.finetune import finetune, qa_prompt
-from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, fluency
+from eco_unlearn.evaluation.fluency import fluency, fluency_vs
 from eco_unlearn.evaluation.tofu import evaluate_set, forget_quality
 from eco_unlearn.fileio import write_report
 
@@ -61,7 +62,8 @@ def run(out_dir: Path = Path("runs/bench/authors-floor"), **prepare_kw) -> dict:
             "forget_questions": len(items),
             "checkpoints": {"retain": str(prep.retain_ckpts[k]), "retain_other_seed": str(other_ckpt)},
             "forget_quality": forget_quality(second.ratios, first.ratios),
-            "fluency": {"retain": fl_first, "retain_other_seed": fl_second} | within_goal(fl_second, fl_first),
+            "fluency": {"retain": fl_first, "retain_other_seed": fl_second}
+            | fluency_vs(fl_second, fl_first, keys=("text_perplexity", "repetition")),  # as the authors report reads
             "examples": {"retain": first.answers[:3], "retain_other_seed": second.answers[:3]},
         }
     fq = [s["forget_quality"] for s in result["splits"].values()]
@@ -71,24 +73,12 @@ def run(out_dir: Path = Path("runs/bench/authors-floor"), **prepare_kw) -> dict:
     return result
 
 
-def within_goal(method: dict, reference: dict) -> dict:
-    """Text perplexity and repetition as ratios to the reference's (as the authors report reads them), and
-    whether both are within :data:`FLUENCY_GOAL` of it; against a reference that repeats no word, only a
-    method that repeats none either is within the goal (the ratio is NaN)."""
-    out, met = {}, True
-    for k in ("text_perplexity", "repetition"):
-        m, r = method[k], reference[k]
-        out[f"{k}_ratio"] = m / r if r else float("nan")
-        met &= abs(m - r) <= FLUENCY_GOAL * r
-    return out | {"met": bool(met)}
-
-
 def report_html(result: dict) -> str:
     rows = "".join(
         f"<tr><td>{name}</td><td>{s['forget_questions']}</td><td>{s['forget_quality']:.3g}</td>"
         f"<td>{s['fluency']['text_perplexity_ratio']:.2f}</td><td>{s['fluency']['repetition_ratio']:.2f}</td>"
         f"<td>{s['fluency']['retain']['repetition']:.4f} / {s['fluency']['retain_other_seed']['repetition']:.4f}</td>"
-        f"<td>{s['examples']['retain'][0]}<br>{s['examples']['retain_other_seed'][0]}</td></tr>"
+        f"<td>{html.escape(s['examples']['retain'][0])}<br>{html.escape(s['examples']['retain_other_seed'][0])}</td></tr>"
         for name, s in result["splits"].items()
     )
     fq = result["forget_quality"]
@@ -96,7 +86,7 @@ def report_html(result: dict) -> str:
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
 td,th{{padding:4px 8px;border-bottom:1px solid #ddd;font-size:13px}} table{{border-collapse:collapse}}</style>
 </head><body><h1>The authors protocol's noise floor</h1>
-<p>Command: <code>{result["command"]}</code>. The retain recipe fine-tuned again with training seed
+<p>Command: <code>{html.escape(result["command"])}</code>. The retain recipe fine-tuned again with training seed
 {result["other_seed"]} (same data, another order): a second model that never saw the forget authors, scored
 against the first as a method is. Forget quality median {fq["median"]:.3g} [{fq["min"]:.3g}, {fq["max"]:.3g}].
 A method at these figures cannot be told apart from never having seen the data by this protocol.</p>
