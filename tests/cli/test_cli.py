@@ -95,6 +95,8 @@ def test_bad_cli_input_is_a_clear_error(tmp_path):
     r = eco("bench", "authors", "--selections", "proper_nouns,every_word", "--out", str(tmp_path / "a"), check=False)
     assert r.returncode == 2 and "unknown selection mode 'every_word'" in r.stderr
     assert not (tmp_path / "a").exists()  # refused before any fine-tuning or output
+    r = eco("bench", "authors", "--floor", "--baselines", "ga", "--out", str(tmp_path / "f"), check=False)
+    assert r.returncode == 2 and "--floor scores no method" in r.stderr and not (tmp_path / "f").exists()
 
 
 @pytest.mark.usefixtures("smol")
