@@ -303,14 +303,7 @@ def bench_authors(
             if baselines:
                 raise ValueError("--floor scores no method: drop --baselines")
             out_dir = Path("runs/bench/authors-floor") if out_dir == Path("runs/bench/authors") else out_dir
-            f = authors_floor.run(out_dir, **kw)
-            t = Table("split", "forget questions", "forget quality", "text perplexity ratio", "repetition ratio",
-                      title="noise floor: the retain recipe with another seed vs the retain model")  # fmt: skip
-            for name, sp in f["splits"].items():
-                fl = sp["fluency"]
-                t.add_row(name, str(sp["forget_questions"]), f"{sp['forget_quality']:.3g}",
-                          f"{fl['text_perplexity_ratio']:.2f}", f"{fl['repetition_ratio']:.2f}")  # fmt: skip
-            out.print(t)
+            _print_floor(authors_floor.run(out_dir, **kw))
             out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
             return
         chosen = baselines_option(baselines)
@@ -320,6 +313,16 @@ def bench_authors(
         raise fail(str(e)) from None
     _print_tofu(r)
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+def _print_floor(f: dict) -> None:
+    t = Table("split", "forget questions", "forget quality", "text perplexity ratio", "repetition ratio",
+              title="noise floor: the retain recipe with another seed vs the retain model")  # fmt: skip
+    for name, sp in f["splits"].items():
+        fl = sp["fluency"]
+        t.add_row(name, str(sp["forget_questions"]), f"{sp['forget_quality']:.3g}",
+                  f"{fl['text_perplexity_ratio']:.2f}", f"{fl['repetition_ratio']:.2f}")  # fmt: skip
+    out.print(t)
 
 
 @app.command("tofu")

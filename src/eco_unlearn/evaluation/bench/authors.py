@@ -114,7 +114,7 @@ class Prepared:
     cache: Path
     base: str
     command: str
-    finetune_cfg: FinetuneConfig | None = None
+    finetune_cfg: FinetuneConfig
     """The recipe every checkpoint was fine-tuned with."""
 
     def split_k(self, name: str) -> int:
