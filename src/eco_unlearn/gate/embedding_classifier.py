@@ -70,16 +70,12 @@ class EmbeddingClassifier:
     def p_forget(self, texts: list[str]) -> np.ndarray:
         return self.p_from_embeddings(self.encoder.embed_prompts(list(texts)))
 
+    def to_meta(self) -> dict:
+        return {"kind": self.kind, "backbone": self.encoder.backbone, "coef": self.coef.tolist(),
+                "intercept": self.intercept}  # fmt: skip
+
     def save(self, directory: Path) -> None:
-        atomic_write_json(
-            directory / META,
-            {
-                "kind": self.kind,
-                "backbone": self.encoder.backbone,
-                "coef": self.coef.tolist(),
-                "intercept": self.intercept,
-            },
-        )
+        atomic_write_json(directory / META, self.to_meta())
 
     @classmethod
     def load(cls, directory: Path, meta: dict) -> EmbeddingClassifier:
