@@ -7,14 +7,22 @@ values move together. A method that matches the retain model's *distribution* bu
 values is, to the KS test, an independent sample of the same distribution, and then the p-value is uniform
 on (0, 1): its median over seeds is 0.5, whatever the fit does.
 
-This script reads recorded `eco bench authors` results (no model is run) and reports, per author set and
-split, the Spearman correlation between each row's per-question log truth ratios and the retain model's,
-next to its forget quality; the same p-value under independence, simulated at the split's size; and a KS
-test of whether a row's forget qualities over every set and split look uniform.
+This script reads recorded `eco bench authors` results and reports, per author set and split, the Spearman
+correlation between each row's per-question log truth ratios and the retain model's, next to its forget
+quality; the same p-value under independence, simulated at the split's size; and a KS test of whether a
+row's forget qualities over every set and split look uniform.
 
-    .venv/bin/python scripts/authors_fidelity.py benchmarks/results/authors.json \
-        benchmarks/results/authors-seed1.json benchmarks/results/authors-seed2.json \
-        --out benchmarks/results/authors-fidelity.json
+With ``--reference`` it also asks whether that fidelity can be seen *without* the retain model. Each
+recorded fit candidate is applied to the fit's reference questions (authors the target never saw) as if
+they were flagged, and its log truth ratios there are correlated with the clean target's on the same
+questions (``rho_ref``). On never-seen authors the target has nothing to forget, so a corruption that only
+removes knowledge leaves their per-question values in place, and one that scrambles the answer's language
+moves them. This loads each set's cached fine-tuned target (``eco bench authors --seed N`` made it) and
+reads no retain model.
+
+    .venv/bin/python scripts/authors_fidelity.py 0:benchmarks/results/authors.json \
+        1:benchmarks/results/authors-seed1.json 2:benchmarks/results/authors-seed2.json \
+        --reference --out benchmarks/results/authors-fidelity.json
 """
 
 from __future__ import annotations
@@ -37,21 +45,45 @@ def null_p_values(n: int, draws: int = 2000, seed: int = 0) -> np.ndarray:
     return np.array([stats.ks_2samp(rng.normal(size=n), rng.normal(size=n)).pvalue for _ in range(draws)])
 
 
-def fidelity(paths: list[Path]) -> dict:
+def reference_fidelity(seed: int, result: dict) -> dict[str, dict]:
+    """``rho_ref`` of every recorded fit candidate (module docstring), keyed by its row."""
+    from eco_unlearn.core.ecomodel import ECOModel
+    from eco_unlearn.evaluation.bench.authors import eco_row, fit_base_target, fit_inputs, prepare
+    from eco_unlearn.fit.distribution import log_truth_ratios
+
+    prep = prepare(seed=seed)  # the cached checkpoints of that author set; nothing is fine-tuned again
+    target = ECOModel.from_pretrained(str(prep.target_ckpt))
+    _, reference = fit_inputs(prep.splits, prep.fit_qa)
+    clean = log_truth_ratios(ECOModel(target.model, target.tokenizer), reference)
+    base, out = fit_base_target(), {}
+    for c in result["fit"]["candidates"]:
+        t = base.with_selection(mode=c["selection"]).with_corruption(
+            name=c["name"], strength=c["strength"], dims=c["dims"]
+        )
+        mine = log_truth_ratios(ECOModel(target.model, target.tokenizer, [t], seed=target.seed), reference)
+        out[eco_row(c)] = {"rho_ref": float(stats.spearmanr(mine, clean).statistic), "fit_objective": c["objective"],
+                           "passed_check": c["check"]["ok"]}  # fmt: skip
+    return out
+
+
+def fidelity(runs: list[tuple[int, Path]], reference: bool = False) -> dict:
     out: dict = {"runs": {}, "null": {}, "uniform": {}}
     quality: dict[str, list[float]] = {r: [] for r in ROWS}
-    for path in paths:
+    for seed, path in runs:
         result = json.loads(path.read_text())
-        run = out["runs"][path.name] = {}
+        run = out["runs"][path.name] = {"seed": seed}
+        if reference:
+            run["reference"] = reference_fidelity(seed, result)
         for split, s in result["splits"].items():
             methods = s["methods"]
             retain = np.log(methods["retain"]["sets"]["forget"]["ratios"])
             run[split] = {}
-            for row in ROWS:
+            for row in [*ROWS, *(r for r in run.get("reference", {}) if r not in ROWS)]:
                 mine = np.log(methods[row]["sets"]["forget"]["ratios"])
                 rho = float(stats.spearmanr(mine, retain).statistic)
                 run[split][row] = {"spearman_vs_retain": rho, "forget_quality": methods[row]["forget_quality"]}
-                quality[row].append(methods[row]["forget_quality"])
+                if row in quality:
+                    quality[row].append(methods[row]["forget_quality"])
             n = len(retain)
             if str(n) not in out["null"]:
                 p = null_p_values(n)
@@ -64,12 +96,16 @@ def fidelity(paths: list[Path]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("results", nargs="+", type=Path, help="results.json files of `eco bench authors`")
+    ap.add_argument("runs", nargs="+", help="SEED:RESULTS.json of an `eco bench authors --seed SEED` run")
+    ap.add_argument("--reference", action="store_true", help="also score each fit candidate on never-seen authors")
     ap.add_argument("--out", type=Path, help="write the figures here (JSON)")
     args = ap.parse_args()
-    out = fidelity(args.results)
+    runs = [(int(seed), Path(path)) for seed, path in (r.split(":", 1) for r in args.runs)]
+    out = fidelity(runs, args.reference)
     for name, run in out["runs"].items():
-        for split, rows in run.items():
+        for row, v in run.get("reference", {}).items():
+            print(f"{name} {row}: rho_ref {v['rho_ref']:+.2f} (fit objective {v['fit_objective']:.3f})")
+        for split, rows in ((k, v) for k, v in run.items() if k.startswith("forget")):
             cells = [f"{r} ρ {v['spearman_vs_retain']:+.2f} FQ {v['forget_quality']:.3g}" for r, v in rows.items()]
             print(f"{name} {split}: " + " | ".join(cells))
     for n, v in out["null"].items():
@@ -77,8 +113,8 @@ def main() -> None:
     for row, v in out["uniform"].items():
         print(f"{row}: median FQ {v['median']:.3g} over {v['n']}; KS vs uniform p = {v['ks_vs_uniform_p']:.3g}")
     if args.out:
-        atomic_write_json(args.out, {"command": "scripts/authors_fidelity.py " + " ".join(map(str, args.results))}
-                          | out)  # fmt: skip
+        command = "scripts/authors_fidelity.py " + " ".join(args.runs) + (" --reference" if args.reference else "")
+        atomic_write_json(args.out, {"command": command} | out)
 
 
 if __name__ == "__main__":
