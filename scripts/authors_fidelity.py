@@ -45,22 +45,37 @@ def null_p_values(n: int, draws: int = 2000, seed: int = 0) -> np.ndarray:
     return np.array([stats.ks_2samp(rng.normal(size=n), rng.normal(size=n)).pvalue for _ in range(draws)])
 
 
-def reference_fidelity(seed: int, result: dict) -> dict[str, dict]:
-    """``rho_ref`` of every recorded fit candidate (module docstring), keyed by its row."""
+def never_seen(seed: int):
+    """An author set's cached target, its fit's never-seen reference questions and the clean target's log
+    truth ratios on them (nothing is fine-tuned again; no retain model is read)."""
     from eco_unlearn.core.ecomodel import ECOModel
-    from eco_unlearn.evaluation.bench.authors import eco_row, fit_base_target, fit_inputs, prepare
+    from eco_unlearn.evaluation.bench.authors import fit_inputs, prepare
     from eco_unlearn.fit.distribution import log_truth_ratios
 
-    prep = prepare(seed=seed)  # the cached checkpoints of that author set; nothing is fine-tuned again
+    prep = prepare(seed=seed)
     target = ECOModel.from_pretrained(str(prep.target_ckpt))
     _, reference = fit_inputs(prep.splits, prep.fit_qa)
-    clean = log_truth_ratios(ECOModel(target.model, target.tokenizer), reference)
-    base, out = fit_base_target(), {}
+    return prep, target, reference, log_truth_ratios(ECOModel(target.model, target.tokenizer), reference)
+
+
+def corrupted(target, selection: str, name: str, strength: float, dims: int | None):
+    """The target under one fit candidate, with the fit's gate (every prompt flagged)."""
+    from eco_unlearn.core.ecomodel import ECOModel
+    from eco_unlearn.evaluation.bench.authors import fit_base_target
+
+    t = fit_base_target().with_selection(mode=selection).with_corruption(name=name, strength=strength, dims=dims)
+    return ECOModel(target.model, target.tokenizer, [t], seed=target.seed)
+
+
+def reference_fidelity(seed: int, result: dict) -> dict[str, dict]:
+    """``rho_ref`` of every recorded fit candidate (module docstring), keyed by its row."""
+    from eco_unlearn.evaluation.bench.authors import eco_row
+    from eco_unlearn.fit.distribution import log_truth_ratios
+
+    _, target, reference, clean = never_seen(seed)
+    out = {}
     for c in result["fit"]["candidates"]:
-        t = base.with_selection(mode=c["selection"]).with_corruption(
-            name=c["name"], strength=c["strength"], dims=c["dims"]
-        )
-        mine = log_truth_ratios(ECOModel(target.model, target.tokenizer, [t], seed=target.seed), reference)
+        mine = log_truth_ratios(corrupted(target, c["selection"], c["name"], c["strength"], c["dims"]), reference)
         out[eco_row(c)] = {"rho_ref": float(stats.spearmanr(mine, clean).statistic), "fit_objective": c["objective"],
                            "passed_check": c["check"]["ok"]}  # fmt: skip
     return out

@@ -20,10 +20,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from authors_fidelity import corrupted, never_seen  # scripts/ is on the path when a script runs
 from scipy import stats
 
-from eco_unlearn.core.ecomodel import ECOModel
-from eco_unlearn.evaluation.bench.authors import eval_truth, fit_base_target, fit_inputs, prepare
+from eco_unlearn.evaluation.bench.authors import eval_truth
 from eco_unlearn.fileio import atomic_write_json
 from eco_unlearn.fit.distribution import log_truth_ratios
 
@@ -33,19 +33,15 @@ FAMILIES = ("zero_out_top_k", "flip_sign_top_k")
 
 def grid_fidelity(seed: int, results: Path) -> dict:
     recorded = json.loads(results.read_text())
-    prep = prepare(seed=seed)
-    target = ECOModel.from_pretrained(str(prep.target_ckpt))
-    _, reference = fit_inputs(prep.splits, prep.fit_qa)
-    clean_ref = log_truth_ratios(ECOModel(target.model, target.tokenizer), reference)
+    prep, target, reference, clean_ref = never_seen(seed)
     sizes = {prep.splits.split_name(k): len(prep.forget_items(k)) for k in prep.splits.forget_sizes}
     largest = [eval_truth(it) for it in prep.forget_items(max(prep.splits.forget_sizes))]
     retain = {s: recorded["splits"][s]["methods"]["retain"]["sets"]["forget"]["ratios"] for s in sizes}
     points = [p for p in recorded["fit"]["trajectory"]
               if p["selection"] == "answer_facts" and p["kind"] == "grid" and p["family"] in FAMILIES]  # fmt: skip
-    base, rows = fit_base_target().with_selection(mode="answer_facts"), []
+    rows = []
     for p in points:
-        t = base.with_corruption(name=p["family"], strength=p["sigma"], dims=p["dims"])
-        eco = ECOModel(target.model, target.tokenizer, [t], seed=target.seed)
+        eco = corrupted(target, "answer_facts", p["family"], p["sigma"], p["dims"])
         mine = log_truth_ratios(eco, largest)
         row = {"family": p["family"], "dims": p["dims"], "fit_objective": p["objective"],
                "rho_ref": float(stats.spearmanr(log_truth_ratios(eco, reference), clean_ref).statistic)}  # fmt: skip
