@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -400,3 +401,19 @@ def test_serve_answers_over_http(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
+
+
+def test_bench_authors_combine_reads_recorded_runs_and_names_a_bad_file(tmp_path):
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    committed = [results / f"{n}.json" for n in ("authors", "authors-seed1", "authors-seed2")]
+    r = eco("bench", "authors", "--combine", ",".join(map(str, committed)), "--out", tmp_path / "sets")
+    assert "forget quality over 3 author sets" in r.stdout and "eco_zero_out" in r.stdout
+    written = json.loads((tmp_path / "sets" / "results.json").read_text())
+    per_set = [json.loads(p.read_text())["splits"]["forget40"]["methods"]["eco_zero_out"] for p in committed]
+    assert written["splits"]["forget40"]["eco_zero_out"]["forget_quality"]["values"] == [
+        v["forget_quality"] for v in per_set
+    ]
+    bad = eco("bench", "authors", "--combine", f"{committed[0]},{tmp_path / 'nope.json'}", check=False)
+    assert bad.returncode == 2 and "nope.json: no such file" in bad.stderr
+    mixed = eco("bench", "authors", "--combine", ",".join(map(str, committed)), "--floor", check=False)
+    assert mixed.returncode == 2 and "drop --floor" in mixed.stderr

@@ -280,10 +280,20 @@ def bench_authors(
             "the retain model as a method is (default --out runs/bench/authors-floor)."
         ),
     ] = False,
+    combine: Annotated[
+        str,
+        typer.Option(
+            help="Only combine recorded runs: comma-separated results.json of `eco bench authors --seed N` runs "
+            "(median and range over the author sets; default --out runs/bench/authors-sets)."
+        ),
+    ] = "",
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
     """TOFU-style: fine-tuned target and retain models, forget quality vs model utility; results.json + report.html."""
+    if combine:
+        _combine_authors(combine, out_dir, floor or export is not None or bool(baselines))
+        return
     place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
     from eco_unlearn.evaluation.bench import authors_floor
@@ -312,6 +322,27 @@ def bench_authors(
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     _print_tofu(r)
+    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+
+
+def _combine_authors(paths: str, out_dir: Path, other_mode: bool) -> None:
+    """``eco bench authors --combine``: arithmetic on recorded runs, nothing is loaded or trained."""
+    from eco_unlearn.evaluation.bench.authors_sets import run
+
+    if other_mode:
+        raise fail("--combine reads recorded runs only: drop --floor, --export and --baselines")
+    out_dir = Path("runs/bench/authors-sets") if out_dir == Path("runs/bench/authors") else out_dir
+    try:
+        c = run([Path(p.strip()) for p in paths.split(",") if p.strip()], out_dir)
+    except ValueError as e:
+        raise fail(str(e)) from None
+    splits = list(c["splits"])
+    title = f"forget quality over {len(c['sets'])} author sets: median \\[range]"  # escaped: not rich markup
+    t = Table("method", *splits, "goal met", title=title)
+    for m, met in c["meets_goal"].items():
+        cells = [c["splits"][s][m]["forget_quality"] for s in splits]
+        t.add_row(m, *(f"{x['median']:.3g} [{x['min']:.3g}, {x['max']:.3g}]" for x in cells), "yes" if met else "no")
+    out.print(t)
     out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
 
 
