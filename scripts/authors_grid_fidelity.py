@@ -16,8 +16,8 @@ questions against the reference).
 
     for s in 0 1 2; do .venv/bin/python scripts/authors_grid_fidelity.py $s; done
     # → benchmarks/results/authors-grid-fidelity-seed{0,1,2}.json, about 10 min each
-    for s in 0 1 2; do .venv/bin/python scripts/authors_grid_fidelity.py $s --candidate substitute:proper_nouns \
-        --candidate substitute:answer_facts; done   # → authors-candidates-seed{0,1,2}.json, about 4 min each
+    for s in 0 1 2 3; do .venv/bin/python scripts/authors_grid_fidelity.py $s --candidate substitute:proper_nouns \
+        --candidate substitute:answer_facts; done   # → authors-candidates-seed{0,1,2,3}.json, about 4 min each
 """
 
 from __future__ import annotations
