@@ -413,6 +413,10 @@ def test_bench_authors_combine_reads_recorded_runs_and_names_a_bad_file(tmp_path
     assert written["splits"]["forget40"]["eco_zero_out"]["forget_quality"]["values"] == [
         v["forget_quality"] for v in per_set
     ]
+    zero = written["splits"]["forget40"]["eco_zero_out"]["fluency"]["text_perplexity_ratio"]["values"]
+    retain = [json.loads(p.read_text())["splits"]["forget40"]["methods"]["retain"]["fluency"] for p in committed]
+    assert zero == [v["fluency"]["text_perplexity"] / r["text_perplexity"] for v, r in zip(per_set, retain)]
+    assert "Fluency of the forget answers" in (tmp_path / "sets" / "report.html").read_text()
     bad = eco("bench", "authors", "--combine", f"{committed[0]},{tmp_path / 'nope.json'}", check=False)
     assert bad.returncode == 2 and "nope.json: no such file" in bad.stderr
     mixed = eco("bench", "authors", "--combine", ",".join(map(str, committed)), "--floor", check=False)

@@ -46,6 +46,22 @@ def test_combine_reports_median_range_and_sets_at_goal_per_split_and_method():
     assert [s["fit"] for s in c["sets"]] == [f"zero_out_top_k k={100 + i} on answer_facts tokens" for i in range(3)]
 
 
+def test_fluency_is_combined_as_a_ratio_to_each_sets_retain_model_when_every_set_recorded_it():
+    sets = _three()
+    for i, r in enumerate(sets):
+        methods = r["splits"]["forget20"]["methods"]
+        methods["retain"] = {"forget_quality": 1.0, "model_utility": 0.3,
+                             "fluency": {"text_perplexity": 40.0 + 10 * i, "repetition": 0.0}}  # fmt: skip
+        methods["eco_zero_out"]["fluency"] = {"text_perplexity": 20.0 + 10 * i, "repetition": 0.01 * (i + 1)}
+    c = combine([r | {"source": str(i)} for i, r in enumerate(sets)])
+    fl = c["splits"]["forget20"]["eco_zero_out"]["fluency"]
+    assert fl["text_perplexity_ratio"]["values"] == pytest.approx([0.5, 0.6, 2 / 3])
+    assert fl["repetition"] == {"values": [0.01, 0.02, 0.03], "median": 0.02, "min": 0.01, "max": 0.03}
+    assert c["splits"]["forget20"]["retain"]["fluency"]["text_perplexity_ratio"]["median"] == 1.0
+    # forget40 has no retain row recorded: no fluency there, rather than a ratio to nothing
+    assert "fluency" not in c["splits"]["forget40"]["eco_zero_out"]
+
+
 def test_one_low_median_split_misses_the_goal():
     sets = _three()
     sets[1]["splits"]["forget40"]["methods"]["eco_zero_out"]["forget_quality"] = 0.2

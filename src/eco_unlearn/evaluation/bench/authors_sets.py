@@ -68,12 +68,24 @@ def combine(results: list[dict]) -> dict:
                 "model_utility": _spread([methods[m]["model_utility"] for methods in per_set]),
                 "sets_at_goal": sum(methods[m]["forget_quality"] >= GOAL for methods in per_set),
             }
+            | _fluency([methods[m] for methods in per_set], [methods.get("retain") for methods in per_set])
             for m in every
         }
     methods = set.intersection(*(set(v) for v in out["splits"].values()))
     out["meets_goal"] = {m: all(out["splits"][s][m]["forget_quality"]["median"] >= GOAL for s in splits)
                          for m in sorted(methods)}  # fmt: skip
     return out
+
+
+def _fluency(rows: list[dict], retain: list[dict | None]) -> dict:
+    """The forget answers' fluency over the sets, when every set recorded it for this row and the retain
+    model: text perplexity as a ratio to the retain model's on the same questions (what issue 15's fluency
+    goal compares), and the share of repeated words."""
+    if not all("fluency" in r for r in rows) or not all(x and "fluency" in x for x in retain):
+        return {}
+    ratio = [r["fluency"]["text_perplexity"] / x["fluency"]["text_perplexity"] for r, x in zip(rows, retain)]
+    return {"fluency": {"text_perplexity_ratio": _spread(ratio),
+                        "repetition": _spread([r["fluency"]["repetition"] for r in rows])}}  # fmt: skip
 
 
 def _fit_label(fit: dict) -> str:
@@ -133,6 +145,24 @@ def _strip_png(combined: dict) -> str:
     return png_base64(fig)
 
 
+def _fluency_table(combined: dict) -> str:
+    """The fluency section of the report: rows whose every split recorded fluency in every set."""
+    splits, rows = list(combined["splits"]), []
+    for m in combined["meets_goal"]:
+        fl = [combined["splits"][s][m].get("fluency") for s in splits]
+        if all(fl):
+            cells = [f"<td>{_cell(f['text_perplexity_ratio'], '.2f')}</td><td>{_cell(f['repetition'], '.3f')}</td>"
+                     for f in fl]  # fmt: skip
+            rows.append(f"<tr><td>{html.escape(m)}</td>{''.join(cells)}</tr>")
+    if not rows:
+        return ""
+    head = "".join(f"<th>{html.escape(s)}: text perplexity ÷ retain model's</th><th>repetition</th>" for s in splits)
+    return f"""<h2>Fluency of the forget answers</h2><p>Median [range] over the sets: the answers' text perplexity
+under the clean target as a ratio to the retain model's answers to the same questions, and the share of repeated
+words (the retain row gives the retain model's own).</p>
+<table><tr><th>method</th>{head}</tr>{"".join(rows)}</table>"""
+
+
 def _cell(s: dict, digits: str = ".3g") -> str:
     return f"{s['median']:{digits}} [{s['min']:{digits}}, {s['max']:{digits}}]"
 
@@ -151,6 +181,7 @@ def report_html(combined: dict) -> str:
             for s in splits
         )
         rows.append(f"<tr><td>{html.escape(m)}</td>{cells}<td>{'yes' if combined['meets_goal'][m] else 'no'}</td></tr>")
+    fluency = _fluency_table(combined)
     sets = "".join(f"<tr><td>{html.escape(str(s['seed']))}</td><td><code>{html.escape(s['command'])}</code></td>"
                    f"<td>{html.escape(s['fit'])}</td><td>{html.escape(s['source'])}</td></tr>"
                    for s in combined["sets"])  # fmt: skip
@@ -172,6 +203,7 @@ fit but their answers derail, and its fluency check rejects them in most sets).<
 style="max-width:100%">
 <table><tr><th>method</th>{head}<th>goal met</th></tr>{"".join(rows)}</table>
 {dropped}
+{fluency}
 <h2>Author sets</h2><table><tr><th>seed</th><th>command</th><th>the fit's choice</th><th>results</th></tr>{sets}
 </table></body></html>"""
 
