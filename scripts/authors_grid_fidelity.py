@@ -32,7 +32,7 @@ from scipy import stats
 
 from eco_unlearn.evaluation.bench.authors import eval_truth, fit_inputs
 from eco_unlearn.fileio import atomic_write_json
-from eco_unlearn.fit.distribution import log_truth_ratios, sample_distance
+from eco_unlearn.fit.distribution import DistributionObjective, log_truth_ratios
 
 RESULTS = {0: "authors.json", 1: "authors-seed1.json", 2: "authors-seed2.json", 3: "authors-seed3.json"}
 FAMILIES = ("zero_out_top_k", "flip_sign_top_k")
@@ -57,13 +57,12 @@ def grid_fidelity(seed: int, results: Path, candidates: tuple[str, ...] = ()) ->
         return row
 
     if candidates:
-        fit_items = fit_inputs(prep.splits, prep.fit_qa)[0]
+        objective = DistributionObjective(fit_inputs(prep.splits, prep.fit_qa)[0], clean_ref.tolist())  # the fit's
         extra = []
         for spec in candidates:
             family, selection, strength, dims = parse_candidate(spec)
             eco = corrupted(target, selection, family, strength, dims)
-            objective = sample_distance(log_truth_ratios(eco, fit_items), clean_ref, "ks")
-            extra.append(scored(eco, {"candidate": spec, "fit_objective": objective}))
+            extra.append(scored(eco, {"candidate": spec, "fit_objective": objective.metric(eco, seed=0)}))
         return {"seed": seed, "results": str(results), "candidates": extra}
     points = [p for p in recorded["fit"]["trajectory"]
               if p["selection"] == "answer_facts" and p["kind"] == "grid" and p["family"] in FAMILIES]  # fmt: skip

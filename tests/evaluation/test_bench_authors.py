@@ -59,12 +59,12 @@ def test_another_seed_is_another_author_set_with_its_own_checkpoints():
 
 
 def test_the_report_draws_every_selection_of_a_family_with_the_family_marker():
-    from eco_unlearn.evaluation.bench.authors_report import MARKERS, _family
+    from eco_unlearn.evaluation.bench.authors_report import MARKERS, row_family
 
     for row in ("eco_zero_out", "eco_zero_out_oracle", "eco_zero_out_all_but_last_oracle",
                 "eco_zero_out_content_words", "eco_zero_out_proper_nouns_oracle"):  # fmt: skip
-        assert _family(row) == "eco_zero_out" and _family(row) in MARKERS
-    assert _family("npo_rt") == "npo_rt"
+        assert row_family(row) == "eco_zero_out" and row_family(row) in MARKERS
+    assert row_family("npo_rt") == "npo_rt"
 
 
 def test_the_noise_floor_scores_a_second_never_trained_model_against_the_retain_model(tmp_path):

@@ -13,7 +13,7 @@ MARKERS = {"original": "o", "retain": "*", "prompting": "s", "hidden_name": "<",
            "npo_rt": "h"}  # fmt: skip
 
 
-def _family(row: str) -> str:
+def row_family(row: str) -> str:
     """A method row's family, without its oracle and token-selection suffixes (``eco_zero_out_all_but_last``)."""
     row = row.removesuffix("_oracle")
     return next((row.removesuffix(f"_{m}") for m in SELECTION_MODES if row.endswith(f"_{m}")), row)
@@ -32,7 +32,7 @@ def _scatter_png(result: dict) -> str:
             if len(seeds) > 1:
                 ax.errorbar(x, y, xerr=[[x - min(seeds)], [max(seeds) - x]], color=colors[i % len(colors)],
                             linewidth=0.8, capsize=2)  # fmt: skip
-            c, family = colors[i % len(colors)], _family(m)
+            c, family = colors[i % len(colors)], row_family(m)
             ax.scatter(x, y, marker=MARKERS.get(family, "x"), s=60, label=f"{split} {m}",
                        facecolors="none" if oracle else c, edgecolors=c)  # fmt: skip
     ax.set_xscale("log")

@@ -15,7 +15,7 @@ import json
 import statistics
 from pathlib import Path
 
-from eco_unlearn.evaluation.bench.authors_report import MARKERS, _family
+from eco_unlearn.evaluation.bench.authors_report import MARKERS, row_family
 from eco_unlearn.fileio import png_base64, pyplot, write_report
 
 GOAL = 0.5
@@ -112,7 +112,7 @@ def _spread_png(combined: dict) -> str:
             yerr = [[mu["median"] - mu["min"]], [mu["max"] - mu["median"]]]
             c = colors[i % len(colors)]
             ax.errorbar(x, mu["median"], xerr=xerr, yerr=yerr, color=c, linewidth=0.8, capsize=2)
-            ax.scatter(x, mu["median"], marker=MARKERS.get(_family(m), "x"), s=55, color=c, label=m, zorder=3)
+            ax.scatter(x, mu["median"], marker=MARKERS.get(row_family(m), "x"), s=55, color=c, label=m, zorder=3)
         ax.axvline(GOAL, color="grey", linestyle="--", linewidth=0.8)
         ax.set_xscale("log")
         ax.set(title=split, xlabel="forget quality (median over sets, log; bars: range)")
