@@ -6,6 +6,8 @@ architectures, so mechanics are tested on Llama, Gemma-3 and Qwen2 code paths in
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig, Qwen2Config
@@ -14,6 +16,12 @@ from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import load_model
 
 TINY_ARCHS = ("llama", "gemma3", "qwen2")
+
+# Targets created without an explicit backbone use MiniLM alone here (subprocesses inherit it). The default,
+# `auto`, calibrates a topic gate a second time on minilm+e5 (~20 s a process); the many mechanics tests that
+# create chemistry targets do not need that, and the tests whose subject it is ask for `auto` explicitly
+# (tests/gate/test_create.py, tests/cli/test_cli.py, the gate bench).
+os.environ.setdefault("ECO_GATE_BACKBONE", "minilm")
 
 
 @pytest.fixture(scope="session")

@@ -72,6 +72,24 @@ def write_report(out_dir: str | Path, result: dict, html: str) -> None:
     atomic_write_text(out_dir / "report.html", html)
 
 
+_REPORT_CSS = (
+    "body{font-family:sans-serif;max-width:%dpx;margin:2em auto}"
+    " td,th{padding:4px 8px;border-bottom:1px solid #ddd;font-size:90%%}"
+    " table{border-collapse:collapse;margin:1em 0}"
+)
+
+
+def html_page(title: str, body: str, width: int = 1100) -> str:
+    """A self-contained report page: every ``eco bench`` report shares this head and stylesheet, so they
+    read alike and a change of style is made once. ``title`` is escaped; ``body`` is HTML."""
+    import html
+
+    return (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_REPORT_CSS % width}</style></head><body>\n{body}\n</body></html>"
+    )
+
+
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
     """Save a matplotlib figure atomically (PNG) and close it."""
     import matplotlib.pyplot as plt

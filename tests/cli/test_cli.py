@@ -157,11 +157,19 @@ def test_cli_created_target_drives_ecomodel(tmp_path, prompt_files, smol):
         "all",
         "--select",
         "user_span",
+        "--backbone",
+        "auto",
         "--out",
         str(tmp_path / "chem"),
     )
     assert "wrote target bundle" in r.stdout and "fnr_forget_wrapped" in r.stdout
-    assert "fpr_general" in eco("target", "inspect", str(tmp_path / "chem")).stdout
+    inspected = eco("target", "inspect", str(tmp_path / "chem")).stdout
+    assert "fpr_general" in inspected
+    # the default backbone says what it settled on and why, after creation and on inspection
+    mode = json.loads((tmp_path / "chem" / "calibration.json").read_text())["mode"]
+    chosen = "minilm" if mode == "entities" else "minilm+e5"
+    for text in (r.stdout, inspected):
+        assert f"classifier backbone: {chosen} (auto: " in " ".join(text.split())
     from eco_unlearn.evaluation.domains import domain_prompts
 
     (tmp_path / "f.txt").write_text("\n".join(domain_prompts("chemistry", per_item=1, seed=5)[1][:12]))

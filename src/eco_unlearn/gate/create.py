@@ -18,6 +18,10 @@
    general set that nothing trains or calibrates on (TOFU world facts + real authors questions by default);
 5. the bundle (classifier, calibration.json, calibration.png, target.json) is written into a staging
    directory and moved into place only when complete.
+
+Steps 1-4 run on one classifier backbone. The default, ``auto`` (or ``$ECO_GATE_BACKBONE``), runs them on
+MiniLM and, when the gate they settle on reads the classifier, again on ``minilm+e5`` so that the topic is
+also recognised in other languages (backbone.auto_backbone); a names-only gate keeps MiniLM.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import json
 import random
 import tempfile
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -35,7 +40,14 @@ from pydantic import ValidationError
 from eco_unlearn.console import track
 from eco_unlearn.fileio import atomic_write_json, replace_dir
 from eco_unlearn.gate.augment import augment, entity_prompts, heldout_wrapped, wrapper_fragments
-from eco_unlearn.gate.backbone import DEFAULT_BACKBONE, get_encoder, resolve_backbone
+from eco_unlearn.gate.backbone import (
+    AUTO_BACKBONE,
+    DEFAULT_BACKBONE,
+    auto_backbone,
+    create_backbone,
+    get_encoder,
+    resolve_backbone,
+)
 from eco_unlearn.gate.background import background_prompts, far_from
 from eco_unlearn.gate.calibration import Threshold, choose_threshold, plot, rate, report
 from eco_unlearn.gate.classifier import train_classifier
@@ -77,7 +89,7 @@ def create_target(
     *,
     general: list[str] | None = None,
     classifier: str = "embedding",
-    backbone: str = DEFAULT_BACKBONE,
+    backbone: str | None = None,
     alpha: float | None = 0.05,
     threshold: float | None = None,
     max_fpr: float | None = 0.02,
@@ -93,6 +105,7 @@ def create_target(
     overwrite: bool = False,
 ) -> tuple[Target, dict]:
     out = Path(out)
+    backbone = create_backbone(backbone)
     if (alpha is None) == (threshold is None):
         raise ValueError("give exactly one of alpha (conformal) or threshold (fixed τ)")
     if max_fpr is not None and not 0.0 < max_fpr < 1.0:
@@ -102,7 +115,7 @@ def create_target(
         raise ValueError(f"folds must be 0 (split conformal) or at least 2, got {folds}")
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists (use --overwrite to replace it)")
-    if classifier == "finetune":
+    if classifier == "finetune" and backbone != AUTO_BACKBONE:
         resolve_backbone(backbone)  # a backbone that cannot be fine-tuned is refused before any work
     general = general_prompts() if general is None else general
     check_classes(forget, retain, general)
@@ -119,12 +132,82 @@ def create_target(
     except ValidationError as e:
         raise ValueError(explain_validation(e)) from None
 
+    verbatim = VerbatimIndex.from_texts(forget_text) if forget_text else None
+    options = dict(classifier=classifier, alpha=alpha, threshold=threshold, max_fpr=max_fpr, folds=folds,
+                   background=background, entity_evidence=entity_evidence, verbatim=verbatim, entities=entities,
+                   seed=seed)  # fmt: skip
+    if backbone == AUTO_BACKBONE:
+        built = _calibrate(forget, retain, general, backbone=DEFAULT_BACKBONE, **options)
+        chosen, why = auto_backbone(built.rep["mode"], classifier)
+        if chosen != DEFAULT_BACKBONE:
+            built = _calibrate(forget, retain, general, backbone=chosen, **options)
+        built.rep["backbone_choice"] = f"auto: {why}"
+    else:
+        built = _calibrate(forget, retain, general, backbone=backbone, **options)
+    gate, tau, rep, scores = built.gate, built.tau, built.rep, built.scores
+    mode, entities = rep["mode"], gate.evidence.entities
+    gate_spec = {
+        "kind": "classifier",
+        "classifier": "classifier",
+        "mode": mode,
+        "verbatim": verbatim is not None,
+        "threshold": tau,
+        "calibration": {k: rep[k] for k in ("method", "alpha", "max_fpr", "n_calibration", "guarantee") if k in rep},
+    }
+    manifest = TargetManifest.model_validate(manifest.model_dump() | {"gate": gate_spec, "entities": entities})
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
+    try:
+        (staged / "classifier").mkdir()
+        gate.classifier.save(staged / "classifier")
+        if verbatim is not None:
+            verbatim.save(staged)
+        atomic_write_json(staged / CALIBRATION_REPORT, rep)
+        plot(scores, tau, staged / CALIBRATION_PLOT, f"target {name}: p_forget by set")
+        Target(manifest, gate).save(staged)
+        replace_dir(staged, out, overwrite=overwrite)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    plain_classifier = mode == "classifier" and verbatim is None
+    return Target(manifest, gate.classifier if plain_classifier else gate, out), rep
+
+
+@dataclass
+class _Calibrated:
+    """A trained and calibrated gate before it is written: what ``create_target`` compares and saves."""
+
+    gate: EvidenceGate
+    tau: float
+    rep: dict
+    scores: dict[str, np.ndarray]
+
+
+def _calibrate(
+    forget: list[str],
+    retain: list[str],
+    general: list[str],
+    *,
+    classifier: str,
+    backbone: str,
+    alpha: float | None,
+    threshold: float | None,
+    max_fpr: float | None,
+    folds: int,
+    background: bool,
+    entity_evidence: bool,
+    verbatim: VerbatimIndex | None,
+    entities: list[str],
+    seed: int,
+) -> _Calibrated:
+    """Steps 1-4 of the module docstring on one backbone."""
     r_train, r_test = _split(retain, (0.8, 0.2), seed + 1)
     bg = _background(forget) if background else []
     bg_train, bg_test = _split(bg, (0.7, 0.3), seed + 3)
     negatives = r_train + augment(r_train, seed=seed + 1) + wrapper_fragments()
-
-    verbatim = VerbatimIndex.from_texts(forget_text) if forget_text else None
 
     def train(f: list[str]) -> tuple[EvidenceGate, float]:
         positives = f + augment(f, seed=seed) + entity_prompts(entities)
@@ -196,34 +279,7 @@ def create_target(
             "seed": seed,
         }
     )
-    gate_spec = {
-        "kind": "classifier",
-        "classifier": "classifier",
-        "mode": mode,
-        "verbatim": verbatim is not None,
-        "threshold": tau,
-        "calibration": {k: rep[k] for k in ("method", "alpha", "max_fpr", "n_calibration", "guarantee") if k in rep},
-    }
-    manifest = TargetManifest.model_validate(manifest.model_dump() | {"gate": gate_spec, "entities": entities})
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staged = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.new-"))
-    try:
-        (staged / "classifier").mkdir()
-        gate.classifier.save(staged / "classifier")
-        if verbatim is not None:
-            verbatim.save(staged)
-        atomic_write_json(staged / CALIBRATION_REPORT, rep)
-        plot(scores, tau, staged / CALIBRATION_PLOT, f"target {name}: p_forget by set")
-        Target(manifest, gate).save(staged)
-        replace_dir(staged, out, overwrite=overwrite)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
-    plain_classifier = mode == "classifier" and verbatim is None
-    return Target(manifest, gate.classifier if plain_classifier else gate, out), rep
+    return _Calibrated(gate, tau, rep, scores)
 
 
 def _choose_mode(held: np.ndarray, negative: dict[str, np.ndarray], modes: tuple[str, ...], *, alpha: float,

@@ -24,7 +24,7 @@ from eco_unlearn.evaluation.bench.authors import pairs, prepare
 from eco_unlearn.evaluation.finetune import finetune, qa_prompt
 from eco_unlearn.evaluation.fluency import fluency, fluency_vs
 from eco_unlearn.evaluation.tofu import evaluate_set, forget_quality
-from eco_unlearn.fileio import write_report
+from eco_unlearn.fileio import html_page, write_report
 
 FLOOR_SEED = 1000
 """Added to the fine-tuning seed of the second never-trained model: same data and recipe, another order."""
@@ -82,14 +82,15 @@ def report_html(result: dict) -> str:
         for name, s in result["splits"].items()
     )
     fq = result["forget_quality"]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: authors noise floor</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
-td,th{{padding:4px 8px;border-bottom:1px solid #ddd;font-size:13px}} table{{border-collapse:collapse}}</style>
-</head><body><h1>The authors protocol's noise floor</h1>
+    return html_page(
+        "eco-unlearn: authors noise floor",
+        f"""<h1>The authors protocol's noise floor</h1>
 <p>Command: <code>{html.escape(result["command"])}</code>. The retain recipe fine-tuned again with training seed
 {result["other_seed"]} (same data, another order): a second model that never saw the forget authors, scored
 against the first as a method is. Forget quality median {fq["median"]:.3g} [{fq["min"]:.3g}, {fq["max"]:.3g}].
 A method at these figures cannot be told apart from never having seen the data by this protocol.</p>
 <table><tr><th>split</th><th>forget questions</th><th>forget quality</th><th>text perplexity ratio</th>
 <th>repetition ratio</th><th>repetition (first / second)</th><th>an answer (first / second)</th></tr>
-{rows}</table></body></html>"""
+{rows}</table>""",
+        width=1100,
+    )

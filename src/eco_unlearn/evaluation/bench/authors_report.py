@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from eco_unlearn.core.selection import SELECTION_MODES
-from eco_unlearn.fileio import png_base64, pyplot
+from eco_unlearn.fileio import html_page, png_base64, pyplot
 from eco_unlearn.fit.family import param_label, plot_families
 
 MARKERS = {"original": "o", "retain": "*", "prompting": "s", "hidden_name": "<", "eco_rand_noise": "^",
@@ -128,10 +128,9 @@ def report_html(result: dict) -> str:
     aim = (f" The reference sample itself, against the retain model's forget truth ratios, scores forget quality "
            f"{aims}: what a corruption reproducing it exactly would score.") if aims else ""  # fmt: skip
     fit = result["fit"]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: {result["benchmark"]}</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
-td,th{{padding:4px 10px;border-bottom:1px solid #ddd;font-size:90%}} table{{border-collapse:collapse;margin:1em 0}}
-</style></head><body><h1>{result["benchmark"]} (TOFU protocol)</h1>
+    return html_page(
+        f"eco-unlearn: {result['benchmark']}",
+        f"""<h1>{result["benchmark"]} (TOFU protocol)</h1>
 <p>Data: {html.escape(result["data"])}; base <code>{html.escape(result["base"])}</code>.
 Command: <code>{html.escape(result["command"])}</code>. Evaluation sizes: {result["n_eval"]}. Noise rows: median of
 {result["noise_seeds"]} noise draws [range]. <code>_oracle</code> rows use an oracle gate (exactly the forget questions
@@ -161,5 +160,6 @@ strength trade-off on the fit items (the star: the fitted point).{aim}</p>
 <h2>Setup cost</h2><table><tr><th>split</th><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>
 {costs}</table>
 <p>ECO's cost is classifier training + calibration + the corruption fit; a baseline's is its unlearning run.
-Cost ratios (baseline / ECO): {ratios}</p>
-</body></html>"""
+Cost ratios (baseline / ECO): {ratios}</p>""",
+        width=1100,
+    )

@@ -16,7 +16,7 @@ import statistics
 from pathlib import Path
 
 from eco_unlearn.evaluation.bench.authors_report import MARKERS, row_family
-from eco_unlearn.fileio import png_base64, pyplot, write_report
+from eco_unlearn.fileio import html_page, png_base64, pyplot, write_report
 
 GOAL = 0.5
 """Issue 15's goal: median forget quality over the author sets at least 0.5 at every split."""
@@ -188,10 +188,9 @@ def report_html(combined: dict) -> str:
     dropped = "".join(f"<li>{html.escape(s)}: {html.escape(', '.join(ms))}</li>"
                       for s, ms in combined["dropped"].items())  # fmt: skip
     dropped = f"<p>Left out (not in every set):</p><ul>{dropped}</ul>" if dropped else ""
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: authors over {n} sets</title>
-<style>body{{font-family:sans-serif;max-width:1200px;margin:2em auto}}
-td,th{{padding:4px 10px;border-bottom:1px solid #ddd;font-size:90%}} table{{border-collapse:collapse;margin:1em 0}}
-</style></head><body><h1>authors (TOFU protocol) over {n} author sets</h1>
+    return html_page(
+        f"eco-unlearn: authors over {n} sets",
+        f"""<h1>authors (TOFU protocol) over {n} author sets</h1>
 <p>Each set is another 20 generated authors with its own fine-tuned target and retain models. Per split and method:
 forget quality (KS p-value against the retain model) as the median over the sets [min, max], and how many sets reach
 {GOAL}; the goal is a median of at least {GOAL} at every split. Model utility likewise (each split has its own
@@ -205,7 +204,9 @@ style="max-width:100%">
 {dropped}
 {fluency}
 <h2>Author sets</h2><table><tr><th>seed</th><th>command</th><th>the fit's choice</th><th>results</th></tr>{sets}
-</table></body></html>"""
+</table>""",
+        width=1200,
+    )
 
 
 def run(paths: list[Path], out_dir: Path) -> dict:

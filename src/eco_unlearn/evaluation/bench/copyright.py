@@ -53,7 +53,7 @@ from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
 from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, continuation_check, fluency, fluency_vs
 from eco_unlearn.evaluation.knowmem import QA, few_shot_prompt, knowmem_scores
-from eco_unlearn.fileio import png_base64, pyplot, write_report
+from eco_unlearn.fileio import html_page, png_base64, pyplot, write_report
 from eco_unlearn.fit.family import fit_corruption, plot_families
 from eco_unlearn.fit.objectives import (
     SIMILARITY_METRICS,
@@ -658,10 +658,9 @@ def report_html(result: dict) -> str:
         f"<tr><td>{m}</td><td>{c['seconds']:.1f}</td><td>{c['forward_passes']}</td><td>{c['backward_passes']}</td></tr>"
         for m, c in result.get("cost", {}).items()
     )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: {result["benchmark"]}</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-td,th{{padding:4px 8px;border-bottom:1px solid #ddd}} table{{border-collapse:collapse;margin:1em 0}}</style>
-</head><body><h1>{result["benchmark"]} (MUSE / BBC verbatim-memorisation protocol)</h1>
+    return html_page(
+        f"eco-unlearn: {result['benchmark']}",
+        f"""<h1>{result["benchmark"]} (MUSE / BBC verbatim-memorisation protocol)</h1>
 <p>Data: {html.escape(result["data"])}. Command: <code>{html.escape(result["command"])}</code>; sizes {result["sizes"]};
 base <code>{html.escape(result["base"])}</code>.</p>
 <img alt="ASG bars" src="data:image/png;base64,{_asg_png(result)}" style="max-width:100%">
@@ -678,4 +677,6 @@ model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["go
 {_fluency_html(result)}
 {_knowmem_html(result)}
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>
-<table><tr><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table></body></html>"""
+<table><tr><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table>""",
+        width=1000,
+    )

@@ -36,7 +36,7 @@ import numpy as np
 
 from eco_unlearn.console import err, track
 from eco_unlearn.core.models import load_tokenizer
-from eco_unlearn.fileio import atomic_write_json, png_base64, pyplot, write_report
+from eco_unlearn.fileio import atomic_write_json, html_page, png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import TextItem
 
 ECO = "eco"
@@ -402,11 +402,9 @@ def report_html(result: dict, key: str, xlabel: str) -> str:
         if extra
         else ""
     )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: cost ({result["axis"]})</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
-td,th{{padding:4px 10px;border-bottom:1px solid #ddd}} table{{border-collapse:collapse;margin:1em 0}}
-</style></head><body>
-<h1>Setup cost along the {result["axis"]} axis</h1>
+    return html_page(
+        f"eco-unlearn: cost ({result['axis']})",
+        f"""<h1>Setup cost along the {result["axis"]} axis</h1>
 <p>ECO: gate + corruption fit; a baseline: its unlearning run (5 epochs). One fresh process per arm.
 Command: <code>{result["command"]}</code>. Crossovers (cheapest baseline / ECO): {result["crossover"]}.</p>
 <img alt="cost curves" src="data:image/png;base64,{_plot(result["rows"], key, result["axis"] + " axis", xlabel)}"
@@ -414,9 +412,9 @@ Command: <code>{result["command"]}</code>. Crossovers (cheapest baseline / ECO):
 <h2>Cheapest baseline vs ECO</h2><table><tr><th>{key}</th><th>ECO s</th><th>cheapest</th><th>its s</th>
 <th>ratio</th></tr>{ratio_rows}</table>
 <h2>Every arm</h2><table><tr>{"".join(f"<th>{h}</th>" for h in head)}</tr>{rows}</table>
-{extra_html}
-</body></html>
-"""
+{extra_html}""",
+        width=1100,
+    )
 
 
 __all__ = ["Plan", "corpora", "crossover", "extrapolate", "ok", "ratios", "run"]

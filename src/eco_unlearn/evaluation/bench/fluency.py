@@ -32,7 +32,7 @@ from eco_unlearn.console import track
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, fluency
 from eco_unlearn.evaluation.requests import PRIDE, austen_request, hazard_request
-from eco_unlearn.fileio import png_base64, pyplot, write_report
+from eco_unlearn.fileio import html_page, png_base64, pyplot, write_report
 from eco_unlearn.gate.entity_evidence import evidence_entities
 from eco_unlearn.gate.targets import Target
 
@@ -150,12 +150,13 @@ def report_html(result: dict) -> str:
                 f"<td>{html.escape(v['examples'][0]['answer'][:160])}</td></tr>")  # fmt: skip
 
     rows = "".join(row(r, s, v) for r, req in result["requests"].items() for s, v in req["settings"].items())
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: fluency</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
-td,th{{padding:4px 8px;border-bottom:1px solid #ddd;font-size:90%}} table{{border-collapse:collapse}}</style>
-</head><body><h1>Fluency of answers to flagged chat questions</h1>
+    return html_page(
+        "eco-unlearn: fluency",
+        f"""<h1>Fluency of answers to flagged chat questions</h1>
 <p>Command: <code>{result["command"]}</code>; model <code>{html.escape(result["model"])}</code>;
 {result["new_tokens"]} new tokens, greedy; every prompt flagged (gate "always").</p>
 <img alt="fluency and leak" src="data:image/png;base64,{_png(result)}" style="max-width:100%">
 <table><tr><th>request</th><th>setting</th><th>perplexity ÷ clean</th><th>repetition</th><th>leak</th>
-<th>first answer</th></tr>{rows}</table></body></html>"""
+<th>first answer</th></tr>{rows}</table>""",
+        width=1100,
+    )

@@ -2,7 +2,8 @@
 
 For every request (``evaluation/requests.py``) and seed, a target is created exactly as ``eco target
 create`` does (defaults: background negatives, 5-fold cross-conformal α = 0.05, FPR budget 0.02; the
-classifier's backbone MiniLM unless ``--backbone`` says otherwise) from the request's forget and retain
+classifier's backbone ``auto``: MiniLM, and minilm+e5 where the gate reads the classifier, unless
+``--backbone`` says otherwise) from the request's forget and retain
 prompts, and then measured on prompts nothing trained or calibrated on:
 
 - held-out forget prompts (FNR), held-out neighbours (FPR), and general prompts: TOFU's world facts and
@@ -33,9 +34,9 @@ from eco_unlearn.core.encoder import decide, gate_texts_of
 from eco_unlearn.evaluation.attacks import FAMILIES, Sent, adaptive_attack
 from eco_unlearn.evaluation.authors import make_authors
 from eco_unlearn.evaluation.requests import EVERYDAY, REQUESTS, Request
-from eco_unlearn.fileio import png_base64, pyplot, write_report
+from eco_unlearn.fileio import html_page, png_base64, pyplot, write_report
 from eco_unlearn.gate import clear_prompt_caches
-from eco_unlearn.gate.backbone import DEFAULT_BACKBONE
+from eco_unlearn.gate.backbone import AUTO_BACKBONE
 from eco_unlearn.gate.calibration import auroc
 from eco_unlearn.gate.create import create_target, general_prompts
 from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate
@@ -196,7 +197,7 @@ def run(
     quick: bool = False,
     adaptive_n: int = 20,
     budget: int = 200,
-    backbone: str = DEFAULT_BACKBONE,
+    backbone: str = AUTO_BACKBONE,
     out_dir: Path = Path("runs/bench/gate"),
 ) -> dict:
     unknown = [r for r in requests if r not in REQUESTS]
@@ -207,7 +208,7 @@ def run(
     if quick:
         adaptive_n, budget = min(adaptive_n, 3), min(budget, 30)
     command = f"eco bench gate --requests {','.join(requests)} --seeds {seeds}" + (" --quick" if quick else "")
-    command += f" --backbone {backbone}" if backbone != DEFAULT_BACKBONE else ""
+    command += f" --backbone {backbone}" if backbone != AUTO_BACKBONE else ""
     result: dict = {"command": command, "backbone": backbone, "goals": GOALS, "requests": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in requests:
@@ -230,7 +231,8 @@ def run(
                 )
                 created = time.perf_counter() - t0
                 r = evaluate(target, request, seed, adaptive_n, budget)
-                r |= {"create_seconds": created, "mode": rep["mode"], "entities": len(target.entities),
+                r |= {"create_seconds": created, "mode": rep["mode"], "backbone": rep["backbone"],
+                      "entities": len(target.entities),
                       "calibration_guarantee": rep.get("guarantee", ""), "warning": rep.get("warning", "")}  # fmt: skip
                 runs.append(r)
             summary = _summary(runs)
@@ -282,20 +284,21 @@ def report_html(result: dict) -> str:
         fmt = lambda k, s=s: f"{s[k]['median']:.3f} [{s[k]['min']:.3f}, {s[k]['max']:.3f}]" if k in s else "–"  # noqa: E731
         rows.append(
             f"<tr><td>{name}</td><td>{r['description']}; gate mode "
-            f"{', '.join(sorted({run['mode'] for run in r['runs']}))}</td>"
+            f"{', '.join(sorted({run['mode'] for run in r['runs']}))} on "
+            f"{', '.join(sorted({run.get('backbone', result['backbone']) for run in r['runs']}))}</td>"
             + "".join(f"<td>{fmt(k)}</td>" for k in ("heldout_fnr", "neighbour_fpr", "general_fpr", "auroc",
                                                      "adaptive.success", "latency_ms", "latency_100_ratio",
                                                      "create_seconds"))
             + f"<td>{', '.join(k for k, ok in r['goals_met'].items() if not ok) or 'all met'}</td></tr>"
         )  # fmt: skip
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: gate</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
-td,th{{padding:4px 8px;border-bottom:1px solid #ddd;font-size:13px}} table{{border-collapse:collapse}}</style>
-</head><body><h1>The gate on realistic requests, under attack</h1>
+    return html_page(
+        "eco-unlearn: gate",
+        f"""<h1>The gate on realistic requests, under attack</h1>
 <p>Command: <code>{result["command"]}</code>. Median [min, max] over seeds. Goals: {result["goals"]}.</p>
 <table><tr><th>request</th><th></th><th>held-out FNR</th><th>neighbour FPR</th><th>general FPR</th>
 <th>AUROC</th><th>adaptive success</th><th>latency ms</th><th>100 targets / 1</th><th>create s</th>
 <th>goals missed</th></tr>
 {"".join(rows)}</table>
-<img src="data:image/png;base64,{_heatmap_png(result)}" alt="families x requests heat map">
-</body></html>"""
+<img src="data:image/png;base64,{_heatmap_png(result)}" alt="families x requests heat map">""",
+        width=1100,
+    )

@@ -28,7 +28,7 @@ from eco_unlearn.core.models import resolve_model
 from eco_unlearn.evaluation.bench.hazard import eval_sets
 from eco_unlearn.evaluation.domains import domain_prompts
 from eco_unlearn.evaluation.harness import ECOHarnessLM, write_local_tasks
-from eco_unlearn.fileio import write_report
+from eco_unlearn.fileio import html_page, write_report
 from eco_unlearn.fit.objectives import MCQObjective
 from eco_unlearn.gate.create import create_target
 from eco_unlearn.gate.targets import Target
@@ -147,14 +147,15 @@ def report_html(result: dict) -> str:
         for c, arms in result["accuracy"].items()
         for arm, acc in arms.items()
     )
-    return f"""<!doctype html><meta charset="utf-8"><title>eco bench harness</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
-<h1>lm-eval through ECO</h1><p><code>{html.escape(result["command"])}</code>; items per set
+    return html_page(
+        "eco bench harness",
+        f"""<h1>lm-eval through ECO</h1><p><code>{html.escape(result["command"])}</code>; items per set
 {result["n_items"]}; target: {html.escape(str(result["target"]))}</p>
 <table><tr><th>condition</th><th>how scored</th><th>forget</th><th>retain</th><th>general</th></tr>{rows}</table>
 <p>largest accuracy gap, bench (sum) vs lm-eval in process (gate=context): {result["bench_vs_harness_max_acc_gap"]:.4f}
 (goal ≤ {GOALS["bench_vs_harness_acc"]}); largest per-item log-likelihood difference, gateway vs in process
 (gate=prompt): {result["gateway_vs_harness_max_loglik_diff"]:.2e}
 (goal ≤ {GOALS["gateway_vs_harness_loglik"]:g}), accuracies equal: {result["gateway_acc_equal"]}.</p>
-<p>goals met: {html.escape(str(result["goals_met"]))}</p>"""
+<p>goals met: {html.escape(str(result["goals_met"]))}</p>""",
+        width=1000,
+    )

@@ -35,7 +35,7 @@ from eco_unlearn.core.models import cache_dir, resolve_model
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.bench import flag_rate
 from eco_unlearn.evaluation.domains import domain_mcq, domain_prompts
-from eco_unlearn.fileio import atomic_write_jsonl, png_base64, pyplot, write_report
+from eco_unlearn.fileio import atomic_write_jsonl, html_page, png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import MCQItem, MCQObjective, normalise
 from eco_unlearn.fit.search import FitConfig, check_disjoint, fit_sigma
 from eco_unlearn.gate.create import create_target
@@ -313,11 +313,9 @@ def report_html(result: dict) -> str:
         for m, r in result["models"].items()
         for name, c in r.get("cost", {}).items()
     )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>eco-unlearn: hazard</title>
-<style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-td,th{{padding:4px 10px;border-bottom:1px solid #ddd}} table{{border-collapse:collapse;margin:1em 0}}
-</style></head><body>
-<h1>hazard (WMDP protocol in miniature)</h1>
+    return html_page(
+        "eco-unlearn: hazard",
+        f"""<h1>hazard (WMDP protocol in miniature)</h1>
 <p>Forget: chemistry cloze; retain: geography cloze; general: TOFU world facts. Chance = 0.25 on forget.
 Command: <code>{result["command"]}</code>. Items: {result["n"]}.</p>
 <h2>Accuracy</h2><table><tr><th>model</th><th>method</th><th>forget</th><th>retain</th><th>general</th></tr>
@@ -329,9 +327,9 @@ fitted for random noise on the first dim.</p>
 <p>Classifier calibration on its own held-out questions: {result["classifier"]}</p>
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit (one set-up serves every ECO variant); a baseline:
 its unlearning run on the forget corpus (fact sentences of the σ-fit elements, not the evaluated ones).</p>
-<table><tr><th>model</th><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table>
-</body></html>
-"""
+<table><tr><th>model</th><th>method</th><th>seconds</th><th>forward</th><th>backward</th></tr>{costs}</table>""",
+        width=1000,
+    )
 
 
 __all__ = ["general_items", "report_html", "run"]

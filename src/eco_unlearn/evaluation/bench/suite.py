@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from eco_unlearn.core.models import cache_dir
-from eco_unlearn.fileio import atomic_write_text
+from eco_unlearn.fileio import atomic_write_text, html_page
 
 
 def run_all(out_dir: Path, *, quick: bool = False) -> dict[str, Path]:
@@ -29,9 +29,6 @@ def run_all(out_dir: Path, *, quick: bool = False) -> dict[str, Path]:
     seconds["copyright"] = time.perf_counter() - t0
     links = "".join(f'<li><a href="{name}/report.html">{name}</a> ({s:.0f} s)</li>' for name, s in seconds.items())
     mode = "quick (tiny random models: mechanics only)" if quick else "full"
-    atomic_write_text(
-        out_dir / "index.html",
-        f"<!doctype html><html><head><meta charset='utf-8'><title>eco-unlearn benchmarks</title></head>"
-        f"<body><h1>eco-unlearn benchmarks ({mode})</h1><ul>{links}</ul></body></html>",
-    )
+    page = html_page("eco-unlearn benchmarks", f"<h1>eco-unlearn benchmarks ({mode})</h1><ul>{links}</ul>")
+    atomic_write_text(out_dir / "index.html", page)
     return {name: out_dir / name / "report.html" for name in seconds} | {"index": out_dir / "index.html"}
