@@ -198,6 +198,14 @@ def test_cli_target_errors(tmp_path, prompt_files):
     d = prompt_files
     r = eco("target", "create", "x", "--forget", str(d / "missing.txt"), "--retain", str(d / "retain.txt"), check=False)
     assert r.returncode == 2 and "no such file" in r.stderr
+    # an error is text, not rich markup: the "[draft]" of a file name is printed, not taken for a style
+    r = eco("target", "create", "x", "--forget", str(d / "forget[draft].txt"), "--retain", str(d / "retain.txt"),
+            check=False)  # fmt: skip
+    assert r.returncode == 2 and "forget[draft].txt: no such file" in r.stderr
+    # and so is help: the defaults and extras written in brackets are shown
+    shown = " ".join(eco("target", "create", "--help").stdout.replace("│", " ").split())
+    assert "[default: $ECO_GATE_BACKBONE, else auto]" in shown and "FNR <= alpha [default 0.05]" in shown
+    assert "pip install -e '.[multilingual]'" in shown
     r = eco("target", "create", "x", "--forget", str(d / "retain.txt"), "--retain", str(d / "retain.txt"), check=False)
     assert r.returncode == 2 and "in both the forget and the retain set" in r.stderr
     r = eco(

@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, baselines_option, fail, need_lm_eval, out, place
+from eco_unlearn.cli.common import (
+    DeviceOpt,
+    DtypeOpt,
+    ModelOpt,
+    baselines_option,
+    fail,
+    need_lm_eval,
+    out,
+    place,
+    wrote,
+)
 
 app = typer.Typer(help="Benchmarks (commands, not tests); each writes JSON under --out.", no_args_is_help=True)
 
@@ -61,7 +71,7 @@ def bench_fluency(
             leak = "" if x["leak"] is None else f"{x['leak']:.2f}"
             t.add_row(req, s, f"{x['perplexity_ratio']:.2f}", f"{x['repetition']:.3f}", leak)
     out.print(t)
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 @app.command("classifier")
@@ -198,7 +208,7 @@ def _print_hazard(r: dict, out_dir: Path) -> None:
         for name, a in m["accuracy"].items():
             t.add_row(model, name, f"{a['forget']:.3f}", f"{a['retain']:.3f}", f"{a['general']:.3f}")
     out.print(t)
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 @app.command("wmdp")
@@ -314,7 +324,7 @@ def bench_authors(
                 raise ValueError("--floor scores no method: drop --baselines")
             out_dir = Path("runs/bench/authors-floor") if out_dir == Path("runs/bench/authors") else out_dir
             _print_floor(authors_floor.run(out_dir, **kw))
-            out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+            wrote(out_dir / "results.json", out_dir / "report.html")
             return
         chosen = baselines_option(baselines)
         modes = tuple(x.strip() for x in selections.split(",") if x.strip())
@@ -322,7 +332,7 @@ def bench_authors(
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     _print_tofu(r)
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 def _combine_authors(paths: str, out_dir: Path, other_mode: bool) -> None:
@@ -343,7 +353,7 @@ def _combine_authors(paths: str, out_dir: Path, other_mode: bool) -> None:
         cells = [c["splits"][s][m]["forget_quality"] for s in splits]
         t.add_row(m, *(f"{x['median']:.3g} [{x['min']:.3g}, {x['max']:.3g}]" for x in cells), "yes" if met else "no")
     out.print(t)
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 def _print_floor(f: dict) -> None:
@@ -402,11 +412,11 @@ def bench_tofu(
     except (ValueError, ModelNotAvailable, PromptFileError) as e:
         raise fail(str(e)) from None
     _print_tofu(r)
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 def _print_tofu(r: dict) -> None:
-    t = Table("split", "method", "forget quality [range]", "model utility", "forget ROUGE-L", "repetition",
+    t = Table("split", "method", "forget quality \\[range]", "model utility", "forget ROUGE-L", "repetition",
               title=f"{r['benchmark']} (TOFU); _oracle: exactly the forget questions flagged")  # fmt: skip
     t.columns[1].no_wrap = True
     for split, s in r["splits"].items():
@@ -492,7 +502,7 @@ def bench_copyright(
                   f"baseline ({g['best_baseline']}): {g['half_best_baseline']}")  # fmt: skip
         if sp["floor"]:
             out.print(f"noise floor (retain_other_seed, another never-trained model): ASG {sp['floor']['median']:.3f}")
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 @app.command("muse")
@@ -547,7 +557,7 @@ def bench_muse(
     except (ValueError, ModelNotAvailable, PromptFileError) as e:
         raise fail(str(e)) from None
     _print_copyright(r)
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 def _print_copyright(r: dict) -> None:
@@ -595,7 +605,7 @@ def bench_gate(
         t.add_row(name, med("heldout_fnr"), med("neighbour_fpr"), med("general_fpr"), med("auroc"),
                   med("adaptive.success"), missed)  # fmt: skip
     out.print(t)
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 @app.command("all")
@@ -647,7 +657,7 @@ def bench_serve(
     out.print(t)
     for k, v in r["ratios"].items():
         out.print(f"{k}: {v:.2f}")
-    out.print(f"wrote {out_dir / 'results.json'}")
+    wrote(out_dir / "results.json")
 
 
 @app.command("transport")
@@ -699,7 +709,7 @@ def bench_transport(
                       f"{c['throughput_vs_direct']['gateway-bfloat16']:.2f}",
                       str(c["bf16_same_tokens_as_f32"]))  # fmt: skip
         out.print(t)
-    out.print(f"wrote {out_dir / 'results.json'}")
+    wrote(out_dir / "results.json")
 
 
 @app.command("cost")
@@ -765,7 +775,7 @@ def bench_cost(
         out.print(f"{key} {c[key]:,}: cheapest baseline {c['cheapest']} {c['cheapest_seconds']:.0f} s = "
                   f"{c['ratio']:.2f}x ECO's {c['eco_seconds']:.0f} s")  # fmt: skip
     out.print(f"crossovers: {r['crossover']}")
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")
 
 
 @app.command("backends")
@@ -796,7 +806,7 @@ def bench_backends(
                   f"{m['flagged_differs_from_direct']}/{m['flagged']}",
                   f"{m['clean_vllm_equals_direct']}/{m['clean']}")  # fmt: skip
     out.print(t)
-    out.print(f"wrote {out_dir / 'results.json'}")
+    wrote(out_dir / "results.json")
 
 
 @app.command("harness")
@@ -822,4 +832,4 @@ def bench_harness(
               f"gateway vs in process: largest log-likelihood difference "
               f"{r['gateway_vs_harness_max_loglik_diff']:.2e}, "
               f"accuracy equal: {r['gateway_acc_equal']}")  # fmt: skip
-    out.print(f"wrote {out_dir / 'results.json'} and {out_dir / 'report.html'}")
+    wrote(out_dir / "results.json", out_dir / "report.html")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 out = Console()
 
@@ -14,11 +16,11 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Embedded name (smo
 DeviceOpt = Annotated[
     str | None,
     typer.Option(
-        help="Where models load: cpu, cuda, cuda:N, mps, or auto (spread over GPUs). [default: $ECO_DEVICE or cpu]"
+        help="Where models load: cpu, cuda, cuda:N, mps, or auto (spread over GPUs). \\[default: $ECO_DEVICE or cpu]"
     ),
 ]
 DtypeOpt = Annotated[
-    str | None, typer.Option(help="Model precision: float32, bfloat16 or float16. [default: $ECO_DTYPE or float32]")
+    str | None, typer.Option(help="Model precision: float32, bfloat16 or float16. \\[default: $ECO_DTYPE or float32]")
 ]
 
 
@@ -45,8 +47,16 @@ def place(device: str | None, dtype: str | None) -> None:
 
 def fail(message: str) -> typer.Exit:
     """Print a red one-line error and return the exit (status 2) for the caller to raise."""
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    # the message is text, not markup: a file called "forget[draft].txt" or "pip install '.[lm-eval]'" is
+    # printed as written (rich would take "[draft]" for a style and drop it)
+    Console(stderr=True).print(f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
+
+
+def wrote(*paths: Path) -> None:
+    """Say which files a command wrote. Paths are text, not markup (a folder called "runs[old]" is printed
+    as written)."""
+    out.print("wrote " + " and ".join(escape(str(p)) for p in paths))
 
 
 def parse_dims(value: str | None) -> int | None:

