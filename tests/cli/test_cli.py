@@ -437,3 +437,16 @@ def test_bench_authors_combine_reads_recorded_runs_and_names_a_bad_file(tmp_path
     assert bad.returncode == 2 and "nope.json: no such file" in bad.stderr
     mixed = eco("bench", "authors", "--combine", ",".join(map(str, committed)), "--floor", check=False)
     assert mixed.returncode == 2 and "drop --floor" in mixed.stderr
+
+
+def test_model_answers_are_printed_as_text_not_markup():
+    """An LLM's answer is shown as written: "[/INST]" would be a stray rich closing tag (MarkupError) and
+    "[citation needed]" a style that rich drops."""
+    from rich.console import Console
+
+    from eco_unlearn.cli.top import answers_table
+
+    console = Console(record=True, width=120)
+    console.print(answers_table("Paris. [/INST]", "I cannot say [citation needed].", "ECO (chem; 3 tokens corrupted)"))
+    shown = console.export_text()
+    assert "Paris. [/INST]" in shown and "I cannot say [citation needed]." in shown

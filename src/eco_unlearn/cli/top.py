@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from eco_unlearn._version import __version__
 from eco_unlearn.cli.common import DeviceOpt, DtypeOpt, ModelOpt, fail, out, parse_dims, place
@@ -60,12 +61,18 @@ def generate(
         unl = eco.generate(prompt, max_new_tokens=max_new_tokens, chat=chat)[0]
     except (ValueError, BundleError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
+    flagged = ", ".join(unl.flagged) or "nothing flagged"
+    out.print(answers_table(clean.text, unl.text, f"ECO ({flagged}; {unl.corrupted_tokens} tokens corrupted)"))
+
+
+def answers_table(clean: str, eco: str, eco_header: str) -> Table:
+    """The two answers side by side. They are the model's text, not rich markup: an LLM that writes "[/INST]"
+    or "[citation needed]" gets it printed, not parsed (a stray closing tag would raise MarkupError)."""
     table = Table(show_lines=True)
     table.add_column("clean")
-    flagged = ", ".join(unl.flagged) or "nothing flagged"
-    table.add_column(f"ECO ({flagged}; {unl.corrupted_tokens} tokens corrupted)")
-    table.add_row(clean.text, unl.text)
-    out.print(table)
+    table.add_column(eco_header)
+    table.add_row(Text(clean), Text(eco))
+    return table
 
 
 def info() -> None:

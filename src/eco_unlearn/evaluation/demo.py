@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir
@@ -104,7 +105,7 @@ def run(
     for p, c, u in zip(DEMO_PROMPTS, clean, unlearned):
         pf = u.p_forget[target.name]
         verdict = f"{pf:.4f}\n" + ("FLAGGED" if u.flagged else "identical" if c.text == u.text else "not flagged")
-        table.add_row(p, verdict, c.text, u.text)
+        table.add_row(Text(p), verdict, Text(c.text), Text(u.text))  # model text, not rich markup
         rows.append({"prompt": p, "p_forget": pf, "flagged": bool(u.flagged), "clean": c.text, "eco": u.text})
     console.print(table)
 
@@ -120,7 +121,7 @@ def run(
     console.print(acc)
     result = {"prompts": rows, "accuracy": scores}
     report = _write_report(out_dir, model, target, rows, scores, n_mcq)
-    console.print(f"wrote {report} and {out_dir / 'results.json'}")
+    console.print(Text(f"wrote {report} and {out_dir / 'results.json'}"))
     atomic_write_json(out_dir / "results.json", result | {"model": model, "sigma": target.corruption.strength})
     return result
 
