@@ -144,7 +144,8 @@ def create_target(
         built.rep["backbone_choice"] = f"auto: {why}"
     else:
         built = _calibrate(forget, retain, general, backbone=backbone, **options)
-    gate, tau, rep, scores = built.gate, built.tau, built.rep, built.scores
+    gate, rep, scores = built.gate, built.rep, built.scores
+    tau = rep["threshold"]  # report() records the calibrated τ
     mode, entities = rep["mode"], gate.evidence.entities
     gate_spec = {
         "kind": "classifier",
@@ -181,7 +182,6 @@ class _Calibrated:
     """A trained and calibrated gate before it is written: what ``create_target`` compares and saves."""
 
     gate: EvidenceGate
-    tau: float
     rep: dict
     scores: dict[str, np.ndarray]
 
@@ -279,7 +279,7 @@ def _calibrate(
             "seed": seed,
         }
     )
-    return _Calibrated(gate, tau, rep, scores)
+    return _Calibrated(gate, rep, scores)
 
 
 def _choose_mode(held: np.ndarray, negative: dict[str, np.ndarray], modes: tuple[str, ...], *, alpha: float,
