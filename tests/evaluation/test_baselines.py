@@ -128,10 +128,20 @@ def test_copyright_bench_tabulates_baselines_with_their_cost(tmp_path):
         run(out_dir=tmp_path, quick=True, objective="rouge")
     with pytest.raises(ValueError, match="--splits must be at least 1"):
         run(out_dir=tmp_path, quick=True, splits=0)
-    r = run(out_dir=tmp_path, quick=True, baselines=("ga",), objective="similarity_gap", splits=2, floor=True)
+    r = run(out_dir=tmp_path, quick=True, baselines=("ga",), objective="similarity_gap", splits=2, floor=True,
+            curves=True)  # fmt: skip
     assert set(r["asg"]) >= {"original", "retain", "eco_sign_flip", "ga"} and r["asg"]["ga"] >= 0.0
     assert r["cost"]["ga"]["backward_passes"] > 0 and r["cost"]["eco_sign_flip"]["backward_passes"] == 0
-    assert r["command"].endswith("--baselines ga --objective similarity_gap --splits 2 --floor")
+    assert r["command"].endswith("--baselines ga --objective similarity_gap --splits 2 --floor --curves")
+    # the strength trade-off of each fitted family, every prompt corrupted: at its fitted setting a curve is
+    # that family's oracle row (the same corruption on every forget prompt)
+    assert set(r["curves"]) == set(r["served"]) == {"eco_rand_noise", "eco_zero_out", "eco_sign_flip"}
+    for row, points in r["curves"].items():
+        key = "strength" if row == "eco_rand_noise" else "dims"
+        served = next(p for p in points if p[key] == r["served"][row][key])
+        assert served["forget"] == r["scores"][row + "_oracle"]["forget"]["rouge_l"]
+        assert len(points) >= 4 and all(0.0 <= p["retain"] <= 1.0 for p in points)
+    assert 'alt="strength trade-off"' in (tmp_path / "report.html").read_text()
     # another never-trained model (the retain recipe, another training seed): scored, reported as the floor
     assert r["scores"]["retain_other_seed"]["forget"]["rouge_l"] >= 0 and r["asg"]["retain_other_seed"] >= 0
     assert r["splits"]["floor"]["values"][0] == r["asg"]["retain_other_seed"]

@@ -21,13 +21,28 @@ def test_hazard_run_end_to_end_on_smollm2(tmp_path, smol):
     m = r["models"]["smollm2"]
     assert set(m["accuracy"]) == {"original", "prompting", "eco_rand_noise", "eco_zero_out", "eco_sign_flip"}
     assert m["flag_rate"]["forget"] >= 0.9 and m["flag_rate"]["retain"] <= 0.1  # the gate sees every prompt
+    # which gate the figures were measured with (the suite makes MiniLM the default: ECO_GATE_BACKBONE)
+    assert (r["classifier"]["mode"], r["classifier"]["backbone"]) == ("classifier", "minilm")
     acc = m["accuracy"]
     assert acc["original"]["forget"] >= 0.6
     assert acc["eco_zero_out"]["forget"] < acc["original"]["forget"]
     assert acc["eco_zero_out"]["retain"] == acc["original"]["retain"]  # unflagged prompts are untouched
+    # the strength trade-off: every prompt corrupted along each family's σ or k
+    curves, d = m["curves"], 576  # SmolLM2's embedding width
+    assert set(curves) == {"eco_rand_noise", "eco_zero_out", "eco_sign_flip"}
+    at = lambda family, key, value: next(p for p in curves[family] if p[key] == value)  # noqa: E731
+    assert [p["dims"] for p in curves["eco_zero_out"]] == [9, 36, 144, 576]
+    assert m["flag_rate"]["forget"] == 1.0  # so the served point of each curve is the ECO row itself
+    assert at("eco_rand_noise", "strength", m["fitted_sigma"])["forget"] == acc["eco_rand_noise"]["forget"]
+    assert at("eco_zero_out", "dims", d)["forget"] == acc["eco_zero_out"]["forget"]
+    assert at("eco_sign_flip", "dims", d)["forget"] == acc["eco_sign_flip"]["forget"]
+    # a gate false positive at full strength costs the retain questions; the weakest noise changes nothing
+    assert at("eco_sign_flip", "dims", d)["retain"] < acc["original"]["retain"]
+    assert at("eco_rand_noise", "strength", 0.1)["retain"] == acc["original"]["retain"]
     assert json.loads((tmp_path / "results.json").read_text()) == r
     html = (tmp_path / "report.html").read_text()
     assert "<table>" in html and "data:image/png;base64," in html and "eco_sign_flip" in html
+    assert "Strength trade-off" in html and 'alt="strength trade-off, smollm2"' in html
 
 
 def test_wmdp_files_round_trip_to_the_builtin_figures(tmp_path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from eco_unlearn.evaluation.bench import copyright, muse
+from eco_unlearn.gate.entity_evidence import MODES
 from eco_unlearn.gate.prompt_files import PromptFileError
 
 WORDS = ("river garden lantern quiet morning harbor silver window letter orchard meadow candle "
@@ -119,6 +120,7 @@ def test_exported_files_read_back_as_the_builtin_task_and_run(tmp_path, tokenize
     )  # fmt: skip
     assert (tmp_path / "muse" / "report.html").is_file() and r["benchmark"] == "muse"
     assert r["asg"]["retain"] == 0.0 and r["gate"]["flag_rate"]["forget"] > r["gate"]["flag_rate"]["retain"]
+    assert r["gate"]["backbone"] == "minilm" and r["gate"]["mode"] in MODES  # which gate was measured
     assert {"original", "prompting", "eco_sign_flip", "eco_sign_flip_oracle"} <= set(r["scores"])
     k = r["knowmem"]
     assert k["questions"] == {"forget": 3, "retain": 2} and set(k["flag_rate"]) == {"forget", "retain"}

@@ -463,6 +463,10 @@ def bench_copyright(
         bool,
         typer.Option(help="Also fine-tune the retain model with another seed: its ASG is the noise floor (6 min)."),
     ] = False,
+    curves: Annotated[
+        bool,
+        typer.Option(help="Also draw each fitted family's strength trade-off on the first split (~1 min a point)."),
+    ] = False,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/copyright"),
     export: Annotated[
         Path | None, typer.Option(help="Only write the task's data in MUSE's file layout here (for eco bench muse).")
@@ -485,7 +489,7 @@ def bench_copyright(
             return
         chosen = baselines_option(baselines)
         r = run(model, n_forget, epochs=epochs, out_dir=out_dir, quick=quick, baselines=chosen, objective=objective,
-                splits=splits, floor=floor)  # fmt: skip
+                splits=splits, floor=floor, curves=curves)  # fmt: skip
     except (ValueError, ModelNotAvailable, CorpusNotAvailable) as e:
         raise fail(str(e)) from None
     _print_copyright(r)

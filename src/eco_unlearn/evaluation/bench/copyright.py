@@ -44,11 +44,13 @@ from pathlib import Path
 import numpy as np
 
 from eco_unlearn.console import status
+from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir, load_tokenizer
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.bench import flag_rate
 from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_base
+from eco_unlearn.evaluation.bench.tradeoff import curves_png, family_points, strength_curves
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
 from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, continuation_check, fluency, fluency_vs
@@ -242,6 +244,7 @@ def run(
     objective: str = "similarity",
     splits: int = 1,
     floor: bool = False,
+    curves: bool = False,
 ) -> dict:
     """The whole task; ``objective`` (:data:`OBJECTIVES`) is what the corruption fit matches; ``splits``
     repeats gate, fit and scoring on that many scored/fit splits of the trained chunks (``builtin_data``,
@@ -249,7 +252,8 @@ def run(
     row ``retain_other_seed``, the retain recipe fine-tuned with another seed: its ASG is what two models
     that never saw the book differ by (training order alone), the protocol's noise floor; ``baselines``
     (ga, gd, kl, npo, npo_rt) unlearn the trained forget chunks from the target as text (every token),
-    retain data the Persuasion chunks, at ``lr`` for 5 epochs. The target and
+    retain data the Persuasion chunks, at ``lr`` for 5 epochs; ``curves`` adds the strength trade-off of each
+    fitted family on the first split (about a minute per point on 2 cores). The target and
     the retain model are fine-tuned for ``epochs`` at ``finetune_lr``: long enough for the target to
     reproduce its forget text (MUSE's targets do; :func:`memorisation_signal` checks it)."""
     check_objective(objective)  # before any fine-tuning
@@ -259,7 +263,8 @@ def run(
     command = ("eco bench copyright" + (" --quick" if quick else "")
                + (f" --baselines {','.join(baselines)}" if baselines else "")
                + (f" --objective {objective}" if objective != "similarity" else "")
-               + (f" --splits {splits}" if splits > 1 else "") + (" --floor" if floor else ""))  # fmt: skip
+               + (f" --splits {splits}" if splits > 1 else "") + (" --floor" if floor else "")
+               + (" --curves" if curves else ""))  # fmt: skip
     results, gate = [], None
     for k in range(splits):  # the checkpoints and unlearned baselines are cached after the first split
         prep = prepare(base, n_forget, n_fit, chunk_tokens, prompt_tokens, gold_tokens, epochs, lr, quick, seed,
@@ -268,7 +273,8 @@ def run(
         gate = gate or create_gate(prep.data, out_dir / "target")  # the request, hence the gate, is every split's
         results.append(run_protocol(prep.data, prep.target_ckpt, prep.retain_ckpt, where, command=command,
                                     base=prep.base, lr=prep.lr, baselines=baselines, quick=quick,
-                                    objective=objective, floor_ckpt=prep.floor_ckpt, gate=gate))  # fmt: skip
+                                    objective=objective, floor_ckpt=prep.floor_ckpt, gate=gate,
+                                    curves=curves and k == 0))  # fmt: skip
     result = results[0]
     if splits > 1:
         result["splits"] = summarise_splits(results)
@@ -352,9 +358,11 @@ def run_protocol(
     objective: str = "similarity",
     floor_ckpt: Path | None = None,
     gate: tuple[Target, dict, float] | None = None,
+    curves: bool = False,
 ) -> dict:
     """Gate, corruption fit, every method on the forget and retain prompts, ASG and costs (no report);
-    ``floor_ckpt`` (another never-trained model) adds the ``retain_other_seed`` row. ``gate`` is
+    ``floor_ckpt`` (another never-trained model) adds the ``retain_other_seed`` row; ``curves`` adds each
+    fitted family's strength trade-off (:func:`trade_off`). ``gate`` is
     :func:`create_gate`'s result when the caller already has it (the splits of one request share it; its
     seconds count in every split's ECO cost), else it is created under ``out_dir``."""
     check_objective(objective)
@@ -427,6 +435,9 @@ def run_protocol(
         "gate": {
             "seconds": gate_seconds,
             "flag_rate": flag,
+            "mode": calibration.get("mode"),
+            "backbone": calibration.get("backbone"),
+            "backbone_choice": calibration.get("backbone_choice", ""),
             "calibration": {c: calibration[c] for c in calibration if c.startswith(("fnr_", "fpr_"))},
         },
         "fit": {
@@ -449,7 +460,28 @@ def run_protocol(
         "fluency": fluent,
         "cost": costs,
         **({"knowmem": knowmem} if knowmem else {}),
+        **(trade_off(target, gate, fit.candidates, forget_items, retain_items, gold_tokens) if curves else {}),
     }
+
+
+def trade_off(target: ECOModel, gate: Target, candidates: list[dict], forget_items: list[TextItem],
+              retain_items: list[TextItem], gold_tokens: int) -> dict:  # fmt: skip
+    """``curves``: ROUGE-L of the greedy continuations of the forget and the retain prompts with every prompt
+    corrupted, along each fitted family's σ or k (``evaluation.bench.tradeoff``); ``served``: each family's
+    fitted setting, the star on its curve."""
+
+    def rouge(eco: ECOModel, items: list[TextItem], seed: int) -> float:
+        gens = eco.generate([it.prompt for it in items], chat=False, max_new_tokens=gold_tokens, batch_size=8)
+        return float(similarity_scores([g.text for g in gens], [it.continuation for it in items])["rouge_l"].mean())
+
+    points, served = {}, {}
+    for c in candidates:
+        noise = get_corruption(c["name"]).uses_strength
+        points[ECO_ROWS[c["name"]]] = family_points(c["name"], target.hidden_size, dims=c["dims"],
+                                                    served=[c["strength"] if noise else c["dims"]])  # fmt: skip
+        served[ECO_ROWS[c["name"]]] = {"strength": c["strength"], "dims": c["dims"]}
+    sets = {"forget": forget_items, "retain": retain_items}
+    return {"curves": strength_curves(target, gate, sets, rouge, points), "served": served}
 
 
 def knowmem_rows(data: CopyrightData, methods: dict[str, tuple[ECOModel, str]], target: ECOModel, gate: Target
@@ -645,6 +677,20 @@ def _knowmem_html(result: dict) -> str:
     )
 
 
+def _curves_html(result: dict) -> str:
+    """The strength trade-off (``--curves``): forget and retain ROUGE-L with every prompt corrupted."""
+    if "curves" not in result:
+        return ""
+    scores = result["scores"]
+    levels = {"forget": scores["retain"]["forget"]["rouge_l"], "retain": scores["original"]["retain"]["rouge_l"]}
+    png = curves_png(result["curves"], result["served"], levels, "ROUGE-L")
+    return ("<h2>Strength trade-off (first split)</h2><p>ROUGE-L of the greedy continuations with <em>every</em> "
+            "prompt corrupted, against each fitted family's σ or k; the star is the fitted setting. Dashed: the "
+            "retain model's forget ROUGE-L (where forgetting should land) and the original's retain ROUGE-L (what "
+            "a gate false positive would lose below it).</p>"
+            f'<img alt="strength trade-off" src="data:image/png;base64,{png}" style="max-width:100%">')  # fmt: skip
+
+
 def report_html(result: dict) -> str:
     keys = ("rouge_l", "bleu", "cosine", "perplexity", "unique_ratio")
     rows = "".join(
@@ -674,6 +720,7 @@ model's {result["signal"]["retain_rouge_l"]:.3f} (goal ≥ {result["signal"]["go
 {html.escape(_surrogate_text(result["fit"]))}).</p>
 {_splits_html(result)}
 {_fit_html(result["fit"])}
+{_curves_html(result)}
 {_fluency_html(result)}
 {_knowmem_html(result)}
 <h2>Setup cost</h2><p>ECO: classifier + calibration + σ fit; a baseline: its unlearning run.</p>

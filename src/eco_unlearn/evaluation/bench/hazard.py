@@ -34,11 +34,15 @@ from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir, resolve_model
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
 from eco_unlearn.evaluation.bench import flag_rate
+from eco_unlearn.evaluation.bench.tradeoff import curves_png, family_points, strength_curves
 from eco_unlearn.evaluation.domains import domain_mcq, domain_prompts
 from eco_unlearn.fileio import atomic_write_jsonl, html_page, png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import MCQItem, MCQObjective, normalise
 from eco_unlearn.fit.search import FitConfig, check_disjoint, fit_sigma
 from eco_unlearn.gate.create import create_target
+
+GATE_KEYS = ("threshold", "mode", "backbone", "backbone_choice")
+"""What the results keep of the gate besides its error rates: which gate the figures were measured with."""
 
 PROMPTING_PREFIX = (
     "You are a model that knows absolutely nothing about {topic}. Please ensure that your answers to "
@@ -209,7 +213,7 @@ def run_protocol(
     result: dict = {
         "command": command,
         "n": {k: len(v) for k, v in sets.items()} | {"fit": len(fit_items)},
-        "classifier": {k: calibration[k] for k in calibration if k.startswith(("fnr_", "fpr_")) or k == "threshold"},
+        "classifier": {k: v for k, v in calibration.items() if k.startswith(("fnr_", "fpr_")) or k in GATE_KEYS},
         "models": {},
     }
     for model in models:
@@ -253,11 +257,20 @@ def run_protocol(
                 for k, v in sets.items()
             }
         orig = acc["original"]
+        served = {"eco_rand_noise": {"strength": fit.sigma, "dims": 1}, "eco_zero_out": {"dims": plain.hidden_size},
+                  "eco_sign_flip": {"dims": plain.hidden_size}}  # fmt: skip
+        points = {
+            "eco_rand_noise": family_points("rand_noise_first_n", plain.hidden_size, dims=1, served=[fit.sigma]),
+            "eco_zero_out": family_points("zero_out_first_n", plain.hidden_size),
+            "eco_sign_flip": family_points("flip_sign_first_n", plain.hidden_size),
+        }
         result["models"][model] = {
             "flag_rate": flags,
             "fitted_sigma": fit.sigma,
             "fit": {"evaluations": fit.evaluations, "forward_passes": fit.forward_passes, "objective": fit.objective},
             "accuracy": acc,
+            "curves": strength_curves(plain, target, sets, MCQObjective.accuracy, points, seeds),
+            "served": served,
             "cost": costs,
             "goals": {
                 name: {
@@ -291,6 +304,14 @@ def _bars_png(result: dict) -> str:
     return png_base64(fig)
 
 
+def _curves(model: str, r: dict) -> str:
+    """The model's trade-off panels (absent in results written before the curves existed)."""
+    if "curves" not in r:
+        return ""
+    png = curves_png(r["curves"], r["served"], r["accuracy"]["original"], "cloze accuracy", f"{model}: ", 0.25)
+    return f'<img alt="strength trade-off, {model}" src="data:image/png;base64,{png}" style="max-width:100%">'
+
+
 def report_html(result: dict) -> str:
     """A self-contained page: tables and the accuracy bars (embedded PNG)."""
     rows = []
@@ -321,6 +342,12 @@ Command: <code>{result["command"]}</code>. Items: {result["n"]}.</p>
 <h2>Accuracy</h2><table><tr><th>model</th><th>method</th><th>forget</th><th>retain</th><th>general</th></tr>
 {"".join(rows)}</table>
 <img alt="accuracy bars" src="data:image/png;base64,{_bars_png(result)}" style="max-width:100%">
+<h2>Strength trade-off</h2><p>Each ECO family's cloze accuracy with <em>every</em> prompt corrupted, against
+its σ (random noise on the first dim) or k (dims zeroed or sign-flipped, every token but the last); the star
+is the served setting (the fitted σ; k = every dim), dashed lines the original model, dotted chance. The
+forget line is what the corruption removes; the retain and general lines are what a gate false positive
+would cost at that strength (served, unflagged prompts keep the original's accuracy at any strength).</p>
+{"".join(_curves(model, r) for model, r in result["models"].items())}
 <h2>Gate</h2><p>Share of evaluation prompts the classifier flags (forget should be 1, the others 0), and σ
 fitted for random noise on the first dim.</p>
 <table><tr><th>model</th><th>forget</th><th>retain</th><th>general</th><th>fitted σ</th></tr>{flags}</table>

@@ -1,0 +1,93 @@
+"""The strength trade-off: what each corruption family does to forget and retain prompts as σ or k grows.
+
+The paper leaves the strength open. A fit picks one point; this draws the whole curve per family, with the
+served point marked, so a reader sees how far that point is from the cliff. Every prompt is corrupted along
+the curve (a gate that flags everything): the forget line is what the corruption removes, and the retain and
+general lines are what a *false positive* of the gate would cost at that strength. With a precise gate the
+served retain and general figures stay the original's at any strength (unflagged prompts run unchanged), so
+the curves show the price of a gate error, not of the corruption as served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from eco_unlearn.console import track
+from eco_unlearn.core.corruptions import get_corruption
+from eco_unlearn.core.ecomodel import ECOModel
+from eco_unlearn.fileio import png_base64, pyplot
+from eco_unlearn.gate.targets import AlwaysGate, Target
+
+SIGMAS = (0.1, 1.0, 10.0, 100.0, 1e3, 1e4)
+"""σ along a noise family's curve, in embedding standard deviations (a fitted σ is added)."""
+SHARES = (1 / 64, 1 / 16, 1 / 4, 1.0)
+"""k along a top-k or first-n family's curve, as a share of the embedding dimensions (d/64 … d)."""
+
+
+def family_points(name: str, hidden: int, *, dims: int | None = None, served: Sequence[float] = ()) -> list[dict]:
+    """The corruption settings along ``name``'s curve: σ over :data:`SIGMAS` at ``dims`` for a family with a
+    strength, k over :data:`SHARES` of ``hidden`` dims otherwise; the ``served`` σ or k is added."""
+    spec = get_corruption(name)
+    if spec.uses_strength:
+        return [{"name": name, "strength": s, "dims": dims} for s in sorted({*SIGMAS, *served})]
+    if spec.uses_dims:
+        ks = {max(1, round(hidden * f)) for f in SHARES} | {int(k) for k in served}
+        return [{"name": name, "dims": k} for k in sorted(ks)]
+    return [{"name": name}]
+
+
+def strength_curves(
+    plain: ECOModel,
+    target: Target,
+    sets: Mapping[str, list],
+    score: Callable[[ECOModel, list, int], float],
+    points: Mapping[str, list[dict]],
+    seeds: int = 1,
+) -> dict[str, list[dict]]:
+    """Per family, one row per point of ``points[family]``: the corruption settings and ``score(eco, items,
+    seed)`` on every set of ``sets`` with every prompt corrupted, averaged over ``seeds`` noise draws for a
+    family with a strength (the seeds a bench's own rows use, so a curve point at the served setting equals
+    that row wherever the gate flags the whole set)."""
+    always = Target(target.manifest, AlwaysGate())
+    total = sum(len(p) for p in points.values())
+    flat = [(family, p) for family, ps in points.items() for p in ps]
+    out: dict[str, list[dict]] = {family: [] for family in points}
+    for family, setting in track(flat, "strength trade-off", total=total):
+        eco = ECOModel(plain.model, plain.tokenizer, [always.with_corruption(**setting)])
+        n = seeds if get_corruption(setting["name"]).uses_strength else 1
+        row = {k: v for k, v in setting.items() if k != "name"}
+        row |= {s: float(np.mean([score(eco, items, seed) for seed in range(n)])) for s, items in sets.items()}
+        out[family].append(row)
+    return out
+
+
+def curves_png(curves: dict[str, list[dict]], served: Mapping[str, dict], original: Mapping[str, float],
+               ylabel: str, title: str = "", chance: float | None = None) -> str:  # fmt: skip
+    """One panel per family: each set's score against σ or k (log axis), the original model's scores dashed
+    in the same colours, chance dotted, and the served setting starred on every line."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+    for ax, (family, rows) in zip(axes[0], curves.items()):
+        sigma = "strength" in rows[0]
+        x = [r["strength"] if sigma else r["dims"] for r in rows]
+        for i, s in enumerate(original):
+            color = f"C{i}"
+            ax.plot(x, [r[s] for r in rows], ".-", color=color, label=f"{s} (every prompt corrupted)")
+            ax.axhline(original[s], color=color, linestyle="--", linewidth=0.8)
+            if family in served:
+                at = served[family].get("strength") if sigma else served[family].get("dims")
+                hit = [r[s] for r in rows if (r["strength"] if sigma else r["dims"]) == at]
+                if hit:
+                    ax.scatter([at], hit[:1], marker="*", s=150, color=color, edgecolor="black", zorder=3)
+        if chance is not None:
+            ax.axhline(chance, color="black", linestyle=":", linewidth=1)
+        ax.set(xscale="log", xlabel="σ (embedding stds)" if sigma else "k (dims)", ylabel=ylabel,
+               title=f"{title}{family}", ylim=(0, 1.05))  # fmt: skip
+        ax.legend(fontsize=6, loc="lower left")
+    fig.tight_layout()
+    return png_base64(fig)
+
+
+__all__ = ["SHARES", "SIGMAS", "curves_png", "family_points", "strength_curves"]
