@@ -9,8 +9,9 @@
    **ASG** (average similarity gap) = mean over {ROUGE-L, BLEU, cosine} of |method − retain model|;
    fluency of the forget continuations (perplexity under the clean target, word repetition) as ratios to
    the retain model's (``evaluation.fluency.fluency_vs``);
-4. the gate: a classifier on 64-token windows of Pride and Prejudice vs Persuasion and Emma, with the
-   verbatim index of the text the request supplies, the whole book (a quotation is in scope whatever the
+4. the gate: ``create_target`` on 64-token windows of Pride and Prejudice vs Persuasion and Emma (it settles
+   on the book's names; the classifier is trained but not read), with the verbatim index of the text the
+   request supplies, the whole book (a quotation is in scope whatever the
    topic; a rights holder sends the work, not the parts a model happened to train on); the corruption
    family and its σ or k (``fit/family.py``) are fitted on trained chunks that are not evaluated, against a
    surrogate: the target on Austen novels that nothing in the task trains on, gates on or scores
