@@ -45,13 +45,12 @@ from pathlib import Path
 import numpy as np
 
 from eco_unlearn.console import status
-from eco_unlearn.core.corruptions import get_corruption
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir, load_tokenizer
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
-from eco_unlearn.evaluation.bench import flag_rate
+from eco_unlearn.evaluation.bench import flag_rate, gate_used
 from eco_unlearn.evaluation.bench.authors import ECO_ROWS, fit_budget, quick_base
-from eco_unlearn.evaluation.bench.tradeoff import curves_png, family_points, strength_curves
+from eco_unlearn.evaluation.bench.tradeoff import curves_png, points_around, strength_curves
 from eco_unlearn.evaluation.corpora import austen, chapters
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune_text, training_record
 from eco_unlearn.evaluation.fluency import FLUENCY_GOAL, continuation_check, fluency, fluency_vs
@@ -132,14 +131,20 @@ def text_items(tok, chunks: list[str], prompt_tokens: int, gold_tokens: int, eve
     return out
 
 
+def continuations(eco: ECOModel, items: list[TextItem], gold_tokens: int, prefix: str = ""
+                  ) -> tuple[list[str], dict[str, np.ndarray]]:  # fmt: skip
+    """``eco``'s greedy continuations of the items' prompts and their similarity to the gold ones, per item."""
+    gens = eco.generate([prefix + it.prompt for it in items], chat=False, max_new_tokens=gold_tokens, batch_size=8)
+    texts = [g.text for g in gens]
+    return texts, similarity_scores(texts, [it.continuation for it in items])
+
+
 def continuation_scores(eco: ECOModel, items: list[TextItem], gold_tokens: int, prefix: str = "",
                         scorer: ECOModel | None = None) -> dict:  # fmt: skip
     """Similarity of ``eco``'s greedy continuations to the gold ones, the gold's perplexity and the unique-token
     ratio; with ``scorer`` (the clean model) also the continuations' fluency (``evaluation.fluency``)."""
     prompts = [prefix + it.prompt for it in items]
-    gens = eco.generate(prompts, chat=False, max_new_tokens=gold_tokens, batch_size=8)
-    texts = [g.text for g in gens]
-    sim = similarity_scores(texts, [it.continuation for it in items])
+    texts, sim = continuations(eco, items, gold_tokens, prefix)
     lps = eco.score_batch([(p, it.continuation) for p, it in zip(prompts, items)])
     ppl = [float(np.exp(-lp.mean())) for lp in lps]
     unique = []
@@ -436,9 +441,7 @@ def run_protocol(
         "gate": {
             "seconds": gate_seconds,
             "flag_rate": flag,
-            "mode": calibration.get("mode"),
-            "backbone": calibration.get("backbone"),
-            "backbone_choice": calibration.get("backbone_choice", ""),
+            **gate_used(calibration),
             "calibration": {c: calibration[c] for c in calibration if c.startswith(("fnr_", "fpr_"))},
         },
         "fit": {
@@ -472,17 +475,12 @@ def trade_off(target: ECOModel, gate: Target, candidates: list[dict], forget_ite
     fitted setting, the star on its curve."""
 
     def rouge(eco: ECOModel, items: list[TextItem], seed: int) -> float:
-        gens = eco.generate([it.prompt for it in items], chat=False, max_new_tokens=gold_tokens, batch_size=8)
-        return float(similarity_scores([g.text for g in gens], [it.continuation for it in items])["rouge_l"].mean())
+        return float(continuations(eco, items, gold_tokens)[1]["rouge_l"].mean())
 
-    points, served = {}, {}
-    for c in candidates:
-        noise = get_corruption(c["name"]).uses_strength
-        points[ECO_ROWS[c["name"]]] = family_points(c["name"], target.hidden_size, dims=c["dims"],
-                                                    served=[c["strength"] if noise else c["dims"]])  # fmt: skip
-        served[ECO_ROWS[c["name"]]] = {"strength": c["strength"], "dims": c["dims"]}
+    served = {ECO_ROWS[c["name"]]: {k: c[k] for k in ("name", "strength", "dims")} for c in candidates}
     sets = {"forget": forget_items, "retain": retain_items}
-    return {"curves": strength_curves(target, gate, sets, rouge, points), "served": served}
+    return {"curves": strength_curves(target, gate, sets, rouge, points_around(served, target.hidden_size)),
+            "served": served}  # fmt: skip
 
 
 def knowmem_rows(data: CopyrightData, methods: dict[str, tuple[ECOModel, str]], target: ECOModel, gate: Target

@@ -33,16 +33,13 @@ import numpy as np
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import cache_dir, resolve_model
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearned_models
-from eco_unlearn.evaluation.bench import flag_rate
-from eco_unlearn.evaluation.bench.tradeoff import curves_png, family_points, strength_curves
+from eco_unlearn.evaluation.bench import flag_rate, gate_used
+from eco_unlearn.evaluation.bench.tradeoff import curves_png, points_around, strength_curves
 from eco_unlearn.evaluation.domains import domain_mcq, domain_prompts
 from eco_unlearn.fileio import atomic_write_jsonl, html_page, png_base64, pyplot, write_report
 from eco_unlearn.fit.objectives import MCQItem, MCQObjective, normalise
 from eco_unlearn.fit.search import FitConfig, check_disjoint, fit_sigma
 from eco_unlearn.gate.create import create_target
-
-GATE_KEYS = ("threshold", "mode", "backbone", "backbone_choice")
-"""What the results keep of the gate besides its error rates: which gate the figures were measured with."""
 
 PROMPTING_PREFIX = (
     "You are a model that knows absolutely nothing about {topic}. Please ensure that your answers to "
@@ -213,7 +210,8 @@ def run_protocol(
     result: dict = {
         "command": command,
         "n": {k: len(v) for k, v in sets.items()} | {"fit": len(fit_items)},
-        "classifier": {k: v for k, v in calibration.items() if k.startswith(("fnr_", "fpr_")) or k in GATE_KEYS},
+        "classifier": {k: v for k, v in calibration.items() if k.startswith(("fnr_", "fpr_")) or k == "threshold"}
+        | gate_used(calibration),
         "models": {},
     }
     for model in models:
@@ -225,22 +223,14 @@ def run_protocol(
         fit = fit_sigma(plain, noise, fit_obj, FitConfig(seeds=seeds, budget=12 * fit_obj.cost() * seeds))
         eco_cost = {"seconds": gate_seconds + time.perf_counter() - t0, "forward_passes": fit.forward_passes,
                     "backward_passes": 0}  # fmt: skip
-        methods = {
-            "original": (plain, False),
-            "prompting": (plain, True),
-            "eco_rand_noise": (
-                ECOModel(plain.model, plain.tokenizer, [noise.with_corruption(strength=fit.sigma)]),
-                False,
-            ),
-            "eco_zero_out": (
-                ECOModel(plain.model, plain.tokenizer, [target.with_corruption(name="zero_out_first_n", dims=None)]),
-                False,
-            ),
-            "eco_sign_flip": (
-                ECOModel(plain.model, plain.tokenizer, [target.with_corruption(name="flip_sign_first_n", dims=None)]),
-                False,
-            ),
+        served = {  # each ECO row's corruption (zero-out and sign-flip: every dim), and its trade-off curve's star
+            "eco_rand_noise": {"name": "rand_noise_first_n", "strength": fit.sigma, "dims": 1},
+            "eco_zero_out": {"name": "zero_out_first_n", "dims": plain.hidden_size},
+            "eco_sign_flip": {"name": "flip_sign_first_n", "dims": plain.hidden_size},
         }
+        methods = {"original": (plain, False), "prompting": (plain, True)}
+        for row, setting in served.items():
+            methods[row] = (ECOModel(plain.model, plain.tokenizer, [target.with_corruption(**setting)]), False)
         costs = {name: eco_cost for name in methods if name.startswith("eco_")}
         runs = unlearned_models(baselines, resolve_model(model), forget_corpus, retain_corpus,
                                 cache_dir() / "finetuned" / "unlearned", UnlearnConfig(lr=baseline_lr))  # fmt: skip
@@ -257,19 +247,14 @@ def run_protocol(
                 for k, v in sets.items()
             }
         orig = acc["original"]
-        served = {"eco_rand_noise": {"strength": fit.sigma, "dims": 1}, "eco_zero_out": {"dims": plain.hidden_size},
-                  "eco_sign_flip": {"dims": plain.hidden_size}}  # fmt: skip
-        points = {
-            "eco_rand_noise": family_points("rand_noise_first_n", plain.hidden_size, dims=1, served=[fit.sigma]),
-            "eco_zero_out": family_points("zero_out_first_n", plain.hidden_size),
-            "eco_sign_flip": family_points("flip_sign_first_n", plain.hidden_size),
-        }
         result["models"][model] = {
             "flag_rate": flags,
             "fitted_sigma": fit.sigma,
             "fit": {"evaluations": fit.evaluations, "forward_passes": fit.forward_passes, "objective": fit.objective},
             "accuracy": acc,
-            "curves": strength_curves(plain, target, sets, MCQObjective.accuracy, points, seeds),
+            "curves": strength_curves(
+                plain, target, sets, MCQObjective.accuracy, points_around(served, plain.hidden_size), seeds
+            ),
             "served": served,
             "cost": costs,
             "goals": {

@@ -38,6 +38,18 @@ def family_points(name: str, hidden: int, *, dims: int | None = None, served: Se
     return [{"name": name}]
 
 
+def points_around(served: Mapping[str, dict], hidden: int) -> dict[str, list[dict]]:
+    """Each row's curve (:func:`family_points`) through its served setting (``name``, ``strength``,
+    ``dims``; dims None: every one of ``hidden``)."""
+    out = {}
+    for row, s in served.items():
+        if get_corruption(s["name"]).uses_strength:
+            out[row] = family_points(s["name"], hidden, dims=s.get("dims"), served=[s["strength"]])
+        else:
+            out[row] = family_points(s["name"], hidden, served=[s.get("dims") or hidden])
+    return out
+
+
 def strength_curves(
     plain: ECOModel,
     target: Target,
@@ -51,10 +63,9 @@ def strength_curves(
     family with a strength (the seeds a bench's own rows use, so a curve point at the served setting equals
     that row wherever the gate flags the whole set)."""
     always = Target(target.manifest, AlwaysGate())
-    total = sum(len(p) for p in points.values())
     flat = [(family, p) for family, ps in points.items() for p in ps]
     out: dict[str, list[dict]] = {family: [] for family in points}
-    for family, setting in track(flat, "strength trade-off", total=total):
+    for family, setting in track(flat, "strength trade-off"):
         eco = ECOModel(plain.model, plain.tokenizer, [always.with_corruption(**setting)])
         n = seeds if get_corruption(setting["name"]).uses_strength else 1
         row = {k: v for k, v in setting.items() if k != "name"}
@@ -70,24 +81,23 @@ def curves_png(curves: dict[str, list[dict]], served: Mapping[str, dict], origin
     plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
     for ax, (family, rows) in zip(axes[0], curves.items()):
-        sigma = "strength" in rows[0]
-        x = [r["strength"] if sigma else r["dims"] for r in rows]
+        key = "strength" if "strength" in rows[0] else "dims"
+        x = [r[key] for r in rows]
+        at = served.get(family, {}).get(key)
         for i, s in enumerate(original):
             color = f"C{i}"
             ax.plot(x, [r[s] for r in rows], ".-", color=color, label=f"{s} (every prompt corrupted)")
             ax.axhline(original[s], color=color, linestyle="--", linewidth=0.8)
-            if family in served:
-                at = served[family].get("strength") if sigma else served[family].get("dims")
-                hit = [r[s] for r in rows if (r["strength"] if sigma else r["dims"]) == at]
-                if hit:
-                    ax.scatter([at], hit[:1], marker="*", s=150, color=color, edgecolor="black", zorder=3)
+            hit = [r[s] for r in rows if r[key] == at]
+            if hit:
+                ax.scatter([at], hit[:1], marker="*", s=150, color=color, edgecolor="black", zorder=3)
         if chance is not None:
             ax.axhline(chance, color="black", linestyle=":", linewidth=1)
-        ax.set(xscale="log", xlabel="σ (embedding stds)" if sigma else "k (dims)", ylabel=ylabel,
+        ax.set(xscale="log", xlabel="σ (embedding stds)" if key == "strength" else "k (dims)", ylabel=ylabel,
                title=f"{title}{family}", ylim=(0, 1.05))  # fmt: skip
         ax.legend(fontsize=6, loc="lower left")
     fig.tight_layout()
     return png_base64(fig)
 
 
-__all__ = ["SHARES", "SIGMAS", "curves_png", "family_points", "strength_curves"]
+__all__ = ["SHARES", "SIGMAS", "curves_png", "family_points", "points_around", "strength_curves"]
