@@ -12,7 +12,7 @@ from eco_unlearn.evaluation.tofu import forget_quality
 
 
 def test_quick_suite_writes_every_report(tmp_path):
-    written = run_all(tmp_path, quick=True)
+    written = run_all(tmp_path, quick=True, curves=True)
     assert set(written) == {"hazard", "authors", "copyright", "index"}
     for path in written.values():
         assert path.exists() and path.read_text().startswith("<!doctype html>")
@@ -47,6 +47,21 @@ def test_quick_suite_writes_every_report(tmp_path):
         # the fit's aim against the truth: its reference sample scored as if it were a method's forget sample
         aim = forget_quality(np.exp(fit["reference_sample"]).tolist(), methods["retain"]["sets"]["forget"]["ratios"])
         assert split["surrogate_forget_quality"] == aim and 0.0 <= aim <= 1.0
+    # the strength trade-off: each family at the fit's selection, its served point equal to its oracle row
+    assert authors["command"].endswith("--curves") and "Strength trade-off" in written["authors"].read_text()
+    chosen = {c["name"]: c for c in fit["candidates"] if c["selection"] == fit["selection"]}
+    suffix = "" if fit["selection"] == "answer_facts" else f"_{fit['selection']}"
+    assert set(authors["curves"]) == {row + suffix for row in ("eco_rand_noise", "eco_zero_out", "eco_sign_flip")}
+    for row, points in authors["curves"].items():
+        served = authors["served"][row]
+        assert served == {k: chosen[served["name"]][k] for k in ("name", "strength", "dims")}
+        key = "strength" if served["name"] == "rand_noise_first_n" else "dims"
+        assert [p[key] for p in points] == sorted(p[key] for p in points) and len(points) >= 4
+        assert all(p["selection"] == fit["selection"] for p in points)
+        (at,) = [p for p in points if p[key] == served[key]]
+        for name, split in authors["splits"].items():
+            assert at[name] == split["methods"][row + "_oracle"]["forget_quality_seeds"][0]  # the rows' first draw
+        assert all(0.0 <= p["model_utility"] <= 1.0 for p in points)
     copyright = json.loads((tmp_path / "copyright" / "results.json").read_text())
     assert copyright["asg"]["retain"] == 0.0 and all(v >= 0 for v in copyright["asg"].values())
     assert set(copyright["scores"]["original"]["forget"]) >= {"rouge_l", "bleu", "cosine", "perplexity", "unique_ratio"}

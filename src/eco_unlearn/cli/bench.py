@@ -297,12 +297,19 @@ def bench_authors(
             "(median and range over the author sets; default --out runs/bench/authors-sets)."
         ),
     ] = "",
+    curves: Annotated[
+        bool,
+        typer.Option(
+            help="Also draw the strength trade-off: forget quality per split and model utility against each "
+            "family's σ or k (about a minute a point, some 20 min on SmolLM2)."
+        ),
+    ] = False,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
     """TOFU-style: fine-tuned target and retain models, forget quality vs model utility; results.json + report.html."""
     if combine:
-        _combine_authors(combine, out_dir, floor or export is not None or bool(baselines))
+        _combine_authors(combine, out_dir, floor or export is not None or bool(baselines) or curves)
         return
     place(device, dtype)
     from eco_unlearn.core.models import ModelNotAvailable
@@ -320,15 +327,15 @@ def bench_authors(
             out.print(a["command"], soft_wrap=True)  # one line: copy and paste
             return
         if floor:
-            if baselines:
-                raise ValueError("--floor scores no method: drop --baselines")
+            if baselines or curves:
+                raise ValueError("--floor scores no method: drop --baselines and --curves")
             out_dir = Path("runs/bench/authors-floor") if out_dir == Path("runs/bench/authors") else out_dir
             _print_floor(authors_floor.run(out_dir, **kw))
             wrote(out_dir / "results.json", out_dir / "report.html")
             return
         chosen = baselines_option(baselines)
         modes = tuple(x.strip() for x in selections.split(",") if x.strip())
-        r = run(out_dir, baselines=chosen, selections=modes, **kw)
+        r = run(out_dir, baselines=chosen, selections=modes, curves=curves, **kw)
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     _print_tofu(r)
@@ -340,7 +347,7 @@ def _combine_authors(paths: str, out_dir: Path, other_mode: bool) -> None:
     from eco_unlearn.evaluation.bench.authors_sets import run
 
     if other_mode:
-        raise fail("--combine reads recorded runs only: drop --floor, --export and --baselines")
+        raise fail("--combine reads recorded runs only: drop --floor, --export, --baselines and --curves")
     out_dir = Path("runs/bench/authors-sets") if out_dir == Path("runs/bench/authors") else out_dir
     try:
         c = run([Path(p.strip()) for p in paths.split(",") if p.strip()], out_dir)
@@ -615,6 +622,9 @@ def bench_gate(
 @app.command("all")
 def bench_all(
     quick: Annotated[bool, typer.Option(help="Tiny random models (CI): mechanics, not figures.")] = False,
+    curves: Annotated[
+        bool, typer.Option(help="Also the strength trade-off of authors and copyright (hazard always draws it).")
+    ] = False,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench"),
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
@@ -624,7 +634,7 @@ def bench_all(
     from eco_unlearn.evaluation.bench import suite
 
     try:
-        written = suite.run_all(out_dir, quick=quick)
+        written = suite.run_all(out_dir, quick=quick, curves=curves)
     except (ValueError, RuntimeError) as e:
         raise fail(str(e)) from None
     for name, path in written.items():

@@ -48,6 +48,7 @@ from eco_unlearn.evaluation.authors import AuthorQA, AuthorSplits, hidden_names,
 from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_record, unlearned_models
 from eco_unlearn.evaluation.bench import flag_rate
 from eco_unlearn.evaluation.bench.authors_report import report_html
+from eco_unlearn.evaluation.bench.tradeoff import points_around, strength_curves
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, training_record
 from eco_unlearn.evaluation.fluency import fluency, fluent_check
 from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, forget_quality, model_utility
@@ -322,10 +323,12 @@ def run(
     unlearn_cfg: UnlearnConfig | None = None,
     noise_seeds: int = 3,
     selections: tuple[str, ...] = FIT_SELECTIONS,
+    curves: bool = False,
     **prepare_kw,
 ) -> dict:
     """The whole task; ``prepare_kw`` go to :func:`prepare` (base, n_authors, forget_sizes, …, quick).
-    ``selections`` are the token selections the corruption fit searches (each gets its method rows).
+    ``selections`` are the token selections the corruption fit searches (each gets its method rows);
+    ``curves`` adds the strength trade-off (:func:`trade_off`, about a minute a point on SmolLM2).
 
     Every ECO row is reported twice: with the target's real gate and with an *oracle* gate (exactly the
     forget questions flagged); the gap is the gate's share. Noise-based rows run ``noise_seeds`` noise draws:
@@ -347,7 +350,8 @@ def run(
         "benchmark": "authors",
         "command": prep.command
         + (f" --selections {','.join(selections)}" if tuple(selections) != FIT_SELECTIONS else "")
-        + (f" --baselines {','.join(baselines)}" if baselines else ""),
+        + (f" --baselines {','.join(baselines)}" if baselines else "")
+        + (" --curves" if curves else ""),
         "base": prep.base,
         "seed": prepare_kw.get("seed", 0),
         "data": f"{len(splits.authors)} fictitious authors × {len(splits.qa) // len(splits.authors)} QA",
@@ -370,10 +374,56 @@ def run(
             reference=objective.reference,
         )  # fmt: skip
         atomic_write_json(out_dir / "results.partial.json", result)  # a long run keeps what it has so far
+    if curves:
+        result |= trade_off(target, prep, fit, result["splits"])
     result["seconds"] = time.perf_counter() - t_start
     write_report(out_dir, result, report_html(result))
     (out_dir / "results.partial.json").unlink(missing_ok=True)
     return result
+
+
+def oracle_target(split: str, entities: list[str]) -> Target:
+    """The oracle gate of a split's ``_oracle`` rows: every prompt flagged, the real target's entities."""
+    return Target.create(f"authors-{split}-oracle", gate={"kind": "always"}, selection={"mode": "proper_nouns"},
+                         entities=entities)  # fmt: skip
+
+
+def trade_off(target: ECOModel, prep: Prepared, fit: FamilyFit, splits: dict) -> dict:
+    """``curves``: along each family's σ or k, at the token selection the fit chose, forget quality on every
+    split (every forget question corrupted, as the oracle gate serves them) and model utility with every
+    utility-set question corrupted (what a gate false positive would cost; served through a precise gate the
+    utility stays the original's at any strength); ``served``: each family's fitted setting, the star on its
+    curve. One noise draw, the rows' first (``forget_quality_seeds[0]``): about a minute a point on SmolLM2.
+    Forget quality reads the recorded retain model's truth ratios, evaluation only, as the rows do."""
+    chosen = [c for c in fit.candidates if c["selection"] == fit.selection]
+    served = {eco_row(c): {k: c[k] for k in ("name", "strength", "dims")} for c in chosen}
+    points = {row: [p | {"selection": fit.selection} for p in ps]
+              for row, ps in points_around(served, target.hidden_size).items()}  # fmt: skip
+
+    def quality(split: str):
+        ref = splits[split]["methods"]["retain"]["sets"]["forget"]["ratios"]
+        return lambda eco, items, seed: forget_quality(
+            evaluate_set(eco, items, options_normalised=False, generate=False).ratios, ref
+        )
+
+    def utility(eco: ECOModel, sets: dict[str, list[EvalItem]], seed: int) -> float:
+        return model_utility({s: evaluate_set(eco, v, options_normalised=s in _OPT, max_new_tokens=prep.gen_tokens)
+                              for s, v in sets.items()})  # fmt: skip
+
+    def oracle(k: int) -> Target:
+        return oracle_target(prep.splits.split_name(k), [a.name for a in prep.splits.authors[:k]])
+
+    curves: dict[str, list[dict]] = {row: [dict(p) for p in ps] for row, ps in points.items()}
+    runs = [(oracle(k), {prep.splits.split_name(k): prep.forget_items(k)}, quality(prep.splits.split_name(k)))
+            for k in prep.splits.forget_sizes]  # fmt: skip
+    # utility: a false positive of the largest split's gate (its entities name the most authors)
+    runs.append((oracle(max(prep.splits.forget_sizes)), {"model_utility": prep.fixed}, utility))
+    for t, sets, score in runs:
+        for row, rows in strength_curves(target, t, sets, score, points).items():
+            for mine, theirs in zip(curves[row], rows):
+                mine |= {s: theirs[s] for s in sets}
+    return {"curves": {row: [{k: v for k, v in p.items() if k != "name"} for p in ps] for row, ps in curves.items()},
+            "served": served}  # fmt: skip
 
 
 def run_split(
@@ -430,8 +480,7 @@ def run_split(
     flagged = {  # the ECO rows share one gate: score each set once
         s: flag_rate(target, gate, [qa_prompt(it.question) for it in v]) for s, v in sets.items()
     }
-    oracle = Target.create(f"authors-{data.split}-oracle", gate={"kind": "always"},
-                           selection={"mode": "proper_nouns"}, entities=data.entities)  # fmt: skip
+    oracle = oracle_target(data.split, data.entities)
     exact = flagged["forget"] == 1.0 and not any(flagged[s] for s in sets if s != "forget")
     seeds_fq: dict[str, list[float]] = {}
     ref = per_method["retain"]["forget"].ratios

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from eco_unlearn.core.selection import SELECTION_MODES
+from eco_unlearn.evaluation.bench.tradeoff import curves_png
 from eco_unlearn.fileio import html_page, png_base64, pyplot
 from eco_unlearn.fit.family import param_label, plot_families
 
@@ -52,6 +53,22 @@ def _fit_png(fit: dict) -> str:
             fit["candidates"], fit["trajectory"], fit["chosen"], f"{fit['distance']} distance", fit.get("selection")
         )
     )
+
+
+def _curves(result: dict) -> str:
+    """The strength trade-off (``--curves``; absent otherwise): forget quality per split and model utility."""
+    if "curves" not in result:
+        return ""
+    original = {s: r["methods"]["original"]["forget_quality"] for s, r in result["splits"].items()}
+    original["model_utility"] = next(iter(result["splits"].values()))["methods"]["original"]["model_utility"]
+    png = curves_png(result["curves"], result["served"], original, "forget quality / model utility", guide=0.5)
+    return ("<h2>Strength trade-off</h2><p>Forget quality on each split with <em>every</em> forget question corrupted "
+            "(as the oracle gate serves them; one noise draw, the rows' first) and model utility with <em>every</em> "
+            "utility question corrupted (what a gate false positive would cost; served through a precise gate, "
+            "utility stays the original's at any strength), against each family's σ or k at the token selection "
+            "the fit chose. The star is the fitted setting, dashed lines the original model's figures, dotted the "
+            "forget-quality goal of 0.5.</p>"
+            f'<img alt="strength trade-off" src="data:image/png;base64,{png}" style="max-width:100%">')  # fmt: skip
 
 
 def _checks(candidates: list[dict]) -> str:
@@ -154,6 +171,7 @@ saw;
 strength trade-off on the fit items (the star: the fitted point).{aim}</p>
 <img alt="fit curves" src="data:image/png;base64,{_fit_png(fit)}" style="max-width:100%">
 {_checks(fit["candidates"])}
+{_curves(result)}
 <h2>Gate flag rates</h2><table><tr><th>split</th><th>flagged share per set</th></tr>{gates}</table>
 <h2>Fine-tuning</h2><table><tr><th>model</th><th>examples</th><th>tokens</th><th>seconds</th><th>tokens/s</th>
 <th>final loss</th></tr>{ft}</table>

@@ -9,7 +9,9 @@ from eco_unlearn.core.models import cache_dir
 from eco_unlearn.fileio import atomic_write_text, html_page
 
 
-def run_all(out_dir: Path, *, quick: bool = False) -> dict[str, Path]:
+def run_all(out_dir: Path, *, quick: bool = False, curves: bool = False) -> dict[str, Path]:
+    """hazard (its trade-off curves always drawn), authors and copyright; ``curves`` adds the opt-in trade-off
+    curves of authors and copyright."""
     from eco_unlearn.evaluation.bench import authors, copyright, hazard
 
     out_dir = Path(out_dir)
@@ -22,10 +24,10 @@ def run_all(out_dir: Path, *, quick: bool = False) -> dict[str, Path]:
         hazard.run(("smollm2",), out_dir=out_dir / "hazard")
     seconds["hazard"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    authors.run(out_dir=out_dir / "authors", quick=quick)
+    authors.run(out_dir=out_dir / "authors", quick=quick, curves=curves)
     seconds["authors"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    copyright.run(out_dir=out_dir / "copyright", quick=quick)
+    copyright.run(out_dir=out_dir / "copyright", quick=quick, curves=curves)
     seconds["copyright"] = time.perf_counter() - t0
     links = "".join(f'<li><a href="{name}/report.html">{name}</a> ({s:.0f} s)</li>' for name, s in seconds.items())
     mode = "quick (tiny random models: mechanics only)" if quick else "full"

@@ -11,6 +11,7 @@ the curves show the price of a gate error, not of the corruption as served.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,34 +51,46 @@ def points_around(served: Mapping[str, dict], hidden: int) -> dict[str, list[dic
     return out
 
 
+Score = Callable[[ECOModel, Any, int], float]
+"""``score(eco, items, seed)``: one figure of one set under one corruption setting."""
+
+
 def strength_curves(
     plain: ECOModel,
     target: Target,
-    sets: Mapping[str, list],
-    score: Callable[[ECOModel, list, int], float],
+    sets: Mapping[str, Any],
+    score: Score | Mapping[str, Score],
     points: Mapping[str, list[dict]],
     seeds: int = 1,
 ) -> dict[str, list[dict]]:
     """Per family, one row per point of ``points[family]``: the corruption settings and ``score(eco, items,
     seed)`` on every set of ``sets`` with every prompt corrupted, averaged over ``seeds`` noise draws for a
     family with a strength (the seeds a bench's own rows use, so a curve point at the served setting equals
-    that row wherever the gate flags the whole set)."""
+    that row wherever the gate flags the whole set).
+
+    ``score`` may be one scorer per set (a set's items are then whatever its scorer reads, such as several
+    utility sets at once), and a point may carry a token ``selection`` mode besides its corruption."""
     always = Target(target.manifest, AlwaysGate())
     flat = [(family, p) for family, ps in points.items() for p in ps]
     out: dict[str, list[dict]] = {family: [] for family in points}
     for family, setting in track(flat, "strength trade-off"):
-        eco = ECOModel(plain.model, plain.tokenizer, [always.with_corruption(**setting)])
+        corruption = {k: v for k, v in setting.items() if k != "selection"}
+        t = always.with_corruption(**corruption)
+        t = t.with_selection(mode=setting["selection"]) if "selection" in setting else t
+        eco = ECOModel(plain.model, plain.tokenizer, [t])
         n = seeds if get_corruption(setting["name"]).uses_strength else 1
         row = {k: v for k, v in setting.items() if k != "name"}
-        row |= {s: float(np.mean([score(eco, items, seed) for seed in range(n)])) for s, items in sets.items()}
+        for s, items in sets.items():
+            scorer = score[s] if isinstance(score, Mapping) else score
+            row[s] = float(np.mean([scorer(eco, items, seed) for seed in range(n)]))
         out[family].append(row)
     return out
 
 
 def curves_png(curves: dict[str, list[dict]], served: Mapping[str, dict], original: Mapping[str, float],
-               ylabel: str, title: str = "", chance: float | None = None) -> str:  # fmt: skip
+               ylabel: str, title: str = "", guide: float | None = None) -> str:  # fmt: skip
     """One panel per family: each set's score against σ or k (log axis), the original model's scores dashed
-    in the same colours, chance dotted, and the served setting starred on every line."""
+    in the same colours, ``guide`` (chance, or a goal) dotted, and the served setting starred on every line."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
     for ax, (family, rows) in zip(axes[0], curves.items()):
@@ -91,8 +104,8 @@ def curves_png(curves: dict[str, list[dict]], served: Mapping[str, dict], origin
             hit = [r[s] for r in rows if r[key] == at]
             if hit:
                 ax.scatter([at], hit[:1], marker="*", s=150, color=color, edgecolor="black", zorder=3)
-        if chance is not None:
-            ax.axhline(chance, color="black", linestyle=":", linewidth=1)
+        if guide is not None:
+            ax.axhline(guide, color="black", linestyle=":", linewidth=1)
         ax.set(xscale="log", xlabel="σ (embedding stds)" if key == "strength" else "k (dims)", ylabel=ylabel,
                title=f"{title}{family}", ylim=(0, 1.05))  # fmt: skip
         ax.legend(fontsize=6, loc="lower left")
@@ -100,4 +113,4 @@ def curves_png(curves: dict[str, list[dict]], served: Mapping[str, dict], origin
     return png_base64(fig)
 
 
-__all__ = ["SHARES", "SIGMAS", "curves_png", "family_points", "points_around", "strength_curves"]
+__all__ = ["SHARES", "SIGMAS", "Score", "curves_png", "family_points", "points_around", "strength_curves"]
