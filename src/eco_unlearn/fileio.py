@@ -103,13 +103,15 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
 
 
 def png_base64(fig, dpi: int = 100) -> str:
-    """A matplotlib figure as base64 PNG (for self-contained HTML reports), closed afterwards."""
+    """A matplotlib figure as base64 PNG (for self-contained HTML reports), closed afterwards; laid out
+    tightly unless it has a layout engine of its own (a constrained one, say)."""
     import base64
     import io
 
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

@@ -98,6 +98,8 @@ def test_bad_cli_input_is_a_clear_error(tmp_path):
     assert not (tmp_path / "a").exists()  # refused before any fine-tuning or output
     r = eco("bench", "authors", "--floor", "--baselines", "ga", "--out", str(tmp_path / "f"), check=False)
     assert r.returncode == 2 and "--floor scores no method" in r.stderr and not (tmp_path / "f").exists()
+    r = eco("bench", "authors", "--floor", "--curves", "--out", str(tmp_path / "f"), check=False)
+    assert r.returncode == 2 and "drop --baselines and --curves" in r.stderr and not (tmp_path / "f").exists()
 
 
 @pytest.mark.usefixtures("smol")

@@ -6,9 +6,11 @@ import json
 import math
 
 import numpy as np
+import pytest
+from scipy import stats
 
 from eco_unlearn.evaluation.bench.suite import run_all
-from eco_unlearn.evaluation.tofu import forget_quality
+from eco_unlearn.evaluation.tofu import UTILITY_SETS, forget_quality
 
 
 def test_quick_suite_writes_every_report(tmp_path):
@@ -61,7 +63,9 @@ def test_quick_suite_writes_every_report(tmp_path):
         (at,) = [p for p in points if p[key] == served[key]]
         for name, split in authors["splits"].items():
             assert at[name] == split["methods"][row + "_oracle"]["forget_quality_seeds"][0]  # the rows' first draw
-        assert all(0.0 <= p["model_utility"] <= 1.0 for p in points)
+        for p in points:  # each utility set's figure, and the model utility as their harmonic mean
+            assert all(0.0 <= p[s] <= 1.0 for s in UTILITY_SETS)
+            assert p["model_utility"] == pytest.approx(stats.hmean([p[s] for s in UTILITY_SETS]))
     copyright = json.loads((tmp_path / "copyright" / "results.json").read_text())
     assert copyright["asg"]["retain"] == 0.0 and all(v >= 0 for v in copyright["asg"].values())
     assert set(copyright["scores"]["original"]["forget"]) >= {"rouge_l", "bleu", "cosine", "perplexity", "unique_ratio"}

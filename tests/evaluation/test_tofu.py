@@ -7,7 +7,14 @@ import pytest
 from scipy import stats
 
 from eco_unlearn.evaluation.finetune import qa_prompt
-from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, forget_quality, model_utility
+from eco_unlearn.evaluation.tofu import (
+    EvalItem,
+    SetScores,
+    evaluate_set,
+    forget_quality,
+    model_utility,
+    set_utility,
+)
 
 
 def test_forget_quality_is_the_ks_p_value():
@@ -22,6 +29,12 @@ def test_model_utility_is_the_harmonic_mean_of_nine_numbers():
     sets = {"retain": mk(0.5, 0.5, 0.5), "real_authors": mk(1.0, 1.0, 1.0), "world_facts": mk(0.25, 0.5, 1.0)}
     values = [0.5] * 3 + [1.0] * 3 + [0.25, 0.5, 1.0]
     assert model_utility(sets) == pytest.approx(len(values) / sum(1 / v for v in values))
+    # each set's share (the trade-off curves draw them): its three numbers' harmonic mean, and theirs is the whole
+    assert [set_utility(s) for s in sets.values()] == pytest.approx([0.5, 1.0, 3 / (4 + 2 + 1)])
+    assert stats.hmean([set_utility(s) for s in sets.values()]) == pytest.approx(model_utility(sets))
+    # a set that scores zero somewhere takes the model utility down to (nearly) zero, as TOFU's does
+    sets["real_authors"] = mk(0.2, 0.0, 0.2)
+    assert set_utility(sets["real_authors"]) < 1e-11 and model_utility(sets) < 1e-10
 
 
 def test_evaluate_set_matches_a_hand_computation(tiny_eco):

@@ -92,7 +92,17 @@ def forget_quality(method_ratios: list[float], retain_ratios: list[float]) -> fl
     return float(stats.ks_2samp(method_ratios, retain_ratios).pvalue)
 
 
+UTILITY_SETS = ("retain", "real_authors", "world_facts")
+
+
 def model_utility(sets: dict[str, SetScores]) -> float:
-    values = [getattr(sets[k], m) for k in ("retain", "real_authors", "world_facts")
-              for m in ("probability", "rouge_l", "truth_ratio")]  # fmt: skip
+    """TOFU's model utility: the harmonic mean of probability, ROUGE-L and truth ratio on the three utility
+    sets (nine values), so its smallest value dominates it."""
+    values = [getattr(sets[k], m) for k in UTILITY_SETS for m in ("probability", "rouge_l", "truth_ratio")]
     return float(stats.hmean(np.maximum(values, 1e-12)))
+
+
+def set_utility(scores: SetScores) -> float:
+    """One set's share of :func:`model_utility`: the harmonic mean of its three values. The harmonic mean of
+    the three sets' figures is the model utility (up to rounding)."""
+    return float(stats.hmean(np.maximum([scores.probability, scores.rouge_l, scores.truth_ratio], 1e-12)))

@@ -38,6 +38,7 @@ from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from eco_unlearn.console import status
 from eco_unlearn.core.corruptions import get_corruption
@@ -51,7 +52,15 @@ from eco_unlearn.evaluation.bench.authors_report import report_html
 from eco_unlearn.evaluation.bench.tradeoff import points_around, strength_curves
 from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, training_record
 from eco_unlearn.evaluation.fluency import fluency, fluent_check
-from eco_unlearn.evaluation.tofu import EvalItem, SetScores, evaluate_set, forget_quality, model_utility
+from eco_unlearn.evaluation.tofu import (
+    UTILITY_SETS,
+    EvalItem,
+    SetScores,
+    evaluate_set,
+    forget_quality,
+    model_utility,
+    set_utility,
+)
 from eco_unlearn.fileio import atomic_write_json, write_report
 from eco_unlearn.fit.distribution import DistributionObjective
 from eco_unlearn.fit.family import FamilyFit, fit_corruption
@@ -390,11 +399,12 @@ def oracle_target(split: str, entities: list[str]) -> Target:
 
 def trade_off(target: ECOModel, prep: Prepared, fit: FamilyFit, splits: dict) -> dict:
     """``curves``: along each family's σ or k, at the token selection the fit chose, forget quality on every
-    split (every forget question corrupted, as the oracle gate serves them) and model utility with every
-    utility-set question corrupted (what a gate false positive would cost; served through a precise gate the
-    utility stays the original's at any strength); ``served``: each family's fitted setting, the star on its
-    curve. One noise draw, the rows' first (``forget_quality_seeds[0]``): about a minute a point on SmolLM2.
-    Forget quality reads the recorded retain model's truth ratios, evaluation only, as the rows do."""
+    split (every forget question corrupted, as the oracle gate serves them) and, with every utility question
+    corrupted, each utility set's figure (:func:`set_utility`) and the model utility (their harmonic mean):
+    what a gate false positive would cost; served through a precise gate, utility stays the original's at
+    any strength. ``served``: each family's fitted setting, the star on its curve. One noise draw, the rows'
+    first (``forget_quality_seeds[0]``): about 80 s a point on SmolLM2. Forget quality reads the recorded
+    retain model's truth ratios, evaluation only, as the rows do."""
     chosen = [c for c in fit.candidates if c["selection"] == fit.selection]
     served = {eco_row(c): {k: c[k] for k in ("name", "strength", "dims")} for c in chosen}
     points = {row: [p | {"selection": fit.selection} for p in ps]
@@ -406,9 +416,10 @@ def trade_off(target: ECOModel, prep: Prepared, fit: FamilyFit, splits: dict) ->
             evaluate_set(eco, items, options_normalised=False, generate=False).ratios, ref
         )
 
-    def utility(eco: ECOModel, sets: dict[str, list[EvalItem]], seed: int) -> float:
-        return model_utility({s: evaluate_set(eco, v, options_normalised=s in _OPT, max_new_tokens=prep.gen_tokens)
-                              for s, v in sets.items()})  # fmt: skip
+    def utility(s: str):
+        return lambda eco, items, seed: set_utility(
+            evaluate_set(eco, items, options_normalised=s in _OPT, max_new_tokens=prep.gen_tokens)
+        )
 
     def oracle(k: int) -> Target:
         return oracle_target(prep.splits.split_name(k), [a.name for a in prep.splits.authors[:k]])
@@ -417,11 +428,13 @@ def trade_off(target: ECOModel, prep: Prepared, fit: FamilyFit, splits: dict) ->
     runs = [(oracle(k), {prep.splits.split_name(k): prep.forget_items(k)}, quality(prep.splits.split_name(k)))
             for k in prep.splits.forget_sizes]  # fmt: skip
     # utility: a false positive of the largest split's gate (its entities name the most authors)
-    runs.append((oracle(max(prep.splits.forget_sizes)), {"model_utility": prep.fixed}, utility))
+    runs.append((oracle(max(prep.splits.forget_sizes)), prep.fixed, {s: utility(s) for s in prep.fixed}))
     for t, sets, score in runs:
         for row, rows in strength_curves(target, t, sets, score, points).items():
             for mine, theirs in zip(curves[row], rows):
                 mine |= {s: theirs[s] for s in sets}
+    for p in (p for ps in curves.values() for p in ps):
+        p["model_utility"] = float(stats.hmean([p[s] for s in UTILITY_SETS]))
     return {"curves": {row: [{k: v for k, v in p.items() if k != "name"} for p in ps] for row, ps in curves.items()},
             "served": served}  # fmt: skip
 

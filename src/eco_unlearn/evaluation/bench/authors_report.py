@@ -6,6 +6,7 @@ import html
 
 from eco_unlearn.core.selection import SELECTION_MODES
 from eco_unlearn.evaluation.bench.tradeoff import curves_png
+from eco_unlearn.evaluation.tofu import UTILITY_SETS, SetScores, set_utility
 from eco_unlearn.fileio import html_page, png_base64, pyplot
 from eco_unlearn.fit.family import param_label, plot_families
 
@@ -56,18 +57,23 @@ def _fit_png(fit: dict) -> str:
 
 
 def _curves(result: dict) -> str:
-    """The strength trade-off (``--curves``; absent otherwise): forget quality per split and model utility."""
+    """The strength trade-off (``--curves``; absent otherwise): forget quality per split, each utility set's
+    figure and the model utility."""
     if "curves" not in result:
         return ""
-    original = {s: r["methods"]["original"]["forget_quality"] for s, r in result["splits"].items()}
-    original["model_utility"] = next(iter(result["splits"].values()))["methods"]["original"]["model_utility"]
-    png = curves_png(result["curves"], result["served"], original, "forget quality / model utility", guide=0.5)
+    methods = {s: r["methods"] for s, r in result["splits"].items()}
+    first = next(iter(methods.values()))["original"]
+    original = {s: m["original"]["forget_quality"] for s, m in methods.items()}
+    original |= {s: set_utility(SetScores(**first["sets"][s], answers=[])) for s in UTILITY_SETS}
+    original["model_utility"] = first["model_utility"]
+    png = curves_png(result["curves"], result["served"], original, "forget quality / utility", guide=0.5)
     return ("<h2>Strength trade-off</h2><p>Forget quality on each split with <em>every</em> forget question corrupted "
-            "(as the oracle gate serves them; one noise draw, the rows' first) and model utility with <em>every</em> "
-            "utility question corrupted (what a gate false positive would cost; served through a precise gate, "
-            "utility stays the original's at any strength), against each family's σ or k at the token selection "
-            "the fit chose. The star is the fitted setting, dashed lines the original model's figures, dotted the "
-            "forget-quality goal of 0.5.</p>"
+            "(as the oracle gate serves them; one noise draw, the rows' first) and, with <em>every</em> utility "
+            "question corrupted, each utility set's figure (the harmonic mean of its probability, ROUGE-L and "
+            "truth ratio) and the model utility (the harmonic mean of the three): what a gate false positive would "
+            "cost. Served through a precise gate, utility stays the original's at any strength. Each family is "
+            "drawn at the token selection the fit chose; the star is the fitted setting, dashed lines the original "
+            "model's figures, dotted the forget-quality goal of 0.5.</p>"
             f'<img alt="strength trade-off" src="data:image/png;base64,{png}" style="max-width:100%">')  # fmt: skip
 
 

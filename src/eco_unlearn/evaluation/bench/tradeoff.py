@@ -92,7 +92,7 @@ def curves_png(curves: dict[str, list[dict]], served: Mapping[str, dict], origin
     """One panel per family: each set's score against σ or k (log axis), the original model's scores dashed
     in the same colours, ``guide`` (chance, or a goal) dotted, and the served setting starred on every line."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.8), squeeze=False, layout="constrained")
     for ax, (family, rows) in zip(axes[0], curves.items()):
         key = "strength" if "strength" in rows[0] else "dims"
         x = [r[key] for r in rows]
@@ -108,8 +108,9 @@ def curves_png(curves: dict[str, list[dict]], served: Mapping[str, dict], origin
             ax.axhline(guide, color="black", linestyle=":", linewidth=1)
         ax.set(xscale="log", xlabel="σ (embedding stds)" if key == "strength" else "k (dims)", ylabel=ylabel,
                title=f"{title}{family}", ylim=(0, 1.05))  # fmt: skip
-        ax.legend(fontsize=6, loc="lower left")
-    fig.tight_layout()
+    # one legend under the panels: inside them it hides the lines that lie low (forget quality near zero)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=7, frameon=False)
     return png_base64(fig)
 
 
