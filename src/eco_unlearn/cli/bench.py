@@ -300,8 +300,8 @@ def bench_authors(
     curves: Annotated[
         bool,
         typer.Option(
-            help="Also draw the strength trade-off: forget quality per split and model utility against each "
-            "family's σ or k (about a minute a point, some 20 min on SmolLM2)."
+            help="Also draw the strength trade-off: forget quality per split and each utility set against each "
+            "family's σ or k (about 80 s a point, some 22 min on SmolLM2)."
         ),
     ] = False,
     device: DeviceOpt = None,

@@ -337,7 +337,7 @@ def run(
 ) -> dict:
     """The whole task; ``prepare_kw`` go to :func:`prepare` (base, n_authors, forget_sizes, …, quick).
     ``selections`` are the token selections the corruption fit searches (each gets its method rows);
-    ``curves`` adds the strength trade-off (:func:`trade_off`, about a minute a point on SmolLM2).
+    ``curves`` adds the strength trade-off (:func:`trade_off`, about 80 s a point on SmolLM2).
 
     Every ECO row is reported twice: with the target's real gate and with an *oracle* gate (exactly the
     forget questions flagged); the gap is the gate's share. Noise-based rows run ``noise_seeds`` noise draws:
