@@ -90,28 +90,32 @@ def html_page(title: str, body: str, width: int = 1100) -> str:
     )
 
 
+def _lay_out(fig) -> None:
+    """Lay a figure out tightly, unless it has a layout engine of its own (a constrained one, say)."""
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+
+
 def save_figure(fig, path: str | Path, dpi: int = 110) -> None:
     """Save a matplotlib figure atomically (PNG) and close it."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.tight_layout()
+    _lay_out(fig)
     fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     os.replace(tmp, path)
 
 
 def png_base64(fig, dpi: int = 100) -> str:
-    """A matplotlib figure as base64 PNG (for self-contained HTML reports), closed afterwards; laid out
-    tightly unless it has a layout engine of its own (a constrained one, say)."""
+    """A matplotlib figure as base64 PNG (for self-contained HTML reports), closed afterwards."""
     import base64
     import io
 
     import matplotlib.pyplot as plt
 
-    if fig.get_layout_engine() is None:
-        fig.tight_layout()
+    _lay_out(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)

@@ -424,7 +424,7 @@ def trade_off(target: ECOModel, prep: Prepared, fit: FamilyFit, splits: dict) ->
     def oracle(k: int) -> Target:
         return oracle_target(prep.splits.split_name(k), [a.name for a in prep.splits.authors[:k]])
 
-    curves: dict[str, list[dict]] = {row: [dict(p) for p in ps] for row, ps in points.items()}
+    curves = {row: [{k: v for k, v in p.items() if k != "name"} for p in ps] for row, ps in points.items()}
     runs = [(oracle(k), {prep.splits.split_name(k): prep.forget_items(k)}, quality(prep.splits.split_name(k)))
             for k in prep.splits.forget_sizes]  # fmt: skip
     # utility: a false positive of the largest split's gate (its entities name the most authors)
@@ -435,8 +435,7 @@ def trade_off(target: ECOModel, prep: Prepared, fit: FamilyFit, splits: dict) ->
                 mine |= {s: theirs[s] for s in sets}
     for p in (p for ps in curves.values() for p in ps):
         p["model_utility"] = float(stats.hmean([p[s] for s in UTILITY_SETS]))
-    return {"curves": {row: [{k: v for k, v in p.items() if k != "name"} for p in ps] for row, ps in curves.items()},
-            "served": served}  # fmt: skip
+    return {"curves": curves, "served": served}
 
 
 def run_split(
