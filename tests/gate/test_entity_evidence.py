@@ -206,6 +206,16 @@ def test_a_family_name_shared_by_forget_names_is_evidence_on_its_own():
     assert evidence.score(["Who is Lisa Fisher?"]).tolist() == [0]
 
 
+def test_a_shared_first_name_is_not_an_entity_on_its_own():
+    """Two spellings of one person share a first name, not a family name: "Marie" alone would flag Marie
+    Antoinette (found trying the product on a request to forget Marie Curie, her physicist husband kept)."""
+    forget = [f"{q} {n}?" for n in ("Marie Curie", "Marie Sklodowska-Curie") for q in ("Who is", "Describe")]
+    names = evidence_entities(forget, ["Who is Pierre Curie?"])
+    assert set(names) == {"Marie Curie", "Marie Sklodowska-Curie"}
+    scores = EntityEvidence(names).score(["Where was Marie Curie born?", "Who was Marie Antoinette?"])
+    assert scores.tolist() == [1, 0]
+
+
 def test_part_of_a_long_name_names_it_unless_a_negative_uses_that_part():
     forget = ["Who is Lady Catherine de Bourgh?", "Describe Lady Catherine de Bourgh."]
     names = evidence_entities(forget, ["Who is Emma Woodhouse?"])

@@ -245,9 +245,11 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     """Names that mark the forget prompts: capitalised spans seen at least ``min_count`` times in them and
     never in the negatives (retain and background prompts); a single word also must not occur in any
     negative. A part of a multi-word name is not added on its own ("Johnson" alone would flag every other
-    Johnson, a neighbour the request wants kept), unless it is shared by two or more of those names and no
-    negative uses it: a family or house name of the forget set ("Bennet" of Elizabeth, Jane and Mrs
-    Bennet), which a prompt may use without a first name ("the eldest Bennet sister"). A run of two or more
+    Johnson, a neighbour the request wants kept), unless it ends two or more of those names and no negative
+    uses it: a family or house name of the forget set ("Bennet" of Elizabeth, Jane and Mrs Bennet), which a
+    prompt may use without a first name ("the eldest Bennet sister"). A shared *first* word is not: it is
+    usually a first name ("Marie" of Marie Curie and Marie Sklodowska-Curie, two spellings of one person),
+    and alone it would flag every other Marie (Marie Antoinette). A run of two or more
     words of a longer name ("Lady Catherine" of "Lady Catherine de Bourgh") is a name too, unless a negative
     uses it."""
     negative_words = {w for t in negatives for w in _WORD.findall(normalise(t).lower())}
@@ -259,10 +261,9 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
                 counts[s] = counts.get(s, 0) + 1
     spans = [s for s, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count][:limit]
     multi = [s for s in spans if len(s.split()) > 1]
-    owners: dict[str, set[str]] = {}  # a word of a multi-word name -> the names that have it
+    owners: dict[str, set[str]] = {}  # the last word of a multi-word name -> the names it ends
     for s in multi:
-        for w in s.split():
-            owners.setdefault(w, set()).add(s)
+        owners.setdefault(s.split()[-1], set()).add(s)
     shared = [w for w, names in owners.items() if len(names) >= 2 and len(w) >= 4 and w[0].isupper()]
     single = [s for s in spans if len(s.split()) == 1] + [w for w in shared if w not in spans]
     single = [s for s in single if (word := normalise(s).lower()) not in negative_words and word not in TITLES]
