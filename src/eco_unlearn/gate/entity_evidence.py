@@ -22,6 +22,7 @@ classifier, so the threshold calibration (calibration.py) sees one score per pro
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -261,10 +262,8 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
                 counts[s] = counts.get(s, 0) + 1
     spans = [s for s, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count][:limit]
     multi = [s for s in spans if len(s.split()) > 1]
-    owners: dict[str, set[str]] = {}  # the last word of a multi-word name -> the names it ends
-    for s in multi:
-        owners.setdefault(s.split()[-1], set()).add(s)
-    shared = [w for w, names in owners.items() if len(names) >= 2 and len(w) >= 4 and w[0].isupper()]
+    ends = Counter(s.split()[-1] for s in multi)  # the last word of each (distinct) multi-word name
+    shared = [w for w, n in ends.items() if n >= 2 and len(w) >= 4 and w[0].isupper()]
     single = [s for s in spans if len(s.split()) == 1] + [w for w in shared if w not in spans]
     single = [s for s in single if (word := normalise(s).lower()) not in negative_words and word not in TITLES]
     # a shorter run of two or more of a long name's words names the same one ("Lady Catherine"), unless a
