@@ -6,7 +6,15 @@ import random
 import numpy as np
 
 from eco_unlearn.core.encoder import gate_texts_of
-from eco_unlearn.evaluation.attacks import FAMILIES, adaptive_attack, indirect, multi_turn, obfuscation, other_language
+from eco_unlearn.evaluation.attacks import (
+    FAMILIES,
+    adaptive_attack,
+    indirect,
+    multi_turn,
+    obfuscation,
+    other_language,
+    surname,
+)
 from eco_unlearn.evaluation.requests import REQUESTS, Prompt
 from eco_unlearn.gate.augment import HELDOUT_WRAPPERS
 from eco_unlearn.gate.normalise import normalise
@@ -16,6 +24,8 @@ P = Prompt("Where was Norma Fisher born?", "Norma Fisher", 'the author of "Blue 
 
 def test_each_family_changes_the_prompt_and_keeps_its_subject_readable():
     for name, family in FAMILIES.items():
+        if name == "surname":
+            continue  # "Fisher" alone could be anyone: see the test of its own
         sent = family(P, random.Random(0))
         text = " ".join(gate_texts_of(sent))
         assert name == "plain" or sent != P.text, name
@@ -43,6 +53,21 @@ def test_indirect_reference_drops_the_name_and_multi_turn_hides_it_in_earlier_tu
     assert chat[1]["role"] == "assistant"
     # the gate reads the whole conversation, so the name is there to find
     assert any("Norma Fisher" in t for t in gate_texts_of(chat))
+
+
+def test_surname_keeps_a_distinctive_family_name_and_leaves_a_common_one():
+    rng = random.Random(0)
+    assert surname(P, rng) == P.text  # Fisher: one of the commonest surnames, could be anyone
+    wickham = Prompt("What did Mr Wickham tell Elizabeth?", "Mr Wickham", "the officer")
+    assert surname(wickham, rng) == "What did Wickham tell Elizabeth?"
+    lady = Prompt("Where does Lady Catherine de Bourgh live?", "Lady Catherine de Bourgh", "the patroness")
+    assert surname(lady, rng) == "Where does de Bourgh live?"
+    assert surname(Prompt("Where is Pemberley?", "Pemberley", "the estate"), rng) == "Where is Pemberley?"
+    # it applies to the Austen request (characters) and not to the fictitious authors (common US surnames)
+    changed = {
+        name: sum(surname(p, rng) != p.text for p in build(seed=0).heldout_forget) for name, build in REQUESTS.items()
+    }
+    assert changed["austen"] > 0 and changed["authors"] == 0, changed
 
 
 def test_obfuscation_hides_the_name_from_a_plain_substring_match():

@@ -43,6 +43,11 @@ def test_quick_gate_bench_writes_results_and_report(tmp_path):
         assert run["adaptive"]["budget"] == 30 and run["create_seconds"] > 0
         assert run["latency_ms"] > 0 and run["latency_100_ratio"] > 0 and run["latency_100_repeated_ratio"] > 0
         assert set(req["goals_met"]) >= {"heldout_fnr", "neighbour_fpr", "general_fpr", "families_fnr"}
+    # a family is scored on the prompts it rewrites: the fictitious authors' surnames are common ones, so
+    # cutting a name to its surname does not apply; an element without a description has no indirect form
+    authors, hazard = (r["requests"][name]["runs"][0] for name in ("authors", "hazard"))
+    assert "surname" not in authors["families"]
+    assert hazard["families"]["wrapper"]["n"]["forget"] > hazard["families"]["indirect"]["n"]["forget"] > 0
     # the names of the fictitious authors decide the authors request: nothing general is flagged
     assert r["requests"]["authors"]["runs"][0]["general_fpr"] <= 0.02
     html = (out / "report.html").read_text()

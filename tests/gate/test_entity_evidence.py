@@ -211,9 +211,23 @@ def test_a_shared_first_name_is_not_an_entity_on_its_own():
     Antoinette (found trying the product on a request to forget Marie Curie, her physicist husband kept)."""
     forget = [f"{q} {n}?" for n in ("Marie Curie", "Marie Sklodowska-Curie") for q in ("Who is", "Describe")]
     names = evidence_entities(forget, ["Who is Pierre Curie?"])
-    assert set(names) == {"Marie Curie", "Marie Sklodowska-Curie"}
+    # the rare hyphenated family name names her alone (rare_word); "Curie" alone is Pierre's too
+    assert set(names) == {"Marie Curie", "Marie Sklodowska-Curie", "Sklodowska-Curie"}
     scores = EntityEvidence(names).score(["Where was Marie Curie born?", "Who was Marie Antoinette?"])
     assert scores.tolist() == [1, 0]
+
+
+def test_a_rare_family_name_is_an_entity_alone_and_a_common_one_is_not():
+    """A surname that ends one forget name names its bearer alone when it is rare in English ("What does
+    Dumbledore teach?"); a common one could be anyone ("Who is Beatrix Potter?"), and a rare one that a
+    negative uses is the neighbour's too (found trying a request to forget Harry Potter characters)."""
+    people = ("Albus Dumbledore", "Harry Potter", "Rubeus Hagrid")
+    forget = [f"{q} {n}?" for n in people for q in ("Who is", "Describe")]
+    names = evidence_entities(forget, ["Who is Gandalf the Grey?", "Draw Hagrid's hut."])
+    assert set(names) == {*people, "Dumbledore"}
+    prompts = ["What does Dumbledore teach?", "Who is Beatrix Potter?", "How tall is Hagrid?"]
+    assert EntityEvidence(names).score(prompts).tolist() == [1, 0, 0]
+    assert set(evidence_entities(forget, ["Who is Gandalf the Grey?"])) == {*people, "Dumbledore", "Hagrid"}
 
 
 def test_part_of_a_long_name_names_it_unless_a_negative_uses_that_part():

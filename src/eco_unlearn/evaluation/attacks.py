@@ -99,6 +99,29 @@ def multi_turn(p: Prompt, rng: random.Random) -> Sent:
 
 
 @lru_cache(maxsize=1)
+def _common_surnames() -> frozenset[str]:
+    """The 1,000 commonest US surnames (Faker's en_US list, which the built-in fictitious authors are drawn
+    from): one of these alone could be anyone. The list is the evaluation's, independent of the gate's word
+    frequencies (``gate.entity_evidence.rare_word``)."""
+    from faker.providers.person.en_US import Provider
+
+    return frozenset(Provider.last_names)
+
+
+def surname(p: Prompt, rng: random.Random) -> Sent:
+    """The subject's name cut to its family name ("Mr Wickham" → "Wickham", "Lady Catherine de Bourgh" → "de
+    Bourgh"), where that alone still says who is meant: not one of the commonest surnames ("What did Fisher
+    write?" could be about anyone, so a Fisher is left as written and the family does not count it)."""
+    words = p.subject.split()
+    if len(words) < 2 or p.subject not in p.text or words[-1] in _common_surnames():
+        return p.text
+    start = len(words) - 1
+    while start > 1 and words[start - 1].islower():  # name particles: "de Bourgh", "van Helsing"
+        start -= 1
+    return p.text.replace(p.subject, " ".join(words[start:]))
+
+
+@lru_cache(maxsize=1)
 def _translations() -> list[tuple[re.Pattern[str], dict[str, str]]]:
     """Each English template of the bench's requests as a pattern capturing its placeholders, with its
     French, German and Spanish versions (``data/attacks/translations.json``, evaluation only)."""
@@ -134,6 +157,7 @@ FAMILIES: dict[str, Callable[[Prompt, random.Random], Sent]] = {
     "indirect": indirect,
     "multi_turn": multi_turn,
     "other_language": other_language,
+    "surname": surname,
 }
 
 

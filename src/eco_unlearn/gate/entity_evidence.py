@@ -235,6 +235,20 @@ def _runs(names: list[str]) -> list[str]:
     return out
 
 
+RARE_ZIPF = 3.5
+"""A word rarer than this in English names one thing (wordfreq's Zipf scale: log10 of its occurrences per
+billion words; 3.5 is about three per million). Distinctive surnames fall below it (Wickham 3.0, Dumbledore
+3.0, Curie 2.9, Bingley 2.6), common ones (Potter 4.1, Fisher 4.0, Lucas 4.1, Johnson 4.7) and everyday words
+above it."""
+
+
+def rare_word(word: str) -> bool:
+    """Whether ``word`` is rare enough in English to name one thing on its own (:data:`RARE_ZIPF`)."""
+    from wordfreq import zipf_frequency  # its English table loads once, on first use
+
+    return zipf_frequency(word, "en") < RARE_ZIPF
+
+
 TITLES = frozenset(
     "mr mrs ms miss dr sir lady lord dame captain colonel general major professor prof saint st king queen"
     " prince princess duke duchess earl count countess baron father mother sister brother uncle aunt rev".split()
@@ -246,13 +260,14 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     """Names that mark the forget prompts: capitalised spans seen at least ``min_count`` times in them and
     never in the negatives (retain and background prompts); a single word also must not occur in any
     negative. A part of a multi-word name is not added on its own ("Johnson" alone would flag every other
-    Johnson, a neighbour the request wants kept), unless it ends two or more of those names and no negative
-    uses it: a family or house name of the forget set ("Bennet" of Elizabeth, Jane and Mrs Bennet), which a
-    prompt may use without a first name ("the eldest Bennet sister"). A shared *first* word is not: it is
-    usually a first name ("Marie" of Marie Curie and Marie Sklodowska-Curie, two spellings of one person),
-    and alone it would flag every other Marie (Marie Antoinette). A run of two or more
-    words of a longer name ("Lady Catherine" of "Lady Catherine de Bourgh") is a name too, unless a negative
-    uses it."""
+    Johnson, a neighbour the request wants kept), unless it is the last word (the family name), no negative
+    uses it, and either it ends two or more of those names, a family or house name of the forget set
+    ("Bennet" of Elizabeth, Jane and Mrs Bennet: "the eldest Bennet sister"), or it is rare in English
+    (:func:`rare_word`: "Wickham", "Dumbledore"), so that a prompt using the surname alone ("What does
+    Dumbledore teach?") names the same one. A shared *first* word is not: it is usually a first name ("Marie"
+    of Marie Curie and Marie Sklodowska-Curie, two spellings of one person), and alone it would flag every
+    other Marie (Marie Antoinette). A run of two or more words of a longer name ("Lady Catherine" of "Lady
+    Catherine de Bourgh") is a name too, unless a negative uses it."""
     negative_words = {w for t in negatives for w in _WORD.findall(normalise(t).lower())}
     negative_spans = {s.lower() for t in negatives for s in _spans(t)}
     counts: dict[str, int] = {}
@@ -263,8 +278,8 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     spans = [s for s, c in sorted(counts.items(), key=lambda kv: -kv[1]) if c >= min_count][:limit]
     multi = [s for s in spans if len(s.split()) > 1]
     ends = Counter(s.split()[-1] for s in multi)  # the last word of each (distinct) multi-word name
-    shared = [w for w, n in ends.items() if n >= 2 and len(w) >= 4 and w[0].isupper()]
-    single = [s for s in spans if len(s.split()) == 1] + [w for w in shared if w not in spans]
+    family = [w for w, n in ends.items() if len(w) >= 4 and w[0].isupper() and (n >= 2 or rare_word(w))]
+    single = [s for s in spans if len(s.split()) == 1] + [w for w in family if w not in spans]
     single = [s for s in single if (word := normalise(s).lower()) not in negative_words and word not in TITLES]
     # a shorter run of two or more of a long name's words names the same one ("Lady Catherine"), unless a
     # negative contains it as the matcher reads text ("Lady Catherine Morland")

@@ -9,7 +9,8 @@ prompts, and then measured on prompts nothing trained or calibrated on:
 - held-out forget prompts (FNR), held-out neighbours (FPR), and general prompts: TOFU's world facts and
   real authors plus everyday requests (FPR); AUROC of held-out forget vs neighbours and general;
 - every attack family (``evaluation/attacks.py``) on the held-out forget prompts (FNR) and on the held-out
-  neighbours, the twin (FPR); a family that changes nothing for a request (no subject to rewrite) is n/a;
+  neighbours, the twin (FPR), each over the prompts the family rewrites (an indirect reference needs an
+  alias, a surname-only reference a distinctive surname); a family that rewrites none is n/a;
 - passages where the request has them; an adaptive black-box attacker (greedy word edits, a query budget
   per prompt) on flagged held-out forget prompts: the share it gets under τ;
 - latency: median gate time for one prompt (the gateway gates prompt by prompt, micro-batched), alone and
@@ -76,13 +77,16 @@ def evaluate(target: Target, request: Request, seed: int, adaptive_n: int, budge
         if name == "plain":
             continue
         rng = random.Random(seed)
-        sent_f = [family(p, rng) for p in request.heldout_forget]
-        sent_n = [family(p, rng) for p in request.heldout_neighbours]
-        if all(s == p.text for s, p in zip(sent_f, request.heldout_forget)):
+        # a family is scored on the prompts it rewrites (an indirect reference needs an alias, a surname a
+        # distinctive one): a prompt it leaves as it is would be the plain figure again
+        sent_f = [s for p in request.heldout_forget if (s := family(p, rng)) != p.text]
+        sent_n = [s for p in request.heldout_neighbours if (s := family(p, rng)) != p.text]
+        if not sent_f:
             continue  # the family does not apply to this request
         out["families"][name] = {
             "fnr": _rate(gate_p(target, sent_f), tau, False),
             "twin_fpr": _rate(gate_p(target, sent_n), tau, True),
+            "n": {"forget": len(sent_f), "twins": len(sent_n)},
         }
     if "forget_passages" in request.extra:
         out["families"]["passages"] = {
