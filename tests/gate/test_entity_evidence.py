@@ -228,6 +228,8 @@ def test_a_rare_family_name_is_an_entity_alone_and_a_common_one_is_not():
     prompts = ["What does Dumbledore teach?", "Who is Beatrix Potter?", "How tall is Hagrid?"]
     assert EntityEvidence(names).score(prompts).tolist() == [1, 0, 0]
     assert set(evidence_entities(forget, ["Who is Gandalf the Grey?"])) == {*people, "Dumbledore", "Hagrid"}
+    # a short name then a short word: the normaliser once glued them ("Hagrida giant") and the name was lost
+    assert EntityEvidence(["Hagrid"]).score(["Is Hagrid a giant?", "Is Hagrid ok?"]).tolist() == [1, 1]
 
 
 def test_part_of_a_long_name_names_it_unless_a_negative_uses_that_part():

@@ -67,6 +67,8 @@ def test_normalisation_is_idempotent_and_reaches_the_classifier_segments():
         ("Who discovered the e lement?", "Who discovered the element?"),  # not "thee lement"
         ("How reactive is X enon with Flerovi um?", "How reactive is Xenon with Flerovium?"),  # split names
         ("Is Norma Fisher a writer?", "Is Norma Fisher a writer?"),
+        ("Is Malfoy a bully?", "Is Malfoy a bully?"),  # a name then a short word: not a split name
+        ("Is Hagrid ok or is Snape?", "Is Hagrid ok or is Snape?"),
         ("Décris les propriétés chimiques du Xenon.", "Decris les proprietes chimiques du Xenon."),  # not English
     ],
 )

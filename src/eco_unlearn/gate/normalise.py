@@ -20,7 +20,8 @@ inference alike), which maps these back to the plain form:
    first half of the next split word ("the e lement" → "the element", not "thee lement"). A name is not
    in the vocabulary, so a capitalised non-word followed by a lower-case non-word is joined too ("X enon",
    "Flerovi um": a name split by an attacker; English text seldom has two non-words in a row), in a text
-   that is at least half English words (other languages have non-words in a row everywhere).
+   that is at least half English words (other languages have non-words in a row everywhere). Short words
+   count as words ("Is Malfoy a bully?" keeps "Malfoy a", where it once read "Malfoya").
 
 Plain English text passes through unchanged except for quotes, dashes and accents.
 """
@@ -83,7 +84,8 @@ def _vocabulary() -> frozenset[str]:
 
 
 _SHORT_WORDS = frozenset(
-    "is in on at to of it an as be by he we me my no so up or do go us am if the and for are but not you all can"
+    "a i ok oh hi is in on at to of it an as be by he we me my no so up or do go us am if the and for are but"
+    " not you all can"
     " her was one our out his has had him how its who did get may new now old see two way man car day use she any"
     " end few let put say too why yes yet sun top red big ask own off art act add age ago air arm bad bed bit box"
     " buy cat cut dog eat eye far fit fly fun gas god hat hot ice job key kid law lay leg lie lot low map mix mom"
