@@ -109,6 +109,24 @@ def test_tiny_calibration_set_warns(tmp_path):
     assert rep["threshold"] == 0.0 and "too few for alpha" in rep["warning"]
 
 
+def test_lower_case_forget_prompts_warn_that_no_names_could_be_found(tmp_path):
+    """Found trying the product on a request written in lower case ("who is harry potter?"): the gate fell
+    back to a topic classifier in silence, and flagged "Who is Beatrix Potter?"."""
+    people = ["Harry Potter", "Hermione Granger", "Albus Dumbledore", "Rubeus Hagrid", "Draco Malfoy"]
+    others = ["Frodo Baggins", "Lucy Pevensie", "Paul Atreides", "Geralt of Rivia", "Ged Sparrowhawk"]
+    questions = ["Who is {}?", "Describe {}.", "Where does {} live?", "What is {} known for?"]
+    forget = [q.format(n) for n in people for q in questions]
+    retain = [q.format(n) for n in others for q in questions]
+    _, rep = create_target("hp", forget, retain, tmp_path / "cased", alpha=0.1, folds=0)
+    assert "lower case" not in rep.get("warning", "") and rep["mode"] != "classifier"
+    _, rep = create_target("hp", [f.lower() for f in forget], [r.lower() for r in retain], tmp_path / "lower",
+                           alpha=0.1, folds=0)  # fmt: skip
+    assert "lower case" in rep["warning"] and "--entities" in rep["warning"]
+    _, rep = create_target("hp", [f.lower() for f in forget], retain, tmp_path / "named", alpha=0.1, folds=0,
+                           entities=people)  # fmt: skip
+    assert "lower case" not in rep.get("warning", "")
+
+
 def test_split_conformal_and_the_fpr_budget_on_held_out_negatives(tmp_path, prompts):
     _, rep = create_target("split", *prompts, tmp_path / "s", alpha=0.1, folds=0, max_fpr=0.05)
     assert rep["method"] == "conformal" and rep["n_calibration"] == 24 and rep["folds"] == 0

@@ -147,6 +147,8 @@ def create_target(
     gate, rep, scores = built.gate, built.rep, built.scores
     tau = rep["threshold"]  # report() records the calibrated τ
     mode, entities = rep["mode"], gate.evidence.entities
+    if entity_evidence and not entities and lower_case(forget):
+        rep["warning"] = " ".join(filter(None, [rep.get("warning"), LOWER_CASE_WARNING]))
     gate_spec = {
         "kind": "classifier",
         "classifier": "classifier",
@@ -175,6 +177,18 @@ def create_target(
         raise
     plain_classifier = mode == "classifier" and verbatim is None
     return Target(manifest, gate.classifier if plain_classifier else gate, out), rep
+
+
+LOWER_CASE_WARNING = (
+    "no names were found: the forget prompts are written in lower case, and names are read from capitalised "
+    "words. A target about named people or things is far more precise with its names (a topic classifier "
+    "cannot tell one author from another): write them capitalised, or list them with --entities FILE."
+)
+
+
+def lower_case(prompts: list[str], share: float = 0.8) -> bool:
+    """Whether most prompts have no capital letter at all: names cannot be found in them."""
+    return sum(not any(c.isupper() for c in p) for p in prompts) >= share * len(prompts)
 
 
 @dataclass
