@@ -165,6 +165,9 @@ def test_cli_created_target_drives_ecomodel(tmp_path, prompt_files, smol):
         str(tmp_path / "chem"),
     )
     assert "wrote target bundle" in r.stdout and "fnr_forget_wrapped" in r.stdout
+    names = Target.load(tmp_path / "chem").entities  # creation shows the names the gate will match
+    shown = " ".join(r.stdout.split())
+    assert (f"names ({len(names)}): {names[0]}" in shown) if names else ("names (" not in shown)
     inspected = eco("target", "inspect", str(tmp_path / "chem")).stdout
     assert "fpr_general" in inspected
     # the default backbone says what it settled on and why, after creation and on inspection

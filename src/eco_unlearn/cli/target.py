@@ -112,6 +112,10 @@ def target_create(
         raise fail(str(e)) from None
     out.print(f"wrote target bundle [bold]{escape(str(target.path))}[/bold] (τ = {target.threshold:.6f})")
     _print_report(rep)
+    names = target.entities  # the names the gate matches and the selection corrupts: worth a look
+    if names:
+        more = f" … and {len(names) - 20} more (in the bundle's target.json)" if len(names) > 20 else ""
+        out.print(f"names ({len(names)}): {escape(', '.join(names[:20]))}{more}")
 
 
 def _read_text(path: Path) -> str:
