@@ -84,13 +84,12 @@ def _vocabulary() -> frozenset[str]:
 
 
 _SHORT_WORDS = frozenset(
-    "a i ok oh hi is in on at to of it an as be by he we me my no so up or do go us am if the and for are but"
-    " not you all can"
-    " her was one our out his has had him how its who did get may new now old see two way man car day use she any"
-    " end few let put say too why yes yet sun top red big ask own off art act add age ago air arm bad bed bit box"
-    " buy cat cut dog eat eye far fit fly fun gas god hat hot ice job key kid law lay leg lie lot low map mix mom"
-    " net oil pay pen pet pop pot ran raw row run sad sat sea set sit six sky son tea ten tie tip toy try war wet"
-    " win won yet".split()
+    "a i ok oh hi is in on at to of it an as be by he we me my no so up or do go us am if the and for are but not"
+    " you all can her was one our out his has had him how its who did get may new now old see two way man car day"
+    " use she any end few let put say too why yes yet sun top red big ask own off art act add age ago air arm bad"
+    " bed bit box buy cat cut dog eat eye far fit fly fun gas god hat hot ice job key kid law lay leg lie lot low"
+    " map mix mom net oil pay pen pet pop pot ran raw row run sad sat sea set sit six sky son tea ten tie tip toy"
+    " try war wet win won yet".split()
 )
 
 
