@@ -240,15 +240,17 @@ def test_part_of_a_long_name_names_it_unless_a_negative_uses_that_part():
     assert EntityEvidence(names).score(["What is Lady Catherine's estate?"]).tolist() == [1]
 
 
-def test_the_trigram_bounds_never_rule_out_a_match():
+def test_the_trigram_and_common_letter_bounds_never_rule_out_a_match():
     """On random name-like strings with random edits, alone or inside random text, every pair that the rule
     matches (partial_ratio in a prompt at least as long as the name, whole ratio in a shorter one) at 90
-    shares at least the bound's trigram positions: the index's exactness rests on it."""
+    shares at least the bound's trigram positions, and a partial match at least the bound's common letters
+    (LCS): the index's exactness rests on both."""
     import random
 
     from rapidfuzz import fuzz
+    from rapidfuzz.distance import LCSseq
 
-    from eco_unlearn.gate.entity_evidence import _grams, _kept_whole_grams, _kept_window_grams
+    from eco_unlearn.gate.entity_evidence import _common_letters, _grams, _kept_whole_grams, _kept_window_grams
 
     rng = random.Random(1)
     letters = "abcdefghijklmnopqrstuvwxyz"
@@ -264,6 +266,8 @@ def test_the_trigram_bounds_never_rule_out_a_match():
             matched[rule] += 1
             have = set(_grams(prompt))
             assert sum(g in have for g in _grams(name)) >= need, (name, prompt)
+            if rule == "partial":
+                assert LCSseq.similarity(name, prompt) >= _common_letters(np.array([m]), 90.0)[0], (name, prompt)
     assert min(matched.values()) > 100
 
 

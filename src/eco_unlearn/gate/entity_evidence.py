@@ -29,6 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 from rapidfuzz import fuzz
+from rapidfuzz.distance import LCSseq
 
 from eco_unlearn.gate.entities import capitalised_spans
 from eco_unlearn.gate.normalise import normalise
@@ -90,6 +91,16 @@ def _kept_whole_grams(length: np.ndarray, shorter: np.ndarray, similarity: float
     return np.where(s >= d, length - 2 - (5 * s + d) / 2, np.inf)
 
 
+def _common_letters(length: np.ndarray, similarity: float) -> np.ndarray:
+    """How many letters of a ``length``-letter name, in order, a prompt that matches it by partial_ratio
+    must contain (their longest common subsequence, LCS): a cheap check before partial_ratio itself.
+
+    partial_ratio scores the name against windows W of the prompt: ``2 l / (length + |W|)`` with ``l`` the
+    LCS of the two, at most the LCS with the whole prompt and at most ``|W|``; it reaches ``similarity`` only
+    if ``2 l >= s (length + l)`` (``s = similarity / 100``), that is ``l >= s length / (2 - s)``."""
+    return np.ceil(similarity * length / (200 - similarity) - 1e-9).astype(np.int64)
+
+
 @lru_cache(maxsize=64)
 def _kept_window_grams(longest: int, similarity: float) -> np.ndarray:
     """Row ``w`` (0 to ``longest``): a lower bound on how many trigram positions of a name occur in a prompt
@@ -121,8 +132,8 @@ class EntityIndex:
     ``entity_lists[j]`` are target ``j``'s names. :meth:`score` gives, for every prompt, 1.0 in each
     column whose target it names (the rules of the module docstring), else 0.0. The fuzzy rules are exact,
     not approximate: a trigram count (:func:`_kept_grams`, :func:`_kept_window_grams`,
-    :func:`_kept_whole_grams`) rules out the names a prompt cannot match, and only the rest are compared with
-    rapidfuzz.
+    :func:`_kept_whole_grams`) rules out the names a prompt cannot match, the letters they have in common
+    (:func:`_common_letters`) most of the rest, and only those are compared with rapidfuzz.
     """
 
     def __init__(self, entity_lists: Sequence[Sequence[str]], similarity: float = 90.0):
@@ -156,6 +167,7 @@ class EntityIndex:
         indexed_mask[indexed] = True
         self._single = indexed_mask & ~self.multi
         self._kind = np.where(self.multi, np.where(self.length >= 8, _FUZZY, _SHORT), _SINGLE).tolist()
+        self._common = _common_letters(self.length, similarity).tolist()
         # trigram positions a name must share with a prompt to be checked at all (infinite: never checked
         # here; a short single word matches through self.words); a multi-word name is matched against its
         # best window in a prompt at least as long as it (partial_ratio), and whole against a shorter one
@@ -180,14 +192,20 @@ class EntityIndex:
         squashed, words, grams = _views(text)
         hits = {self.words[w] for w in words if w in self.words}
         need = self._need[min(len(squashed), len(self._need) - 1)]
-        candidates = np.flatnonzero(self._shared_grams(grams) >= need)
+        candidates = (self._shared_grams(grams) >= need).nonzero()[0]
         # a few dozen candidates at most: one scalar rapidfuzz call each costs less than numpy's masks and a
         # batched call's fixed cost (an exact occurrence scores 100)
         for i in candidates.tolist():
             name, kind = self.names[i], self._kind[i]
             if kind == _FUZZY:
-                scorer = fuzz.partial_ratio if len(name) <= len(squashed) else fuzz.ratio
-                if scorer(squashed, name, score_cutoff=self.similarity):
+                if len(name) > len(squashed):
+                    if fuzz.ratio(squashed, name, score_cutoff=self.similarity):
+                        hits.add(i)
+                # most candidates share a first name or a common word with the prompt and no more: the LCS
+                # (a quarter of partial_ratio's cost) rules them out before partial_ratio is run
+                elif LCSseq.similarity(name, squashed, score_cutoff=self._common[i]) and fuzz.partial_ratio(
+                    squashed, name, score_cutoff=self.similarity
+                ):
                     hits.add(i)
             elif kind == _SHORT:
                 if name in squashed:
