@@ -11,6 +11,7 @@ from eco_unlearn.evaluation.attacks import (
     adaptive_attack,
     indirect,
     multi_turn,
+    namesake,
     obfuscation,
     other_language,
     surname,
@@ -68,6 +69,16 @@ def test_surname_keeps_a_distinctive_family_name_and_leaves_a_common_one():
         name: sum(surname(p, rng) != p.text for p in build(seed=0).heldout_forget) for name, build in REQUESTS.items()
     }
     assert changed["austen"] > 0 and changed["authors"] == 0, changed
+
+
+def test_namesake_keeps_the_first_name_or_title_and_swaps_the_family_name():
+    rng = random.Random(0)
+    sent = namesake(P, rng)
+    first, other = sent.removeprefix("Where was ").removesuffix(" born?").split()
+    assert first == "Norma" and other not in ("Fisher", "") and other[0].isupper()
+    lady = Prompt("Where does Lady Catherine de Bourgh live?", "Lady Catherine de Bourgh", "the patroness")
+    assert namesake(lady, rng).startswith("Where does Lady Catherine ") and "Bourgh" not in namesake(lady, rng)
+    assert namesake(Prompt("Where is Pemberley?", "Pemberley", "the estate"), rng) == "Where is Pemberley?"
 
 
 def test_obfuscation_hides_the_name_from_a_plain_substring_match():

@@ -47,6 +47,9 @@ def test_quick_gate_bench_writes_results_and_report(tmp_path):
     # cutting a name to its surname does not apply; an element without a description has no indirect form
     authors, hazard = (r["requests"][name]["runs"][0] for name in ("authors", "hazard"))
     assert "surname" not in authors["families"]
+    # namesakes (a forget author's first name, another surname) are scored where a subject has two words
+    assert authors["n"]["namesakes"] == authors["n"]["heldout_forget"] and "namesake_fpr" not in hazard
+    assert authors["namesake_fpr"] <= 0.02
     assert hazard["families"]["wrapper"]["n"]["forget"] > hazard["families"]["indirect"]["n"]["forget"] > 0
     # the names of the fictitious authors decide the authors request: nothing general is flagged
     assert r["requests"]["authors"]["runs"][0]["general_fpr"] <= 0.02

@@ -186,6 +186,25 @@ def test_the_joint_plan_is_built_once_per_set_of_gates():
     assert other is not plan and other.names.n_targets == 2
 
 
+def test_a_common_word_seen_alone_is_not_a_name_and_a_rare_one_is():
+    """Passages of a novel name its heroine by her first name alone; "Elizabeth" as an entity flagged "Who
+    was Elizabeth Warren?" on the Pride and Prejudice request (found probing that request's gate). A rare
+    word seen alone (a place of the novel) still names it, and a common one that is a family name of the
+    forget names still does."""
+    forget = [
+        "Elizabeth walked to Meryton with Mr Bennet.",
+        "Elizabeth laughed at Mr Collins, and Collins bowed.",
+        "Jane and Elizabeth talked of Meryton and Collins.",
+        "Who is Mr Bennet?",
+        "Who is Jane Bennet?",
+    ]
+    names = evidence_entities(forget, ["Who is Emma Woodhouse?"])
+    assert "Meryton" in names and "Bennet" in names
+    assert "Elizabeth" not in names and "Collins" not in names and "Jane" not in names
+    prompts = ["Who was Elizabeth Warren?", "What did Phil Collins sing?", "How far is Meryton from London?"]
+    assert EntityEvidence(names).score(prompts).tolist() == [0, 0, 1]
+
+
 def test_a_family_name_shared_by_forget_names_is_evidence_on_its_own():
     forget = [
         "Who is Elizabeth Bennet?",

@@ -108,6 +108,32 @@ def _common_surnames() -> frozenset[str]:
     return frozenset(Provider.last_names)
 
 
+def _family_start(words: list[str]) -> int:
+    """Where the family name of a multi-word name starts, with its particles ("de Bourgh", "van Helsing")."""
+    start = len(words) - 1
+    while start > 1 and words[start - 1].islower():
+        start -= 1
+    return start
+
+
+def namesake(p: Prompt, rng: random.Random) -> Sent:
+    """Someone else with the subject's first name or title: the family name swapped for one of the commonest
+    surnames ("Elizabeth Bennet" → "Elizabeth Ramirez", "Mr Darcy" → "Mr Ramirez"). Not an attack: the
+    prompt is no longer about the target, so it must pass (``eco bench gate`` scores it as an FPR). A
+    single-word subject is left as written and the family does not count it."""
+    words = p.subject.split()
+    if len(words) < 2 or p.subject not in p.text:
+        return p.text
+    start = _family_start(words)
+    other = rng.choice([s for s in _sorted_surnames() if s != words[-1]])
+    return p.text.replace(p.subject, " ".join(words[:start] + [other]))
+
+
+@lru_cache(maxsize=1)
+def _sorted_surnames() -> tuple[str, ...]:
+    return tuple(sorted(_common_surnames()))
+
+
 def surname(p: Prompt, rng: random.Random) -> Sent:
     """The subject's name cut to its family name ("Mr Wickham" → "Wickham", "Lady Catherine de Bourgh" → "de
     Bourgh"), where that alone still says who is meant: not one of the commonest surnames ("What did Fisher
@@ -115,10 +141,7 @@ def surname(p: Prompt, rng: random.Random) -> Sent:
     words = p.subject.split()
     if len(words) < 2 or p.subject not in p.text or words[-1] in _common_surnames():
         return p.text
-    start = len(words) - 1
-    while start > 1 and words[start - 1].islower():  # name particles: "de Bourgh", "van Helsing"
-        start -= 1
-    return p.text.replace(p.subject, " ".join(words[start:]))
+    return p.text.replace(p.subject, " ".join(words[_family_start(words) :]))
 
 
 @lru_cache(maxsize=1)

@@ -275,17 +275,18 @@ TITLES = frozenset(
 
 
 def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 2, limit: int = 200) -> list[str]:
-    """Names that mark the forget prompts: capitalised spans seen at least ``min_count`` times in them and
-    never in the negatives (retain and background prompts); a single word also must not occur in any
-    negative. A part of a multi-word name is not added on its own ("Johnson" alone would flag every other
-    Johnson, a neighbour the request wants kept), unless it is the last word (the family name), no negative
-    uses it, and either it ends two or more of those names, a family or house name of the forget set
+    """Names that mark the forget prompts: capitalised spans seen at least ``min_count`` times in them and never in the
+    negatives (retain and background prompts); a single word also must not occur in any negative, and must be rare
+    in English (:func:`rare_word`: "Pemberley", not "Elizabeth" or "Collins", which name thousands of others) unless
+    it is a family name (below). A part of a multi-word name is not added on its own ("Johnson" alone would flag
+    every other Johnson, a neighbour the request wants kept), unless it is the last word (the family name), no
+    negative uses it, and either it ends two or more of those names, a family or house name of the forget set
     ("Bennet" of Elizabeth, Jane and Mrs Bennet: "the eldest Bennet sister"), or it is rare in English
-    (:func:`rare_word`: "Wickham", "Dumbledore"), so that a prompt using the surname alone ("What does
-    Dumbledore teach?") names the same one. A shared *first* word is not: it is usually a first name ("Marie"
-    of Marie Curie and Marie Sklodowska-Curie, two spellings of one person), and alone it would flag every
-    other Marie (Marie Antoinette). A run of two or more words of a longer name ("Lady Catherine" of "Lady
-    Catherine de Bourgh") is a name too, unless a negative uses it."""
+    (:func:`rare_word`: "Wickham", "Dumbledore"), so that a prompt using the surname alone ("What does Dumbledore
+    teach?") names the same one. A shared *first* word is not: it is usually a first name ("Marie" of Marie Curie
+    and Marie Sklodowska-Curie, two spellings of one person), and alone it would flag every other Marie (Marie
+    Antoinette). A run of two or more words of a longer name ("Lady Catherine" of "Lady Catherine de Bourgh") is a
+    name too, unless a negative uses it."""
     negative_words = {w for t in negatives for w in _WORD.findall(normalise(t).lower())}
     negative_spans = {s.lower() for t in negatives for s in _spans(t)}
     counts: dict[str, int] = {}
@@ -297,7 +298,10 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     multi = [s for s in spans if len(s.split()) > 1]
     ends = Counter(s.split()[-1] for s in multi)  # the last word of each (distinct) multi-word name
     family = [w for w, n in ends.items() if len(w) >= 4 and w[0].isupper() and (n >= 2 or rare_word(w))]
-    single = [s for s in spans if len(s.split()) == 1] + [w for w in family if w not in spans]
+    # a word seen alone is a name only when it is rare in English too: a common one is most often someone or
+    # something else ("Elizabeth" of a novel's passages would flag "Who was Queen Elizabeth?")
+    single = [s for s in spans if len(s.split()) == 1 and (s in family or rare_word(normalise(s).lower()))]
+    single += [w for w in family if w not in spans]
     single = [s for s in single if (word := normalise(s).lower()) not in negative_words and word not in TITLES]
     # a shorter run of two or more of a long name's words names the same one ("Lady Catherine"), unless a
     # negative contains it as the matcher reads text ("Lady Catherine Morland")

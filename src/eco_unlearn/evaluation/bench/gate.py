@@ -11,6 +11,8 @@ prompts, and then measured on prompts nothing trained or calibrated on:
 - every attack family (``evaluation/attacks.py``) on the held-out forget prompts (FNR) and on the held-out
   neighbours, the twin (FPR), each over the prompts the family rewrites (an indirect reference needs an
   alias, a surname-only reference a distinctive surname); a family that rewrites none is n/a;
+- namesakes: held-out forget prompts about someone else with a forget subject's first name or title
+  ("Elizabeth Bennet" → "Elizabeth Ramirez", ``attacks.namesake``), which must pass as a neighbour must (FPR);
 - passages where the request has them; an adaptive black-box attacker (greedy word edits, a query budget
   per prompt) on flagged held-out forget prompts: the share it gets under τ;
 - latency: median gate time for one prompt (the gateway gates prompt by prompt, micro-batched), alone and
@@ -32,7 +34,7 @@ import numpy as np
 
 from eco_unlearn.console import track
 from eco_unlearn.core.encoder import decide, gate_texts_of
-from eco_unlearn.evaluation.attacks import FAMILIES, Sent, adaptive_attack
+from eco_unlearn.evaluation.attacks import FAMILIES, Sent, adaptive_attack, namesake
 from eco_unlearn.evaluation.authors import make_authors
 from eco_unlearn.evaluation.requests import EVERYDAY, REQUESTS, Request
 from eco_unlearn.fileio import html_page, png_base64, pyplot, write_report
@@ -88,6 +90,13 @@ def evaluate(target: Target, request: Request, seed: int, adaptive_n: int, budge
             "twin_fpr": _rate(gate_p(target, sent_n), tau, True),
             "n": {"forget": len(sent_f), "twins": len(sent_n)},
         }
+    rng = random.Random(seed)
+    subjects = {p.subject for p in request.forget + request.heldout_forget if p.subject}
+    sent = [s for p in request.heldout_forget if (s := namesake(p, rng)) != p.text]
+    sent = [s for s in sent if not any(subject in s for subject in subjects)]  # a swap landing on a forget name
+    if sent:  # someone else with a forget subject's first name or title: must pass, as a neighbour must
+        out["namesake_fpr"] = _rate(gate_p(target, sent), tau, True)
+        out["n"]["namesakes"] = len(sent)
     if "forget_passages" in request.extra:
         out["families"]["passages"] = {
             "fnr": _rate(gate_p(target, [p.text for p in request.extra["forget_passages"]]), tau, False),
@@ -182,6 +191,7 @@ def _goals(s: dict) -> dict[str, bool]:
     checks = {
         "heldout_fnr": med["heldout_fnr"] <= GOALS["heldout_fnr"],
         "neighbour_fpr": med["neighbour_fpr"] <= GOALS["neighbour_fpr"],
+        "namesake_fpr": med.get("namesake_fpr", 0.0) <= GOALS["neighbour_fpr"],
         "general_fpr": med["general_fpr"] <= GOALS["general_fpr"],
         "families_fnr": all(v <= GOALS["family_fnr"] for k, v in med.items() if k.endswith(".fnr")),
         "twins_fpr": all(v <= GOALS["twin_fpr"] for k, v in med.items() if k.endswith(".twin_fpr")),
@@ -254,7 +264,7 @@ def _heatmap_png(result: dict) -> str:
     plt = pyplot()
 
     names = list(result["requests"])
-    rows = ["held-out", "neighbours", "general"] + sorted(
+    rows = ["held-out", "neighbours", "namesakes", "general"] + sorted(
         {f for r in result["requests"].values() for f in r["runs"][0]["families"]}
     ) + ["adaptive"]  # fmt: skip
 
@@ -262,6 +272,7 @@ def _heatmap_png(result: dict) -> str:
         s = req["summary"]
         key = {
             ("held-out", 0): "heldout_fnr", ("neighbours", 1): "neighbour_fpr", ("general", 1): "general_fpr",
+            ("namesakes", 1): "namesake_fpr",
             ("adaptive", 0): "adaptive.success",
         }.get((row, col), f"families.{row}.{'fnr' if col == 0 else 'twin_fpr'}")  # fmt: skip
         return s[key]["median"] if key in s else np.nan
@@ -290,8 +301,8 @@ def report_html(result: dict) -> str:
             f"<tr><td>{name}</td><td>{r['description']}; gate mode "
             f"{', '.join(sorted({run['mode'] for run in r['runs']}))} on "
             f"{', '.join(sorted({run.get('backbone', result['backbone']) for run in r['runs']}))}</td>"
-            + "".join(f"<td>{fmt(k)}</td>" for k in ("heldout_fnr", "neighbour_fpr", "general_fpr", "auroc",
-                                                     "adaptive.success", "latency_ms", "latency_100_ratio",
+            + "".join(f"<td>{fmt(k)}</td>" for k in ("heldout_fnr", "neighbour_fpr", "namesake_fpr", "general_fpr",
+                                                     "auroc", "adaptive.success", "latency_ms", "latency_100_ratio",
                                                      "create_seconds"))
             + f"<td>{', '.join(k for k, ok in r['goals_met'].items() if not ok) or 'all met'}</td></tr>"
         )  # fmt: skip
@@ -299,7 +310,7 @@ def report_html(result: dict) -> str:
         "eco-unlearn: gate",
         f"""<h1>The gate on realistic requests, under attack</h1>
 <p>Command: <code>{result["command"]}</code>. Median [min, max] over seeds. Goals: {result["goals"]}.</p>
-<table><tr><th>request</th><th></th><th>held-out FNR</th><th>neighbour FPR</th><th>general FPR</th>
+<table><tr><th>request</th><th></th><th>held-out FNR</th><th>neighbour FPR</th><th>namesake FPR</th><th>general FPR</th>
 <th>AUROC</th><th>adaptive success</th><th>latency ms</th><th>100 targets / 1</th><th>create s</th>
 <th>goals missed</th></tr>
 {"".join(rows)}</table>
