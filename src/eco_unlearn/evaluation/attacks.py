@@ -22,6 +22,7 @@ import numpy as np
 
 from eco_unlearn.evaluation.requests import Prompt
 from eco_unlearn.gate.augment import HELDOUT_WRAPPERS
+from eco_unlearn.gate.namesakes import family_start
 from eco_unlearn.gate.normalise import normalise
 
 Sent = str | list[dict[str, str]]
@@ -108,14 +109,6 @@ def _common_surnames() -> frozenset[str]:
     return frozenset(Provider.last_names)
 
 
-def _family_start(words: list[str]) -> int:
-    """Where the family name of a multi-word name starts, with its particles ("de Bourgh", "van Helsing")."""
-    start = len(words) - 1
-    while start > 1 and words[start - 1].islower():
-        start -= 1
-    return start
-
-
 def namesake(p: Prompt, rng: random.Random) -> Sent:
     """Someone else with the subject's first name or title: the family name swapped for one of the commonest
     surnames ("Elizabeth Bennet" → "Elizabeth Ramirez", "Mr Darcy" → "Mr Ramirez"). Not an attack: the
@@ -124,7 +117,7 @@ def namesake(p: Prompt, rng: random.Random) -> Sent:
     words = p.subject.split()
     if len(words) < 2 or p.subject not in p.text:
         return p.text
-    start = _family_start(words)
+    start = family_start(words)
     other = rng.choice([s for s in _sorted_surnames() if s != words[-1]])
     return p.text.replace(p.subject, " ".join(words[:start] + [other]))
 
@@ -141,7 +134,7 @@ def surname(p: Prompt, rng: random.Random) -> Sent:
     words = p.subject.split()
     if len(words) < 2 or p.subject not in p.text or words[-1] in _common_surnames():
         return p.text
-    return p.text.replace(p.subject, " ".join(words[_family_start(words) :]))
+    return p.text.replace(p.subject, " ".join(words[family_start(words) :]))
 
 
 @lru_cache(maxsize=1)

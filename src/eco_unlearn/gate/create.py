@@ -52,6 +52,7 @@ from eco_unlearn.gate.background import background_prompts, far_from
 from eco_unlearn.gate.calibration import Threshold, choose_threshold, plot, rate, report
 from eco_unlearn.gate.classifier import train_classifier
 from eco_unlearn.gate.entity_evidence import EntityEvidence, EvidenceGate, combine_parts, evidence_entities
+from eco_unlearn.gate.namesakes import namesake_negatives
 from eco_unlearn.gate.normalise import normalise
 from eco_unlearn.gate.prompt_files import check_classes
 from eco_unlearn.gate.targets import Target, TargetManifest, explain_validation
@@ -225,11 +226,13 @@ def _calibrate(
 
     def train(f: list[str]) -> tuple[EvidenceGate, float]:
         positives = f + augment(f, seed=seed) + entity_prompts(entities)
+        found = entities or evidence_entities(f, r_train + bg_train)
+        # the same questions about namesakes ("Marie Kraus" for "Marie Curie") are out of scope: namesakes.py
+        namesakes = namesake_negatives(f, found, seed=seed)
         clf, seconds = train_classifier(
-            classifier, positives, negatives, background=bg_train, backbone=backbone, seed=seed
+            classifier, positives, negatives + namesakes, background=bg_train, backbone=backbone, seed=seed
         )
-        names = (entities or evidence_entities(f, r_train + bg_train)) if entity_evidence else []
-        return EvidenceGate(clf, EntityEvidence(names), verbatim=verbatim), seconds
+        return EvidenceGate(clf, EntityEvidence(found if entity_evidence else []), verbatim=verbatim), seconds
 
     if folds and threshold is None:
         held, held_wrapped = _out_of_fold(forget, folds, seed, train)
