@@ -109,22 +109,29 @@ def test_tiny_calibration_set_warns(tmp_path):
     assert rep["threshold"] == 0.0 and "too few for alpha" in rep["warning"]
 
 
-def test_lower_case_forget_prompts_warn_that_no_names_could_be_found(tmp_path):
+def test_names_of_lower_case_forget_prompts_are_read_back_and_a_request_without_any_warns(tmp_path):
     """Found trying the product on a request written in lower case ("who is harry potter?"): the gate fell
-    back to a topic classifier in silence, and flagged "Who is Beatrix Potter?"."""
+    back to a topic classifier in silence, and flagged "Who is Beatrix Potter?". The language model now reads
+    the names back; a lower-case request with no name in it still says why the gate has none."""
     people = ["Harry Potter", "Hermione Granger", "Albus Dumbledore", "Rubeus Hagrid", "Draco Malfoy"]
     others = ["Frodo Baggins", "Lucy Pevensie", "Paul Atreides", "Geralt of Rivia", "Ged Sparrowhawk"]
     questions = ["Who is {}?", "Describe {}.", "Where does {} live?", "What is {} known for?"]
     forget = [q.format(n) for n in people for q in questions]
     retain = [q.format(n) for n in others for q in questions]
-    _, rep = create_target("hp", forget, retain, tmp_path / "cased", alpha=0.1, folds=0)
-    assert "lower case" not in rep.get("warning", "") and rep["mode"] != "classifier"
-    _, rep = create_target("hp", [f.lower() for f in forget], [r.lower() for r in retain], tmp_path / "lower",
-                           alpha=0.1, folds=0)  # fmt: skip
-    assert "lower case" in rep["warning"] and "--entities" in rep["warning"]
-    _, rep = create_target("hp", [f.lower() for f in forget], retain, tmp_path / "named", alpha=0.1, folds=0,
-                           entities=people)  # fmt: skip
+    lower = ([f.lower() for f in forget], [r.lower() for r in retain])
+    target, rep = create_target("hp", *lower, tmp_path / "lower", alpha=0.1)
+    assert set(rep["names_read_back"]) == set(people) and rep["mode"] != "classifier"
     assert "lower case" not in rep.get("warning", "")
+    p = target.p_forget(["Who is Harry Potter?", "Who is Beatrix Potter?", "How tall is Hagrid?"])
+    assert (p >= target.threshold).tolist() == [True, False, True]
+    _, rep = create_target("hp", lower[0], retain, tmp_path / "named", alpha=0.1, folds=0, entities=people)
+    assert "names_read_back" not in rep and "lower case" not in rep.get("warning", "")
+    # a topic in lower case: the model reads no phrase as a name, and the warning says what to do
+    dishes, plants = ["bread", "pasta", "soup", "rice", "pancakes"], ["roses", "tomatoes", "tulips", "ferns", "basil"]
+    cook = [q.format(d) for d in dishes for q in ("how do i cook {}?", "what goes well with {}?")]
+    grow = [q.format(g) for g in plants for q in ("how do i grow {}?", "when should i water {}?")]
+    _, rep = create_target("cooking", cook, grow, tmp_path / "topic", alpha=0.1, folds=0)
+    assert "lower case" in rep["warning"] and "--entities" in rep["warning"] and "names_read_back" not in rep
 
 
 def test_split_conformal_and_the_fpr_budget_on_held_out_negatives(tmp_path, prompts):

@@ -143,6 +143,11 @@ def _print_report(rep: dict) -> None:
         out.print(f"gate mode: {rep['mode']}; classifier backbone: {rep.get('backbone', '?')}{why}")
     if "guarantee" in rep:
         out.print(f"guarantee: {rep['guarantee']}")
+    if rep.get("names_read_back"):
+        out.print(
+            "the forget prompts are lower case; the language model read these phrases as names: "
+            + escape(", ".join(rep["names_read_back"]))
+        )
     if "warning" in rep:
         Console(stderr=True).print(f"[yellow]warning:[/yellow] {rep['warning']}")
 

@@ -56,6 +56,7 @@ from eco_unlearn.gate.namesakes import namesake_negatives
 from eco_unlearn.gate.normalise import normalise
 from eco_unlearn.gate.prompt_files import check_classes
 from eco_unlearn.gate.targets import Target, TargetManifest, explain_validation
+from eco_unlearn.gate.truecase import read_names, truecase
 from eco_unlearn.gate.verbatim import VerbatimIndex
 
 CALIBRATION_REPORT = "calibration.json"
@@ -133,6 +134,10 @@ def create_target(
     except ValidationError as e:
         raise ValueError(explain_validation(e)) from None
 
+    read_back: list[str] = []
+    if entity_evidence and not entities and lower_case(forget):
+        read_back = names_in_lower_case(forget, retain + (_background(forget) if background else []))
+        forget = truecase(forget, read_back)  # entity evidence reads the names as in any request
     verbatim = VerbatimIndex.from_texts(forget_text) if forget_text else None
     options = dict(classifier=classifier, alpha=alpha, threshold=threshold, max_fpr=max_fpr, folds=folds,
                    background=background, entity_evidence=entity_evidence, verbatim=verbatim, entities=entities,
@@ -148,7 +153,9 @@ def create_target(
     gate, rep, scores = built.gate, built.rep, built.scores
     tau = rep["threshold"]  # report() records the calibrated τ
     mode, entities = rep["mode"], gate.evidence.entities
-    if entity_evidence and not entities and lower_case(forget):
+    if read_back:
+        rep["names_read_back"] = read_back
+    elif entity_evidence and not entities and lower_case(forget):
         rep["warning"] = " ".join(filter(None, [rep.get("warning"), LOWER_CASE_WARNING]))
     gate_spec = {
         "kind": "classifier",
@@ -181,10 +188,23 @@ def create_target(
 
 
 LOWER_CASE_WARNING = (
-    "no names were found: the forget prompts are written in lower case, and names are read from capitalised "
-    "words. A target about named people or things is far more precise with its names (a topic classifier "
-    "cannot tell one author from another): write them capitalised, or list them with --entities FILE."
+    "no names were found: the forget prompts are written in lower case, and the language model read none of "
+    "their phrases as a name. A target about named people or things is far more precise with its names (a "
+    "topic classifier cannot tell one author from another): write them capitalised, or list them with "
+    "--entities FILE."
 )
+
+
+def names_in_lower_case(forget: list[str], negatives: list[str]) -> list[str]:
+    """The names of lower-case forget prompts, read back by the embedded language model (truecase.py); none
+    when it cannot be loaded (the caller then warns)."""
+    from eco_unlearn.core.models import ModelNotAvailable, load_model
+
+    try:
+        model, tok = load_model()
+    except ModelNotAvailable:
+        return []
+    return read_names(forget, negatives, model, tok)
 
 
 def lower_case(prompts: list[str], share: float = 0.8) -> bool:
