@@ -595,6 +595,9 @@ def bench_gate(
     adaptive_n: Annotated[int, typer.Option(help="Adaptive attacker: flagged prompts attacked per run.")] = 20,
     quick: Annotated[bool, typer.Option(help="Small requests, a weak attacker (CI, a few minutes).")] = False,
     backbone: Annotated[str, typer.Option(help="The classifiers' backbone, as in eco target create.")] = "auto",
+    lower_case: Annotated[
+        bool, typer.Option(help="Each request written in lower case (its forget and retain prompts and names).")
+    ] = False,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/gate"),
 ) -> None:
     """The gate on realistic requests: held-out, neighbour and general error rates, attack families with
@@ -604,7 +607,7 @@ def bench_gate(
 
     try:
         r = run(tuple(x for x in requests.split(",") if x), seeds, quick=quick, adaptive_n=adaptive_n,
-                budget=budget, backbone=backbone, out_dir=out_dir)  # fmt: skip
+                budget=budget, backbone=backbone, lower_case=lower_case, out_dir=out_dir)  # fmt: skip
     except (ValueError, RuntimeError, CorpusNotAvailable) as e:
         raise fail(str(e)) from None
     t = Table("request", "held-out FNR", "neighbour FPR", "general FPR", "AUROC", "adaptive", "goals missed",

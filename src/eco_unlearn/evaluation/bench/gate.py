@@ -212,8 +212,11 @@ def run(
     adaptive_n: int = 20,
     budget: int = 200,
     backbone: str = AUTO_BACKBONE,
+    lower_case: bool = False,
     out_dir: Path = Path("runs/bench/gate"),
 ) -> dict:
+    """``lower_case``: each request written in lower case, as a user may write it (its forget and retain
+    prompts and its list of names; the book and every evaluation prompt stay as written)."""
     unknown = [r for r in requests if r not in REQUESTS]
     if unknown:
         raise ValueError(f"unknown request(s) {', '.join(unknown)}; choose from {', '.join(REQUESTS)}")
@@ -223,6 +226,8 @@ def run(
         adaptive_n, budget = min(adaptive_n, 3), min(budget, 30)
     command = f"eco bench gate --requests {','.join(requests)} --seeds {seeds}" + (" --quick" if quick else "")
     command += f" --backbone {backbone}" if backbone != AUTO_BACKBONE else ""
+    command += " --lower-case" if lower_case else ""
+    as_written = str.lower if lower_case else str
     result: dict = {"command": command, "backbone": backbone, "goals": GOALS, "requests": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in requests:
@@ -235,19 +240,20 @@ def run(
                 t0 = time.perf_counter()
                 target, rep = create_target(
                     f"{name}-{seed}",
-                    [p.text for p in request.forget],
-                    [p.text for p in request.retain],
+                    [as_written(p.text) for p in request.forget],
+                    [as_written(p.text) for p in request.retain],
                     Path(tmp) / f"{name}-{seed}",
                     seed=seed,
                     forget_text=request.forget_text or None,
-                    entities=request.entities or None,
+                    entities=[as_written(e) for e in request.entities] or None,
                     backbone=backbone,
                 )
                 created = time.perf_counter() - t0
                 r = evaluate(target, request, seed, adaptive_n, budget)
                 r |= {"create_seconds": created, "mode": rep["mode"], "backbone": rep["backbone"],
                       "entities": len(target.entities),
-                      "calibration_guarantee": rep.get("guarantee", ""), "warning": rep.get("warning", "")}  # fmt: skip
+                      "calibration_guarantee": rep.get("guarantee", ""), "warning": rep.get("warning", ""),
+                      "names_read_back": len(rep.get("names_read_back", []))}  # fmt: skip
                 runs.append(r)
             summary = _summary(runs)
             result["requests"][name] = {
