@@ -9,8 +9,10 @@ from collections import Counter
 from eco_unlearn.core.selection import FUNCTION_WORDS
 
 # Capitalised words joined by spaces or a few lower-case name particles ("Basil Mahfouz Al-Kuwaiti",
-# "Leonardo da Vinci").
-_SPAN = re.compile(r"[A-Z][\w'’-]+(?:\s+(?:(?:of|the|de|da|van|von|al|bin|du|la|le)\s+)*[A-Z][\w'’-]+)*")
+# "Leonardo da Vinci"). A word is letters, digits, apostrophes and hyphens, not underscores: an underscore
+# is emphasis markup in plain-text books ("_You_" of Project Gutenberg's texts is no name "You_").
+_WORD = r"[A-Z](?:[^\W_]|['’-])+"
+_SPAN = re.compile(rf"{_WORD}(?:\s+(?:(?:of|the|de|da|van|von|al|bin|du|la|le)\s+)*{_WORD})*")
 
 
 def capitalised_spans(text: str) -> list[str]:
