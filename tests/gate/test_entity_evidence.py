@@ -230,10 +230,15 @@ def test_a_shared_first_name_is_not_an_entity_on_its_own():
     Antoinette (found trying the product on a request to forget Marie Curie, her physicist husband kept)."""
     forget = [f"{q} {n}?" for n in ("Marie Curie", "Marie Sklodowska-Curie") for q in ("Who is", "Describe")]
     names = evidence_entities(forget, ["Who is Pierre Curie?"])
-    # the rare hyphenated family name names her alone (rare_word); "Curie" alone is Pierre's too
-    assert set(names) == {"Marie Curie", "Marie Sklodowska-Curie", "Sklodowska-Curie"}
-    scores = EntityEvidence(names).score(["Where was Marie Curie born?", "Who was Marie Antoinette?"])
-    assert scores.tolist() == [1, 0]
+    # the rare hyphenated family name names her alone (rare_word), and so does its very rare part
+    # (RARE_PART_ZIPF); "Curie" alone is Pierre's too
+    assert set(names) == {"Marie Curie", "Marie Sklodowska-Curie", "Sklodowska-Curie", "Sklodowska"}
+    prompts = ["Where was Marie Curie born?", "Who was Marie Antoinette?", "What did Sklodowska discover?"]
+    assert EntityEvidence(names).score(prompts).tolist() == [1, 0, 1]
+    # a part that is a word of its own (a nationality) is not: "Kuwaiti" of Al-Kuwaiti
+    names = evidence_entities([f"{q} Basil Mahfouz Al-Kuwaiti?" for q in ("Who is", "Describe")], [])
+    assert "Al-Kuwaiti" in names and "Kuwaiti" not in names
+    assert EntityEvidence(names).score(["What is the Kuwaiti dinar worth?"]).tolist() == [0]
 
 
 def test_a_rare_family_name_is_an_entity_alone_and_a_common_one_is_not():

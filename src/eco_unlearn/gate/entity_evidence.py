@@ -260,11 +260,17 @@ billion words; 3.5 is about three per million). Distinctive surnames fall below 
 above it."""
 
 
-def rare_word(word: str) -> bool:
-    """Whether ``word`` is rare enough in English to name one thing on its own (:data:`RARE_ZIPF`)."""
+RARE_PART_ZIPF = 2.5
+"""A part of a double-barrelled family name names its bearer alone only when it is rarer still: "Sklodowska"
+(1.4) of Sklodowska-Curie does; "Curie" (2.9) is a family of physicists and "Kuwaiti" (2.9) of Al-Kuwaiti a
+nationality."""
+
+
+def rare_word(word: str, below: float = RARE_ZIPF) -> bool:
+    """Whether ``word`` is rare enough in English to name one thing on its own (Zipf under ``below``)."""
     from wordfreq import zipf_frequency  # its English table loads once, on first use
 
-    return zipf_frequency(word, "en") < RARE_ZIPF
+    return zipf_frequency(word, "en") < below
 
 
 TITLES = frozenset(
@@ -302,6 +308,9 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     # something else ("Elizabeth" of a novel's passages would flag "Who was Queen Elizabeth?")
     single = [s for s in spans if len(s.split()) == 1 and (s in family or rare_word(normalise(s).lower()))]
     single += [w for w in family if w not in spans]
+    # a very rare part of a double-barrelled family name names its bearer too ("What did Sklodowska discover?")
+    parts = [p for w in family if "-" in w for p in w.split("-") if len(p) >= 4 and p[0].isupper()]
+    single += [p for p in dict.fromkeys(parts) if p not in single and rare_word(p.lower(), RARE_PART_ZIPF)]
     single = [s for s in single if (word := normalise(s).lower()) not in negative_words and word not in TITLES]
     # a shorter run of two or more of a long name's words names the same one ("Lady Catherine"), unless a
     # negative contains it as the matcher reads text ("Lady Catherine Morland")
