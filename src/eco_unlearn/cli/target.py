@@ -62,7 +62,11 @@ def target_create(
         Path | None, typer.Option(help="A text whose quotation is in scope (a book): verbatim 8-gram index.")
     ] = None,
     entity_evidence: Annotated[
-        bool, typer.Option(help="Also flag prompts naming the target's entities (given, else extracted).")
+        bool,
+        typer.Option(
+            help="Also flag prompts naming the target's entities (given, else read from capitalised words; "
+            "from lower-case prompts, the phrases the embedded LM reads as names)."
+        ),
     ] = True,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Bundle directory \\[default: targets/NAME].")] = None,
     seed: Annotated[int, typer.Option()] = 0,
