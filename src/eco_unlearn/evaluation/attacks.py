@@ -22,7 +22,7 @@ import numpy as np
 
 from eco_unlearn.evaluation.requests import Prompt
 from eco_unlearn.gate.augment import HELDOUT_WRAPPERS
-from eco_unlearn.gate.namesakes import family_start
+from eco_unlearn.gate.namesakes import family_start, with_family_name
 from eco_unlearn.gate.normalise import normalise
 
 Sent = str | list[dict[str, str]]
@@ -117,9 +117,8 @@ def namesake(p: Prompt, rng: random.Random) -> Sent:
     words = p.subject.split()
     if len(words) < 2 or p.subject not in p.text:
         return p.text
-    start = family_start(words)
     other = rng.choice([s for s in _sorted_surnames() if s != words[-1]])
-    return p.text.replace(p.subject, " ".join(words[:start] + [other]))
+    return p.text.replace(p.subject, with_family_name(p.subject, other))
 
 
 @lru_cache(maxsize=1)

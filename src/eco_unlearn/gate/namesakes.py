@@ -27,6 +27,13 @@ def family_start(words: list[str]) -> int:
     return start
 
 
+def with_family_name(name: str, surname: str) -> str:
+    """``name`` with its family name, particles included, replaced ("Lady Catherine de Bourgh" → "Lady
+    Catherine Kraus"); its first name or title kept."""
+    words = name.split()
+    return " ".join(words[: family_start(words)] + [surname])
+
+
 @lru_cache(maxsize=1)
 def training_surnames() -> tuple[str, ...]:
     """Plain ASCII surnames of Faker's de_DE and it_IT lists that are not in its en_US list (sorted)."""
@@ -54,10 +61,8 @@ def namesake_negatives(forget: list[str], names: list[str], seed: int = 0) -> li
         name = next((n for n in multi if n in text), None)
         if name is None:
             continue
-        words = name.split()
-        start = family_start(words)
-        other = " ".join(words[:start] + [rng.choice([s for s in surnames if s != words[-1]])])
-        copy = text.replace(name, other)
+        other = rng.choice([s for s in surnames if s != name.split()[-1]])
+        copy = text.replace(name, with_family_name(name, other))
         if not any(n in copy.lower() for n in lowered):
             out.append(copy)
     return out
