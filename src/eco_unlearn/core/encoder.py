@@ -79,14 +79,19 @@ def decide(gate_texts: list[list[str]], targets: Sequence[ForgetTarget]) -> list
     flat = [t for texts in gate_texts for t in texts]
     position = {t: i for i, t in enumerate(dict.fromkeys(flat))}  # cloze repeats a prompt per option: score once
     scores = gate_scores(ts, list(position)) if flat else np.zeros((len(ts.targets), 0))
-    p = np.zeros((len(ts.targets), len(gate_texts)))  # a prompt's p: the max over its gate texts
-    for k, texts in enumerate(gate_texts):
-        if texts:
-            p[:, k] = scores[:, [position[t] for t in texts]].max(axis=1)
-    flagged = p >= ts.thresholds.reshape(-1, 1)
+    if len(position) == len(gate_texts) == len(flat):
+        p = scores  # one distinct gate text per prompt (the gateway's common case): already in prompt order
+    else:
+        p = np.zeros((len(ts.targets), len(gate_texts)))  # a prompt's p: the max over its gate texts
+        for k, texts in enumerate(gate_texts):
+            if texts:
+                p[:, k] = scores[:, [position[t] for t in texts]].max(axis=1)
+    # with 100 targets numpy's fancy indexing and flatnonzero per prompt cost more than a names-only gate:
+    # one comparison, and each prompt's column read as a row of the transpose
+    flagged = (p >= ts.thresholds[:, None]).T
     return [
-        Decision(ts.names, p[:, k], [ts.targets[i] for i in np.flatnonzero(flagged[:, k])])
-        for k in range(len(gate_texts))
+        Decision(ts.names, p[:, k], [ts.targets[i] for i in row.nonzero()[0].tolist()])
+        for k, row in enumerate(flagged)
     ]
 
 
