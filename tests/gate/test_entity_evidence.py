@@ -264,6 +264,33 @@ def test_part_of_a_long_name_names_it_unless_a_negative_uses_that_part():
     assert EntityEvidence(names).score(["What is Lady Catherine's estate?"]).tolist() == [1]
 
 
+def test_a_run_of_a_name_followed_by_another_surname_is_someone_else():
+    """"Lady Catherine" (a run of "Lady Catherine de Bourgh") names her, but "Lady Catherine French" is a
+    namesake: another capitalised surname follows. The full name, a possessive, a function word in a title-case
+    prompt, a prompt in capitals and a fuzzy spelling keep the match; so does a run that another target lists as
+    a name of its own."""
+    from eco_unlearn.gate.entity_evidence import EntityIndex, run_continuations
+
+    names = ["Lady Catherine de Bourgh", "Lady Catherine", "Catherine de Bourgh"]
+    assert run_continuations(names) == {"Lady Catherine": frozenset({"de", "bourgh"})}
+    prompts = {
+        "Who is Lady Catherine French?": 0,
+        "Did Lady Catherine Yoder and Lady Catherine Sparks meet?": 0,
+        "Who is Lady Catherine de Bourgh?": 1,
+        "Who is Lady Catherine Bourgh?": 1,  # a word of the forget name left out
+        "What is Lady Catherine's estate?": 1,
+        "Why Is Lady Catherine So Proud?": 1,
+        "Does Lady Catherine Approve?": 0,  # read as a surname: title case is where the rule errs
+        "WHO IS LADY CATHERINE FRENCH?": 1,
+        "Who is Lady Cathrine French?": 1,  # only a fuzzy read: the matcher cannot say what follows the name
+        "Lady Catherine French met Lady Catherine.": 1,
+    }
+    assert EntityEvidence(names).score(list(prompts)).tolist() == list(prompts.values())
+    # another target that names "Lady Catherine" on its own is not a run there: both keep it
+    index = EntityIndex([names, ["Lady Catherine"]])
+    assert index.score(["Who is Lady Catherine French?"]).tolist() == [[1, 1]]
+
+
 def test_the_trigram_and_common_letter_bounds_never_rule_out_a_match():
     """On random name-like strings with random edits, alone or inside random text, every pair that the rule
     matches (partial_ratio in a prompt at least as long as the name, whole ratio in a shorter one) at 90

@@ -13,7 +13,10 @@ zero-width characters) and is case- and accent-insensitive:
   name, so that a part of a name ("Fisher") or a short message ("Hi", which "Sophie Chiang" contains) is
   not taken for it;
 - a single word (a place, a one-word name) matches as a whole word, in the plural ("the Bennets") or within
-  similarity 90 % when it is at least seven letters long ("Pemberly").
+  similarity 90 % when it is at least seven letters long ("Pemberly");
+- a shorter run of a longer forget name ("Lady Catherine" of "Lady Catherine de Bourgh") does not match where
+  the prompt writes it only as the start of someone else's name ("Lady Catherine French",
+  :func:`names_someone_else`): a namesake, as a neighbour must pass.
 
 The score is 1.0 for a match and 0.0 otherwise; :class:`EvidenceGate` takes the max of it and the topic
 classifier, so the threshold calibration (calibration.py) sees one score per prompt.
@@ -125,6 +128,49 @@ def _kept_window_grams(longest: int, similarity: float) -> np.ndarray:
     return rows
 
 
+def run_continuations(entities: Sequence[str]) -> dict[str, frozenset[str]]:
+    """Each multi-word name of ``entities`` that is a shorter run of another's words ("Lady Catherine" of "Lady
+    Catherine de Bourgh", as :func:`evidence_entities` adds them) -> the words that follow it there ("de",
+    "bourgh": "Lady Catherine Bourgh" still names her)."""
+    words = {e: tuple(_WORD.findall(normalise(e).lower())) for e in entities}
+    out = {}
+    for e, run in words.items():
+        n = len(run)
+        following = {x for w in words.values() for k in range(len(w) - n) if w[k : k + n] == run for x in w[k + n :]}
+        if n > 1 and following:
+            out[e] = frozenset(following)
+    return out
+
+
+_CASED_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+@lru_cache(maxsize=1)
+def _function_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def names_someone_else(text: str, run: tuple[str, ...], following: frozenset[str]) -> bool:
+    """Whether ``text`` writes a run of a forget name (``run``: its lower-case words) only as part of someone
+    else's name: each time word for word, followed by a capitalised word that neither continues the forget name
+    (``following``) nor is a function word. "Who is Lady Catherine French?" names another Lady Catherine;
+    "Lady Catherine's nephew", "Lady Catherine de Bourgh", "Lady Catherine And Her Daughter" (title case)
+    and a spelling the matcher only read fuzzily ("Lady Cathrine") keep their match. A word in capitals
+    throughout says nothing (a prompt in capitals)."""
+    tokens = _CASED_WORD.findall(normalise(text))
+    lower = [t.lower() for t in tokens]
+    n = len(run)
+    starts = [k for k in range(len(lower) - n + 1) if tuple(lower[k : k + n]) == run]
+
+    def someone_else(k: int) -> bool:
+        after = tokens[k + n] if k + n < len(tokens) else ""
+        return after[:1].isupper() and not after.isupper() and after.lower() not in following | _function_words()
+
+    return bool(starts) and all(someone_else(k) for k in starts)
+
+
 class EntityIndex:
     """The entity evidence of many targets in one index: a prompt is read once, whatever the number of
     targets (a gateway serving 100 removal requests does not gate 100 times).
@@ -140,15 +186,24 @@ class EntityIndex:
         self.similarity = similarity
         self.n_targets = len(entity_lists)
         owners: dict[tuple[str, bool], set[int]] = {}  # (normalised name, multi-word) -> targets naming it
+        runs: dict[str, tuple[tuple[str, ...], set[str]]] = {}  # a run of a longer name: its words, what follows
+        whole: set[str] = set()  # names that some target lists as a name of their own
         for j, entities in enumerate(entity_lists):
+            following = run_continuations(entities)
             for e in entities:
                 norm = normalise(e).lower()
                 words = _WORD.findall(norm)
                 if len(words) > 1 and len(_squash(norm)) >= 6:
                     owners.setdefault((_squash(norm), True), set()).add(j)
+                    if e in following:
+                        runs.setdefault(_squash(norm), (tuple(words), set()))[1].update(following[e])
+                    else:
+                        whole.add(_squash(norm))
                 elif len(words) == 1 and len(words[0]) >= 4:
                     owners.setdefault((words[0], False), set()).add(j)
         self.names = [name for name, _ in owners]
+        # a run checks who it names only where every target holding it holds it as a run
+        self._runs = {i: runs[n] for i, n in enumerate(self.names) if n in runs and n not in whole}
         self.multi = np.array([multi for _, multi in owners], dtype=bool)
         self.owners = [sorted(js) for js in owners.values()]
         self.length = np.array([len(n) for n in self.names], dtype=float)
@@ -219,6 +274,8 @@ class EntityIndex:
         out = np.zeros((len(texts), self.n_targets))
         for row, text in enumerate(texts):
             for i in self._hits(text):
+                if i in self._runs and names_someone_else(text, *self._runs[i]):
+                    continue
                 out[row, self.owners[i]] = 1.0
         return out
 
