@@ -265,10 +265,10 @@ def test_part_of_a_long_name_names_it_unless_a_negative_uses_that_part():
 
 
 def test_a_run_of_a_name_followed_by_another_surname_is_someone_else():
-    """"Lady Catherine" (a run of "Lady Catherine de Bourgh") names her, but "Lady Catherine French" is a
-    namesake: another capitalised surname follows. The full name, a possessive, a function word in a title-case
-    prompt, a prompt in capitals and a fuzzy spelling keep the match; so does a run that another target lists as
-    a name of its own."""
+    """A run of a longer name ("Lady Catherine" of "Lady Catherine de Bourgh") names her, but "Lady Catherine
+    French" is a namesake: another capitalised surname follows. The full name, a possessive, a function word in a
+    title-case prompt, a prompt in capitals and a fuzzy spelling keep the match; so does a run that another
+    target lists as a name of its own."""
     from eco_unlearn.gate.entity_evidence import EntityIndex, run_continuations
 
     names = ["Lady Catherine de Bourgh", "Lady Catherine", "Catherine de Bourgh"]

@@ -90,8 +90,7 @@ def decide(gate_texts: list[list[str]], targets: Sequence[ForgetTarget]) -> list
     # one comparison, and each prompt's column read as a row of the transpose
     flagged = (p >= ts.thresholds[:, None]).T
     return [
-        Decision(ts.names, p[:, k], [ts.targets[i] for i in row.nonzero()[0].tolist()])
-        for k, row in enumerate(flagged)
+        Decision(ts.names, p[:, k], [ts.targets[i] for i in row.nonzero()[0].tolist()]) for k, row in enumerate(flagged)
     ]
 
 
