@@ -211,8 +211,9 @@ PHYSICS_TEMPLATES = [
 PHYSICS_HELDOUT_TEMPLATES = ["Why does {e} matter in engineering?", "Give a real-world example of {e}."]
 
 
-def hazard_request(seed: int = 0) -> Request:
-    """Chemistry (questions about elements; held-out elements) vs physics (held-out wordings)."""
+def hazard_request(seed: int = 0, forget: int = 200) -> Request:
+    """Chemistry (questions about elements; held-out elements) vs physics (held-out wordings); ``forget``: at most
+    that many chemistry questions to create the target from (the quick bench takes 60)."""
     from eco_unlearn.evaluation.domains import domain_prompts, elements
 
     train, test = domain_prompts("chemistry", per_item=2, seed=seed)
@@ -229,7 +230,7 @@ def hazard_request(seed: int = 0) -> Request:
     return Request(
         "hazard",
         "chemistry (elements) vs physics (a near scientific neighbour)",
-        tag(rng.sample(train, min(len(train), 200))),
+        tag(rng.sample(train, min(len(train), forget))),
         _entity_prompts(PHYSICS, PHYSICS_TEMPLATES),
         tag(rng.sample(test, min(len(test), 60))),
         _entity_prompts(PHYSICS, PHYSICS_HELDOUT_TEMPLATES),

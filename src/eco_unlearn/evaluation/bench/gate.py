@@ -233,7 +233,7 @@ def run(
         for name in requests:
             runs = []
             for seed in range(seeds):
-                kwargs = {"n": 8} if quick and name == "authors" else {}
+                kwargs = {"authors": {"n": 8}, "hazard": {"forget": 60}}.get(name, {}) if quick else {}
                 if name == "austen":
                     kwargs = {"passages": 16 if quick else 60}
                 request = REQUESTS[name](seed=seed, **kwargs)
