@@ -276,10 +276,11 @@ def test_hazard_bench_unlearns_the_pretrained_model_as_wmdp_does(tmp_path):
     from eco_unlearn.evaluation.bench.hazard import run
 
     base = quick_base(cache_dir() / "finetuned")
-    r = run((base,), n_eval=8, n_fit=6, seeds=1, out_dir=tmp_path, n_general=8, baselines=("ga",), baseline_lr=1e-3)
+    r = run((base,), n_eval=8, n_fit=6, seeds=1, out_dir=tmp_path, n_general=8, baselines=("ga",), baseline_lr=1e-3,
+            gate_questions=1)  # fmt: skip
     m = r["models"][base]
     assert set(m["accuracy"]) >= {"original", "eco_rand_noise", "ga"} and set(m["goals"]) >= {"ga", "eco_zero_out"}
     assert m["cost"]["ga"]["backward_passes"] > 0 and m["cost"]["eco_zero_out"]["backward_passes"] == 0
-    assert "--baselines ga --baseline-lr 0.001" in r["command"]
+    assert "--baselines ga --baseline-lr 0.001 --gate-questions 1" in r["command"]
     assert "<td>ga</td>" in (tmp_path / "report.html").read_text()
     assert json.loads((tmp_path / "results.json").read_text()) == r

@@ -17,7 +17,7 @@ def test_prompting_baseline_prefixes_every_prompt():
 
 
 def test_hazard_run_end_to_end_on_smollm2(tmp_path, smol):
-    r = run(("smollm2",), n_eval=12, n_fit=12, seeds=1, out_dir=tmp_path, n_general=12)
+    r = run(("smollm2",), n_eval=12, n_fit=12, seeds=1, out_dir=tmp_path, n_general=12, gate_questions=1)
     m = r["models"]["smollm2"]
     assert set(m["accuracy"]) == {"original", "prompting", "eco_rand_noise", "eco_zero_out", "eco_sign_flip"}
     assert m["flag_rate"]["forget"] >= 0.9 and m["flag_rate"]["retain"] <= 0.1  # the gate sees every prompt
@@ -55,8 +55,8 @@ def test_wmdp_files_round_trip_to_the_builtin_figures(tmp_path):
     from eco_unlearn.evaluation.bench.hazard import export_builtin
 
     base = quick_base(cache_dir() / "finetuned")
-    builtin = run((base,), n_eval=8, n_fit=8, seeds=1, out_dir=tmp_path / "builtin", n_general=8)
-    data = export_builtin(tmp_path / "data", n_eval=8, n_fit=8, n_general=8)
+    builtin = run((base,), n_eval=8, n_fit=8, seeds=1, out_dir=tmp_path / "builtin", n_general=8, gate_questions=1)
+    data = export_builtin(tmp_path / "data", n_eval=8, n_fit=8, n_general=8, gate_questions=1)
     cmd = [sys.executable, "-m", "eco_unlearn.cli", "bench", "wmdp", "--forget", str(data / "forget.jsonl"),
            "--retain", str(data / "retain.jsonl"), "--general", str(data / "general.jsonl"), "--model", base,
            "--forget-prompts", str(data / "forget_prompts.jsonl"), "--retain-prompts",

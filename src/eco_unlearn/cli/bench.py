@@ -174,6 +174,9 @@ def bench_hazard(
     seeds: Annotated[int, typer.Option(help="Noise draws per accuracy.")] = 2,
     baselines: Annotated[str, typer.Option(help="Comma-separated: ga,gd,kl,npo,npo_rt (or 'all').")] = "",
     baseline_lr: Annotated[float, typer.Option(help="Learning rate of the baselines (5 epochs).")] = 1e-4,
+    gate_questions: Annotated[
+        int, typer.Option(min=1, help="Questions per chemistry element the gate is created from (half per country).")
+    ] = 4,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/hazard"),
     export: Annotated[
         Path | None, typer.Option(help="Only write the task's data in WMDP's schema here (for eco bench wmdp).")
@@ -187,7 +190,7 @@ def bench_hazard(
     from eco_unlearn.evaluation.bench.hazard import export_builtin, run
 
     if export is not None:
-        export_builtin(export, n_eval, n_fit)
+        export_builtin(export, n_eval, n_fit, gate_questions=gate_questions)
         out.print(f"wrote forget/retain/general.jsonl and the gate's prompt files to {export}: eco bench wmdp "
                   f"--forget {export}/forget.jsonl --retain {export}/retain.jsonl --general {export}/general.jsonl "
                   f"--forget-prompts {export}/forget_prompts.jsonl --retain-prompts {export}/retain_prompts.jsonl "
@@ -196,7 +199,7 @@ def bench_hazard(
     try:
         chosen = baselines_option(baselines)
         r = run(tuple(m.strip() for m in models.split(",") if m.strip()), n_eval, n_fit, seeds, out_dir,
-                baselines=chosen, baseline_lr=baseline_lr)  # fmt: skip
+                baselines=chosen, baseline_lr=baseline_lr, gate_questions=gate_questions)  # fmt: skip
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     _print_hazard(r, out_dir)

@@ -96,11 +96,15 @@ class HazardData:
     """What the prompting baseline is told to know nothing about."""
 
 
-def builtin_data(n_eval: int = 60, n_fit: int = 40, n_general: int | None = None) -> HazardData:
-    """Chemistry vs geography items and questions, world facts as general (the module docstring)."""
+def builtin_data(
+    n_eval: int = 60, n_fit: int = 40, n_general: int | None = None, gate_questions: int = 4
+) -> HazardData:
+    """Chemistry vs geography items and questions, world facts as general (the module docstring). The gate is
+    created from ``gate_questions`` questions per chemistry element and half as many per country (a quick run
+    takes 1: the gate is then a quarter of the work and still separates the two domains)."""
     chem, geo = _items("chemistry"), _items("geography")
-    forget_q, _ = domain_prompts("chemistry", per_item=4, seed=0)
-    retain_q, _ = domain_prompts("geography", per_item=2, seed=0)
+    forget_q, _ = domain_prompts("chemistry", per_item=gate_questions, seed=0)
+    retain_q, _ = domain_prompts("geography", per_item=max(1, gate_questions // 2), seed=0)
     return HazardData(eval_sets(n_eval, n_fit, n_general), chem[-n_fit:], geo[n_eval : n_eval + n_fit],
                       forget_q, retain_q)  # fmt: skip
 
@@ -140,11 +144,13 @@ def file_data(
     )
 
 
-def export_builtin(directory: Path, n_eval: int = 60, n_fit: int = 40, n_general: int | None = None) -> Path:
+def export_builtin(
+    directory: Path, n_eval: int = 60, n_fit: int = 40, n_general: int | None = None, gate_questions: int = 4
+) -> Path:
     """The built-in data in WMDP's schema, laid out for :func:`file_data` with the same ``n_eval`` and
     ``n_fit``: ``forget.jsonl``, ``retain.jsonl``, ``general.jsonl`` and the gate's prompt files. ``eco bench
     wmdp`` on them gives the figures of ``eco bench hazard``."""
-    data = builtin_data(n_eval, n_fit, n_general)
+    data = builtin_data(n_eval, n_fit, n_general, gate_questions)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
 
@@ -171,11 +177,13 @@ def run(
     n_general: int | None = None,
     baselines: tuple[str, ...] = (),
     baseline_lr: float = 1e-4,
+    gate_questions: int = 4,
 ) -> dict:
     """The whole task on every model, on the built-in data."""
     command = f"eco bench hazard --models {','.join(models)} --n-eval {n_eval} --n-fit {n_fit} --seeds {seeds}" + (
         f" --baselines {','.join(baselines)} --baseline-lr {baseline_lr:g}" if baselines else "")  # fmt: skip
-    return run_protocol(builtin_data(n_eval, n_fit, n_general), models, seeds, out_dir, command,
+    command += f" --gate-questions {gate_questions}" if gate_questions != 4 else ""
+    return run_protocol(builtin_data(n_eval, n_fit, n_general, gate_questions), models, seeds, out_dir, command,
                         baselines=baselines, baseline_lr=baseline_lr)  # fmt: skip
 
 

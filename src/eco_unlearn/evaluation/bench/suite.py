@@ -19,7 +19,7 @@ def run_all(out_dir: Path, *, quick: bool = False, curves: bool = False) -> dict
     t0 = time.perf_counter()
     if quick:
         base = authors.quick_base(cache_dir() / "finetuned")
-        hazard.run((base,), n_eval=12, n_fit=8, seeds=1, out_dir=out_dir / "hazard", n_general=12)
+        hazard.run((base,), n_eval=12, n_fit=8, seeds=1, out_dir=out_dir / "hazard", n_general=12, gate_questions=1)
     else:
         hazard.run(("smollm2",), out_dir=out_dir / "hazard")
     seconds["hazard"] = time.perf_counter() - t0
