@@ -25,8 +25,7 @@ import numpy as np
 
 from eco_unlearn.core.ecomodel import ECOModel
 from eco_unlearn.core.models import resolve_model
-from eco_unlearn.evaluation.bench.hazard import eval_sets
-from eco_unlearn.evaluation.domains import domain_prompts
+from eco_unlearn.evaluation.bench.hazard import eval_sets, gate_prompts
 from eco_unlearn.evaluation.harness import ECOHarnessLM, write_local_tasks
 from eco_unlearn.fileio import html_page, write_report
 from eco_unlearn.fit.objectives import MCQObjective
@@ -40,10 +39,9 @@ GOALS = {"bench_vs_harness_acc": 0.01, "gateway_vs_harness_loglik": 1e-3}
 TASKS = {"forget": "eco_hazard_forget", "retain": "eco_hazard_retain", "general": "eco_hazard_general"}
 
 
-def hazard_target(directory: Path) -> Target:
+def hazard_target(directory: Path, gate_questions: int = 4) -> Target:
     """The chemistry target of ``eco bench hazard``, with its sign-flip corruption, saved as a bundle."""
-    forget_q, _ = domain_prompts("chemistry", per_item=4, seed=0)
-    retain_q, _ = domain_prompts("geography", per_item=2, seed=0)
+    forget_q, retain_q = gate_prompts(gate_questions)
     target, _ = create_target("hazard-chemistry", forget_q, retain_q, directory, alpha=0.05,
                               selection={"mode": "all_but_last"}, overwrite=True)  # fmt: skip
     flipped = target.with_corruption(name="flip_sign_first_n", dims=None)
@@ -78,7 +76,8 @@ def _bench(eco: ECOModel, sets: dict, reduction: str) -> dict[str, float]:
 
 
 def run(model: str = "smollm2", *, quick: bool = False, out_dir: Path = Path("runs/bench/harness")) -> dict:
-    """``quick``: 10 items per set on the tiny random model of the --quick benches (mechanics, not figures)."""
+    """``quick``: 10 items per set on the tiny random model of the --quick benches, the gate created from one
+    question per element (mechanics, not figures)."""
     out_dir = Path(out_dir)
     limit = 10 if quick else None
     if quick:
@@ -88,7 +87,7 @@ def run(model: str = "smollm2", *, quick: bool = False, out_dir: Path = Path("ru
         model = quick_base(cache_dir() / "finetuned")
     sets = {k: v[:limit] for k, v in eval_sets().items()}
     tasks_dir = write_local_tasks(out_dir / "tasks")
-    target = hazard_target(out_dir / "target")
+    target = hazard_target(out_dir / "target", gate_questions=1 if quick else 4)
     plain = ECOModel.from_pretrained(model)
     with_target = ECOModel(plain.model, plain.tokenizer, [target])
     arms: dict[str, dict] = {"clean": {}, "target": {}}

@@ -96,6 +96,14 @@ class HazardData:
     """What the prompting baseline is told to know nothing about."""
 
 
+def gate_prompts(gate_questions: int = 4) -> tuple[list[str], list[str]]:
+    """The questions the chemistry gate is created from: ``gate_questions`` per chemistry element (forget) and
+    half as many per country (retain), none about an evaluated item's held-out entities."""
+    forget_q, _ = domain_prompts("chemistry", per_item=gate_questions, seed=0)
+    retain_q, _ = domain_prompts("geography", per_item=max(1, gate_questions // 2), seed=0)
+    return forget_q, retain_q
+
+
 def builtin_data(
     n_eval: int = 60, n_fit: int = 40, n_general: int | None = None, gate_questions: int = 4
 ) -> HazardData:
@@ -103,8 +111,7 @@ def builtin_data(
     created from ``gate_questions`` questions per chemistry element and half as many per country (a quick run
     takes 1: the gate is then a quarter of the work and still separates the two domains)."""
     chem, geo = _items("chemistry"), _items("geography")
-    forget_q, _ = domain_prompts("chemistry", per_item=gate_questions, seed=0)
-    retain_q, _ = domain_prompts("geography", per_item=max(1, gate_questions // 2), seed=0)
+    forget_q, retain_q = gate_prompts(gate_questions)
     return HazardData(eval_sets(n_eval, n_fit, n_general), chem[-n_fit:], geo[n_eval : n_eval + n_fit],
                       forget_q, retain_q)  # fmt: skip
 
