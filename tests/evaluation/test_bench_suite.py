@@ -75,5 +75,6 @@ def test_quick_suite_writes_every_report(tmp_path):
     # the copyright request supplies its forget text: the gate quotes it through a verbatim index
     assert json.loads((tmp_path / "copyright" / "target" / "target.json").read_text())["gate"]["verbatim"] is True
     hazard = json.loads((tmp_path / "hazard" / "results.json").read_text())
+    assert hazard["command"] == "eco bench hazard --quick" and hazard["n"]["forget"] == 12  # as the CLI's --quick
     (model,) = hazard["models"]
     assert set(hazard["models"][model]["accuracy"]) >= {"original", "prompting", "eco_rand_noise"}

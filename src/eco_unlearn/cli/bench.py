@@ -178,6 +178,9 @@ def bench_hazard(
         int, typer.Option(min=1, help="Questions per chemistry element the gate is created from (half per country).")
     ] = 4,
     out_dir: Annotated[Path, typer.Option("--out")] = Path("runs/bench/hazard"),
+    quick: Annotated[
+        bool, typer.Option(help="Tiny random model, 12 items per set, one seed (mechanics only; CI).")
+    ] = False,
     export: Annotated[
         Path | None, typer.Option(help="Only write the task's data in WMDP's schema here (for eco bench wmdp).")
     ] = None,
@@ -199,7 +202,7 @@ def bench_hazard(
     try:
         chosen = baselines_option(baselines)
         r = run(tuple(m.strip() for m in models.split(",") if m.strip()), n_eval, n_fit, seeds, out_dir,
-                baselines=chosen, baseline_lr=baseline_lr, gate_questions=gate_questions)  # fmt: skip
+                baselines=chosen, baseline_lr=baseline_lr, gate_questions=gate_questions, quick=quick)  # fmt: skip
     except (ValueError, ModelNotAvailable) as e:
         raise fail(str(e)) from None
     _print_hazard(r, out_dir)

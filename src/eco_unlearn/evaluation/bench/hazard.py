@@ -185,11 +185,27 @@ def run(
     baselines: tuple[str, ...] = (),
     baseline_lr: float = 1e-4,
     gate_questions: int = 4,
+    quick: bool = False,
 ) -> dict:
-    """The whole task on every model, on the built-in data."""
+    """The whole task on every model, on the built-in data. ``quick`` (``eco bench all --quick`` runs it): the
+    tiny random model of the --quick benches, 12 items per set, 8 fit items, one seed and the gate created from
+    one question per element, whatever the other arguments say (mechanics, not figures)."""
     command = f"eco bench hazard --models {','.join(models)} --n-eval {n_eval} --n-fit {n_fit} --seeds {seeds}" + (
         f" --baselines {','.join(baselines)} --baseline-lr {baseline_lr:g}" if baselines else "")  # fmt: skip
     command += f" --gate-questions {gate_questions}" if gate_questions != 4 else ""
+    if quick:
+        from eco_unlearn.core.models import cache_dir
+        from eco_unlearn.evaluation.bench.authors import quick_base
+
+        models, n_eval, n_fit, seeds, n_general, gate_questions = (
+            (quick_base(cache_dir() / "finetuned"),),
+            12,
+            8,
+            1,
+            12,
+            1,
+        )
+        command = "eco bench hazard --quick" + (f" --baselines {','.join(baselines)}" if baselines else "")
     return run_protocol(builtin_data(n_eval, n_fit, n_general, gate_questions), models, seeds, out_dir, command,
                         baselines=baselines, baseline_lr=baseline_lr)  # fmt: skip
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from eco_unlearn.core.models import cache_dir
 from eco_unlearn.fileio import atomic_write_text, html_page
 
 
@@ -17,11 +16,7 @@ def run_all(out_dir: Path, *, quick: bool = False, curves: bool = False) -> dict
     out_dir = Path(out_dir)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    if quick:
-        base = authors.quick_base(cache_dir() / "finetuned")
-        hazard.run((base,), n_eval=12, n_fit=8, seeds=1, out_dir=out_dir / "hazard", n_general=12, gate_questions=1)
-    else:
-        hazard.run(("smollm2",), out_dir=out_dir / "hazard")
+    hazard.run(out_dir=out_dir / "hazard", quick=quick)
     seconds["hazard"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     authors.run(out_dir=out_dir / "authors", quick=quick, curves=curves)
