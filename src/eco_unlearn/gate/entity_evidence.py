@@ -166,7 +166,8 @@ def names_someone_else(text: str, run: tuple[str, ...], following: frozenset[str
 
     def someone_else(k: int) -> bool:
         after = tokens[k + n] if k + n < len(tokens) else ""
-        return after[:1].isupper() and not after.isupper() and after.lower() not in following | _function_words()
+        word = after.lower()
+        return after[:1].isupper() and not after.isupper() and word not in following and word not in _function_words()
 
     return bool(starts) and all(someone_else(k) for k in starts)
 

@@ -197,14 +197,8 @@ def run(
         from eco_unlearn.core.models import cache_dir
         from eco_unlearn.evaluation.bench.authors import quick_base
 
-        models, n_eval, n_fit, seeds, n_general, gate_questions = (
-            (quick_base(cache_dir() / "finetuned"),),
-            12,
-            8,
-            1,
-            12,
-            1,
-        )
+        models, seeds, gate_questions = (quick_base(cache_dir() / "finetuned"),), 1, 1
+        n_eval, n_fit, n_general = 12, 8, 12
         command = "eco bench hazard --quick" + (f" --baselines {','.join(baselines)}" if baselines else "")
     return run_protocol(builtin_data(n_eval, n_fit, n_general, gate_questions), models, seeds, out_dir, command,
                         baselines=baselines, baseline_lr=baseline_lr)  # fmt: skip
