@@ -162,11 +162,18 @@ def proper_noun_spans(text: str, within: list[Span]) -> list[Span]:
 
 
 @cache
-def _stop_words() -> frozenset[str]:
-    """scikit-learn's English stop words (imported on first use: it is a slow import) plus ours."""
+def english_stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, imported on first use (a slow import); the gate's name rules share
+    them, so every layer agrees on what a function word is."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return frozenset(ENGLISH_STOP_WORDS) | _NOT_NAMES
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+@cache
+def _stop_words() -> frozenset[str]:
+    """The English stop words plus ours."""
+    return english_stop_words() | _NOT_NAMES
 
 
 def content_word_spans(text: str, within: list[Span]) -> list[Span]:

@@ -34,6 +34,7 @@ import numpy as np
 from rapidfuzz import fuzz
 from rapidfuzz.distance import LCSseq
 
+from eco_unlearn.core.selection import english_stop_words
 from eco_unlearn.gate.entities import capitalised_spans
 from eco_unlearn.gate.normalise import normalise
 from eco_unlearn.gate.verbatim import JointVerbatim
@@ -145,13 +146,6 @@ def run_continuations(entities: Sequence[str]) -> dict[str, frozenset[str]]:
 _CASED_WORD = re.compile(r"[A-Za-z0-9]+")
 
 
-@lru_cache(maxsize=1)
-def _function_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS)
-
-
 def names_someone_else(text: str, run: tuple[str, ...], following: frozenset[str]) -> bool:
     """Whether ``text`` writes a run of a forget name (``run``: its lower-case words) only as part of someone
     else's name: each time word for word, followed by a capitalised word that neither continues the forget name
@@ -167,7 +161,8 @@ def names_someone_else(text: str, run: tuple[str, ...], following: frozenset[str
     def someone_else(k: int) -> bool:
         after = tokens[k + n] if k + n < len(tokens) else ""
         word = after.lower()
-        return after[:1].isupper() and not after.isupper() and word not in following and word not in _function_words()
+        named = after[:1].isupper() and not after.isupper()
+        return named and word not in following and word not in english_stop_words()
 
     return bool(starts) and all(someone_else(k) for k in starts)
 

@@ -20,6 +20,8 @@ from collections import Counter
 
 import torch
 
+from eco_unlearn.core.selection import english_stop_words
+
 SMALL_WORDS = frozenset("a an and as at by de del der di du for in la le of on or the to van von".split())
 """Words a capitalised name or title keeps in lower case ("Pride and Prejudice", "Catherine de Bourgh")."""
 _WORDS = re.compile(r"[a-z][a-z'’-]*")
@@ -34,9 +36,7 @@ QUESTION_WORDS = frozenset(
 
 
 def _function_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS) | SMALL_WORDS | QUESTION_WORDS
+    return english_stop_words() | SMALL_WORDS | QUESTION_WORDS
 
 
 def _words(text: str) -> list[str]:
