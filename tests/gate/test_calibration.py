@@ -119,6 +119,19 @@ def test_choose_threshold_keeps_the_fnr_bound_and_warns_when_both_cannot_hold():
     assert not t.feasible and t.tau == t.tau_fnr < t.tau_fpr
     assert rate(forget, t.tau, flagged=False) <= 0.05
     assert "cannot both hold" in t.warnings[0] and "Neyman" not in t.guarantee
+    assert "(budget 0.01)" in t.warnings[0] and "Add forget prompts" in t.warnings[0]
+
+
+def test_choose_threshold_says_when_the_budget_is_met_but_too_few_negatives_vouch_for_it():
+    """At τ_FNR (forget[4], about 0.52) 2 of 300 negatives are flagged, under the 2 % budget; but NP with 300
+    negatives bounds FPR ≤ 2 % only above the 299th smallest score (0.9), which would miss forget prompts."""
+    forget = np.linspace(0.5, 1.0, 100)
+    negatives = np.r_[np.linspace(0.0, 0.4, 298), 0.9, 0.95]
+    t = choose_threshold(forget, negatives, alpha=0.05, max_fpr=0.02)
+    assert not t.feasible and t.tau == t.tau_fnr == pytest.approx(forget[4]) and t.tau_fpr == 0.9
+    assert rate(negatives, t.tau, flagged=True) == pytest.approx(2 / 300)
+    assert "FPR is 0.007, within the budget 0.02, but 300 held-out negatives cannot guarantee" in t.warnings[0]
+    assert "below τ = 0.9;" in t.warnings[0] and "Add retain prompts" in t.warnings[0]
 
 
 def test_choose_threshold_with_both_bounds_at_one_tied_score_keeps_the_fnr_bound():

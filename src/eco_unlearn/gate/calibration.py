@@ -115,10 +115,20 @@ def choose_threshold(
         tau = max(float(np.nextafter(tau_fpr, 1.0)), _logit_midpoint(tau_fpr, tau_fnr))
         return Threshold(tau, tau_fnr, tau_fpr, True, f"{fnr_text}; {fpr_text}", warnings)
     fpr_at = rate(p_negative, tau_fnr, flagged=True)
+    if fpr_at <= max_fpr:
+        # the budget is met on these negatives, but too narrowly for m of them to vouch for it: say so, or a
+        # user reads "cannot both hold" next to an FPR under the budget as a contradiction
+        why = (
+            f"held-out FPR is {fpr_at:.3f}, within the budget {max_fpr:g}, but {m} held-out negatives cannot"
+            f" guarantee FPR ≤ {max_fpr:g} (with probability {1 - delta:g}) below τ = {tau_fpr:.4g}"
+        )
+        advice = "Add retain prompts (some are held out as these negatives)"
+    else:
+        why = f"held-out FPR is {fpr_at:.3f} (budget {max_fpr:g})"
+        advice = "Add forget prompts that differ from the retain ones"
     warnings.append(
         f"the FNR bound and the FPR budget cannot both hold for these prompts: at the τ = {tau_fnr:.4g} that keeps"
-        f" FNR ≤ {alpha:g}, held-out FPR is {fpr_at:.3f} (budget {max_fpr:g}); τ keeps the FNR bound. Add forget"
-        " prompts that differ from the retain ones, or raise --alpha."
+        f" FNR ≤ {alpha:g}, {why}; τ keeps the FNR bound. {advice}, or raise --alpha."
     )
     return Threshold(tau_fnr, tau_fnr, tau_fpr, False, fnr_text, warnings)
 
