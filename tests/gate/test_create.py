@@ -134,6 +134,31 @@ def test_names_of_lower_case_forget_prompts_are_read_back_and_a_request_without_
     assert "lower case" in rep["warning"] and "--entities" in rep["warning"] and "names_read_back" not in rep
 
 
+def test_a_request_naming_each_character_once_is_told_to_list_its_names(tmp_path):
+    """Found trying the product on a franchise request (Harry Potter vs other fantasy): most forget prompts name a
+    character once, so only the names written twice are found, the topic classifier cannot meet both bounds, and
+    the gate flagged a sixth of the neighbours. `target create` now says which prompts name nothing found and how
+    to fix it; listing the names gives a names-only gate that meets both bounds."""
+    once = ["Albus Dumbledore", "Lord Voldemort", "Severus Snape", "Sirius Black", "Neville Longbottom", "Dobby",
+            "Bellatrix Lestrange", "Rubeus Hagrid", "Draco Malfoy", "Luna Lovegood", "Remus Lupin"]  # fmt: skip
+    others = ["Frodo Baggins", "Gandalf", "Aslan", "Katniss Everdeen", "Tyrion Lannister", "Lyra Belacqua",
+              "Percy Jackson", "Arya Stark", "Bilbo Baggins", "Eragon", "Kvothe", "Rincewind"]  # fmt: skip
+    qs = ["Who is {}?", "What is {} known for?", "Describe {}.", "What happens to {} in the end?"]
+    forget = [qs[i % 4].format(n) for i, n in enumerate(once)] + [q.format("Harry Potter") for q in qs]
+    forget += ["Who teaches at Hogwarts?", "What is Hogwarts?"]
+    retain = [qs[i % 4].format(n) for i, n in enumerate(others)] + [q.format("Frodo Baggins") for q in qs]
+    _, rep = create_target("hp", forget, retain, tmp_path / "found", alpha=0.1, backbone="minilm")
+    assert rep["entities"] == ["Harry Potter", "Hogwarts"] and not rep["feasible"]
+    assert rep["unnamed_forget"] == len(once)
+    assert f"{len(once)} of {len(forget)} forget prompts name none" in rep["warning"]
+    assert '"Who is Albus Dumbledore?"' in rep["warning"] and "--entities FILE" in rep["warning"]
+    target, rep = create_target("hp", forget, retain, tmp_path / "listed", alpha=0.1, backbone="minilm",
+                                entities=once + ["Harry Potter", "Hogwarts"])  # fmt: skip
+    assert rep["mode"] == "entities" and rep["feasible"] and "unnamed_forget" not in rep
+    assert "name none" not in rep.get("warning", "") and rep["fpr_retain_test"] == rep["fpr_background"] == 0.0
+    assert target.flags(["Who is Gandalf?", "Who is Luna Lovegood?"]).tolist() == [False, True]
+
+
 def test_split_conformal_and_the_fpr_budget_on_held_out_negatives(tmp_path, prompts):
     _, rep = create_target("split", *prompts, tmp_path / "s", alpha=0.1, folds=0, max_fpr=0.05)
     assert rep["method"] == "conformal" and rep["n_calibration"] == 24 and rep["folds"] == 0

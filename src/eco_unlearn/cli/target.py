@@ -153,7 +153,7 @@ def _print_report(rep: dict) -> None:
             + escape(", ".join(rep["names_read_back"]))
         )
     if "warning" in rep:
-        Console(stderr=True).print(f"[yellow]warning:[/yellow] {rep['warning']}")
+        Console(stderr=True).print(f"[yellow]warning:[/yellow] {escape(rep['warning'])}")
 
 
 @app.command("inspect")

@@ -122,6 +122,7 @@ def create_target(
     general = general_prompts() if general is None else general
     check_classes(forget, retain, general)
     entities = list(entities or [])
+    given_entities = bool(entities)
     # Validate the manifest fields before spending time on training.
     try:
         manifest = TargetManifest(
@@ -157,6 +158,11 @@ def create_target(
         rep["names_read_back"] = read_back
     elif entity_evidence and not entities and lower_case(forget):
         rep["warning"] = " ".join(filter(None, [rep.get("warning"), LOWER_CASE_WARNING]))
+    if entity_evidence and entities and not given_entities and mode != "entities" and not rep.get("feasible", True):
+        unnamed = [f for f, hit in zip(forget, gate.evidence.score(forget)) if not hit]
+        if unnamed:
+            rep["unnamed_forget"] = len(unnamed)
+            rep["warning"] = " ".join(filter(None, [rep.get("warning"), unnamed_warning(unnamed, len(forget))]))
     gate_spec = {
         "kind": "classifier",
         "classifier": "classifier",
@@ -193,6 +199,20 @@ LOWER_CASE_WARNING = (
     "topic classifier cannot tell one author from another): write them capitalised, or list them with "
     "--entities FILE."
 )
+
+
+def unnamed_warning(unnamed: list[str], n: int) -> str:
+    """What to do when the gate cannot meet both bounds and names could: some forget prompts name nothing the
+    gate found. A name is found when two forget prompts and no retain or background prompt write it, so a
+    request that names many characters once each ("What is Dobby?", "Who is Lord Voldemort?") leaves them to the
+    topic classifier, which tells a franchise from its neighbours far less well than its names do."""
+    shown = "; ".join(f'"{p}"' for p in unnamed[:3])
+    return (
+        f"{len(unnamed)} of {n} forget prompts name none of the names found (a name is found when at least two "
+        f"forget prompts and no retain or background prompt write it), e.g. {shown}. If the target is named "
+        "people, characters, places or titles, list them, one per line, with --entities FILE: the gate can then "
+        "decide by names."
+    )
 
 
 def names_in_lower_case(forget: list[str], negatives: list[str]) -> list[str]:
