@@ -330,3 +330,18 @@ def test_a_part_of_a_name_or_a_short_message_is_not_the_name():
     index = EntityIndex([["Sophie Chiang", "Norma Fisher"]])
     texts = ["Hi", "no", "Fisher", "Norma", "Chiang?", "Norma Fishe", "N0rma F1sher", "Who is Sophie Chang?"]
     assert index.score(texts)[:, 0].tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+
+
+def test_a_real_place_the_forget_prompts_name_is_not_an_entity():
+    """A novel's county ("Hertfordshire", seen in a seed of the austen request) and a family name that is a
+    country ("Jordan") say where, not who: as names they would flag every question about the place."""
+    forget = [
+        "Which estate in Hertfordshire is Longbourn?",
+        "Why does Mr Bingley leave Hertfordshire for Longbourn's neighbour?",
+        *(f"{q} {name}?" for name in ("Alma Jordan", "Mabel Jordan") for q in ("Who is", "Describe")),
+    ]
+    names = evidence_entities(forget, ["Who is Emma Woodhouse?"])
+    assert "Longbourn" in names and {"Alma Jordan", "Mabel Jordan"} <= set(names)
+    assert "Hertfordshire" not in names and "Jordan" not in names
+    prompts = ["What is the county town of Hertfordshire?", "What is the capital of Jordan?", "Where is Longbourn?"]
+    assert EntityEvidence(names).score(prompts).tolist() == [0, 0, 1]

@@ -326,6 +326,23 @@ def rare_word(word: str, below: float = RARE_ZIPF) -> bool:
     return zipf_frequency(word, "en") < below
 
 
+@lru_cache(maxsize=1)
+def real_places() -> frozenset[str]:
+    """Lower-case names of the world's countries, their other spellings, capitals and provinces (the offline
+    ``countryinfo`` data): where something happened, not who or what a target is. A forget set that names
+    "Hertfordshire" twice is not about Hertfordshire, and a gate that took it for a name would flag every
+    question about the county; a family name that is a country ("Jordan") would flag every question about it."""
+    from countryinfo import all_countries
+
+    out: set[str] = set()
+    for country in all_countries():
+        info = country.info()
+        names = [info.get("name"), info.get("capital")]
+        names += [*(info.get("altSpellings") or []), *(info.get("provinces") or [])]
+        out.update(n.strip().lower() for n in names if isinstance(n, str) and n.strip())
+    return frozenset(out)
+
+
 TITLES = frozenset(
     "mr mrs ms miss dr sir lady lord dame captain colonel general major professor prof saint st king queen"
     " prince princess duke duchess earl count countess baron father mother sister brother uncle aunt rev".split()
@@ -345,7 +362,8 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     teach?") names the same one. A shared *first* word is not: it is usually a first name ("Marie" of Marie Curie
     and Marie Sklodowska-Curie, two spellings of one person), and alone it would flag every other Marie (Marie
     Antoinette). A run of two or more words of a longer name ("Lady Catherine" of "Lady Catherine de Bourgh") is a
-    name too, unless a negative uses it."""
+    name too, unless a negative uses it. A real place (:func:`real_places`: "Hertfordshire", "Jordan") is never one:
+    the forget set says where, and every other prompt about that place would be flagged."""
     negative_words = {w for t in negatives for w in _WORD.findall(normalise(t).lower())}
     negative_spans = {s.lower() for t in negatives for s in _spans(t)}
     counts: dict[str, int] = {}
@@ -370,7 +388,7 @@ def evidence_entities(forget: list[str], negatives: list[str], min_count: int = 
     negative_text = "\n".join(_squash(normalise(t).lower()) for t in negatives)
     runs = [r for r in dict.fromkeys(_runs(multi)) if r not in multi]
     multi += [r for r in runs if _squash(normalise(r).lower()) not in negative_text]
-    return multi + single
+    return [s for s in multi + single if normalise(s).lower() not in real_places()]
 
 
 MODES = ("classifier", "entities", "max")
