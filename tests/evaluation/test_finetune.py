@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from eco_unlearn.evaluation.finetune import FinetuneConfig, collate, encode_qa, encode_text, finetune, training_record
+import json
+
+from transformers import AutoModelForCausalLM
+
+from eco_unlearn.evaluation.finetune import (
+    FinetuneConfig,
+    collate,
+    encode_qa,
+    encode_text,
+    finetune,
+    save_checkpoint,
+    training_record,
+)
 
 PAIRS = [("Where was Ann born?", "Oslo."), ("What does Ann write?", "Poetry about the sea.")] * 4
 
@@ -29,3 +41,19 @@ def test_training_lowers_the_loss_and_is_cached(tiny_llama_dir, tmp_path):
     assert other != ckpt and sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
         [ckpt.name, other.name]
     )
+
+
+def test_a_checkpoint_another_process_finished_first_is_kept(tiny_llama_dir, tokenizer, tmp_path):
+    """Two processes filling the same cache entry (parallel tests, two benches): the first complete copy stays,
+    so a process already loading it never sees it swapped out; a directory without its record is replaced."""
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
+    out = tmp_path / "ckpt"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # an incomplete copy: no record
+    assert save_checkpoint(model, tokenizer, out, "r.json", {"run": 1}) == out
+    assert json.loads((out / "r.json").read_text()) == {"run": 1} and (out / "model.safetensors").is_file()
+    stamp = (out / "model.safetensors").stat().st_mtime_ns
+    assert save_checkpoint(model, tokenizer, out, "r.json", {"run": 2}) == out
+    assert json.loads((out / "r.json").read_text()) == {"run": 1}
+    assert (out / "model.safetensors").stat().st_mtime_ns == stamp
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt"]  # no staging directory left behind

@@ -151,6 +151,8 @@ def _convert_embedded(em: EmbeddedModel, target: Path) -> None:
             tok.save_pretrained(out)
             model.save_pretrained(out)
             (out / "eco-cache.json").write_text(json.dumps({"format": _CACHE_FORMAT, "source": em.pip_spec}))
+        if _is_complete(target):  # another process finished the same conversion meanwhile: keep its copy
+            return
         if target.exists():  # an incomplete earlier conversion
             shutil.rmtree(target)
         os.replace(out, target)  # atomic: a crash never leaves a half-written cache entry

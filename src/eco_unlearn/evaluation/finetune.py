@@ -151,7 +151,8 @@ def save_checkpoint(model, tok, out: Path, record_name: str, record: dict) -> Pa
         model.save_pretrained(staged)
         tok.save_pretrained(staged)
         atomic_write_json(staged / record_name, record)
-        replace_dir(staged, out, overwrite=True)
+        if not (out / record_name).exists():  # else another process finished the same cached work meanwhile
+            replace_dir(staged, out, overwrite=True)  # a directory without its record is an incomplete one
     return out
 
 

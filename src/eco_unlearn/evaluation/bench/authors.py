@@ -50,7 +50,7 @@ from eco_unlearn.evaluation.baselines import UnlearnConfig, unlearn, unlearn_rec
 from eco_unlearn.evaluation.bench import flag_rate
 from eco_unlearn.evaluation.bench.authors_report import report_html
 from eco_unlearn.evaluation.bench.tradeoff import points_around, strength_curves
-from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, training_record
+from eco_unlearn.evaluation.finetune import FinetuneConfig, finetune, qa_prompt, save_checkpoint, training_record
 from eco_unlearn.evaluation.fluency import fluency, fluent_check
 from eco_unlearn.evaluation.tofu import (
     UTILITY_SETS,
@@ -95,7 +95,7 @@ def quick_base(cache: Path, hidden: int = 64, layers: int = 2) -> str:
     from eco_unlearn.core.models import load_tokenizer
 
     out = cache / ("tiny-llama-random" if (hidden, layers) == (64, 2) else f"tiny-llama-random-h{hidden}-l{layers}")
-    if not (out / "config.json").exists():
+    if not (out / "init.json").exists():  # the record is written last: it marks a complete checkpoint
         tok = load_tokenizer("smollm2")
         cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
                           num_hidden_layers=layers, num_attention_heads=2, num_key_value_heads=2,
@@ -103,8 +103,8 @@ def quick_base(cache: Path, hidden: int = 64, layers: int = 2) -> str:
                           eos_token_id=tok.eos_token_id)  # fmt: skip
         torch.manual_seed(0)
         model = AutoModelForCausalLM.from_config(cfg)
-        model.save_pretrained(out)
-        tok.save_pretrained(out)
+        # staged and moved into place whole: a crash or a second process never sees half a checkpoint
+        save_checkpoint(model, tok, out, "init.json", {"init": "random", "seed": 0, "hidden": hidden, "layers": layers})
     return str(out)
 
 

@@ -39,6 +39,7 @@ import httpx
 import torch
 
 from eco_unlearn.console import status, track
+from eco_unlearn.evaluation.finetune import save_checkpoint
 from eco_unlearn.fileio import atomic_write_json
 
 HIDDEN = (576, 2048, 4096)
@@ -178,15 +179,14 @@ def wide_model(cache: Path, tokenizer) -> Path:
     from transformers import AutoModelForCausalLM, LlamaConfig
 
     out = cache / "wide-llama-4096"
-    if not (out / "config.json").exists():
+    if not (out / "init.json").exists():  # the record is written last: it marks a complete checkpoint
         cfg = LlamaConfig(vocab_size=len(tokenizer), num_hidden_layers=1, head_dim=128, tie_word_embeddings=True,
                           max_position_embeddings=4096, bos_token_id=tokenizer.bos_token_id,
                           eos_token_id=tokenizer.eos_token_id, **WIDE)  # fmt: skip
         torch.manual_seed(0)
         with status("building the hidden-4096 model"):
             model = AutoModelForCausalLM.from_config(cfg, dtype=torch.bfloat16)
-            model.save_pretrained(out)
-            tokenizer.save_pretrained(out)
+            save_checkpoint(model, tokenizer, out, "init.json", {"init": "random", "seed": 0, **WIDE})
     return out
 
 
