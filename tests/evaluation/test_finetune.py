@@ -44,7 +44,7 @@ def test_training_lowers_the_loss_and_is_cached(tiny_llama_dir, tmp_path):
 
 
 def test_a_checkpoint_another_process_finished_first_is_kept(tiny_llama_dir, tokenizer, tmp_path):
-    """Two processes filling the same cache entry (parallel tests, two benches): the first complete copy stays,
+    """Two processes filling the same cache entry (two benches run at once): the first complete copy stays,
     so a process already loading it never sees it swapped out; a directory without its record is replaced."""
     model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir)
     out = tmp_path / "ckpt"
